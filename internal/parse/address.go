@@ -1,0 +1,93 @@
+package parse
+
+import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// ErrBadAddress is returned by NormalizeAddress for text that holds no
+// usable mail address.
+var ErrBadAddress = errors.New("parse: not a mail address")
+
+// maxAddressLen is RFC 5321's limit on a forward path, with room for the
+// longer IDNA form of a Unicode domain.
+const maxAddressLen = 512
+
+// idnaProfile is lenient on purpose: bounce reports carry whatever the
+// sender typed, and an address we cannot convert is still worth keying.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))
+
+// NormalizeAddress returns the canonical form of a mail address, the one
+// every table and API of bounced stores: surrounding space, an "rfc822;"
+// address-type prefix, a display name, angle brackets and quotes removed;
+// the domain lower-cased and converted to IDNA ASCII. The local part keeps
+// its case (RFC 5321 says it may matter); compare with AddressKey.
+func NormalizeAddress(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > 6 && strings.EqualFold(s[:6], "rfc822") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(s[6:]), ";"); ok {
+			s = strings.TrimSpace(rest)
+		}
+	}
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			s = s[i+1 : i+j]
+		}
+	}
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && (s[0] == '\'' && s[len(s)-1] == '\'' || s[0] == '"' && s[len(s)-1] == '"' && strings.Count(s, `"`) == 2) {
+		s = strings.TrimSpace(s[1 : len(s)-1]) // 'user@example.com' or "user@example.com"
+	}
+	s = strings.TrimRight(s, ".,;:")
+	if len(s) > maxAddressLen || !utf8.ValidString(s) {
+		return "", ErrBadAddress
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return "", ErrBadAddress
+	}
+	local, domain := s[:at], strings.TrimSuffix(s[at+1:], ".")
+	quoted := len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"'
+	if domain == "" || hasControl(local) || hasControl(domain) ||
+		!quoted && strings.ContainsAny(local, " \"<>") ||
+		strings.ContainsAny(domain, " @<>()\\,;:\"") {
+		return "", ErrBadAddress
+	}
+	domain = strings.ToLower(domain)
+	if !isASCII(domain) {
+		if ascii, err := idnaProfile.ToASCII(domain); err == nil {
+			domain = ascii
+		}
+	}
+	return local + "@" + domain, nil
+}
+
+// AddressKey is the form addresses are compared in: the normalised address
+// lower-cased whole, as every large mailbox provider treats local parts.
+func AddressKey(normalized string) string { return strings.ToLower(normalized) }
+
+// AddressDomain returns the domain of a normalised address.
+func AddressDomain(normalized string) string {
+	return normalized[strings.LastIndexByte(normalized, '@')+1:]
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,120 @@
+package parse
+
+import "testing"
+
+// TestDecisionRule is the foundation's rule: recipient errors (5.1.x)
+// suppress, transient failures are soft, and the sender's own protocol,
+// authentication and relay errors never suppress the recipient.
+func TestDecisionRule(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		status     Status
+		reply      string
+		diagnostic string
+		reason     Reason
+		class      Class
+	}{
+		{"user unknown", "5.1.1", "550", "550 5.1.1 <a@b>: Recipient address rejected: User unknown", ReasonUserUnknown, ClassHard},
+		{"domain unknown", "5.1.2", "", "Host or domain name not found", ReasonDomainUnknown, ClassHard},
+		{"bad syntax 5.1.3", "5.1.3", "553", "553 5.1.3 Bad recipient address syntax", ReasonBadSyntax, ClassHard},
+		{"moved", "5.1.6", "551", "", ReasonHasMoved, ClassHard},
+		{"null mx", "5.1.10", "556", "", ReasonDomainUnknown, ClassHard},
+		{"mailbox full transient", "4.2.2", "452", "Mailbox full", ReasonMailboxFull, ClassSoft},
+		{"transient user unknown stays soft", "4.1.1", "450", "User unknown in local table", ReasonUserUnknown, ClassSoft},
+		{"greylisted", "4.7.1", "450", "Greylisted, try again", ReasonPolicyRejected, ClassSoft},
+		{"503 need rcpt", "5.5.1", "503", "503 5.5.1 Error: need RCPT command", ReasonProtocolError, ClassSender},
+		{"503 without status", "", "503", "503 Bad sequence of commands", ReasonProtocolError, ClassSender},
+		{"503 5.5.2 syntax", "5.5.2", "503", "", ReasonProtocolError, ClassSender},
+		{"530 auth required", "5.7.0", "530", "530 5.7.0 Must issue a STARTTLS command first", ReasonAuthRequired, ClassSender},
+		{"must authenticate", "5.7.1", "550", "550 5.7.1 Must authenticate first", ReasonAuthRequired, ClassSender},
+		{"535 bad credentials", "5.7.8", "535", "535 5.7.8 Authentication credentials invalid", ReasonAuthFailure, ClassSender},
+		{"relay denied", "5.7.1", "554", "554 5.7.1 <a@b>: Relay access denied", ReasonRelayDenied, ClassSender},
+		{"dmarc", "5.7.26", "550", "550 5.7.26 Unauthenticated email from example.org is not accepted", ReasonAuthFailure, ClassSender},
+		{"spf", "5.7.23", "550", "", ReasonAuthFailure, ClassSender},
+		{"5.4.4 unroutable is a hard domain error", "5.4.4", "550", "", ReasonDomainUnknown, ClassHard},
+		{"generic code, text says user unknown", "5.0.0", "550", "550 User unknown", ReasonUserUnknown, ClassHard},
+		{"generic code, text says nothing", "5.0.0", "550", "550 rejected", ReasonOther, ClassSoft},
+		{"reply only", "", "550", "", ReasonOther, ClassSoft},
+		{"success", "2.0.0", "250", "250 OK", ReasonDelivered, ClassNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reason, class := ClassifyStatus(tt.status, tt.reply, tt.diagnostic)
+			if reason != tt.reason || class != tt.class {
+				t.Errorf("ClassifyStatus(%q, %q, %q) = %s/%s, want %s/%s", tt.status, tt.reply, tt.diagnostic, reason, class, tt.reason, tt.class)
+			}
+			if class == ClassSender && class.Suppresses() {
+				t.Errorf("sender class must never suppress")
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in         string
+		code       Status
+		reply      string
+		registered bool
+		class      Class
+		suppress   bool
+	}{
+		{"5.1.3", "5.1.3", "", true, ClassHard, true},
+		{"510", "5.1.0", "", true, ClassHard, true},
+		{"422", "4.2.2", "", true, ClassSoft, false},
+		{"503", "5.5.1", "503", true, ClassSender, false},
+		{"530", "5.7.0", "530", true, ClassSender, false},
+		{"5.7.29", "5.7.29", "", true, ClassSender, false},
+		{"5.1.10", "5.1.10", "", true, ClassHard, true},
+		{"5.9.9", "5.9.9", "", false, ClassSoft, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			e, err := Explain(tt.in)
+			if err != nil {
+				t.Fatalf("Explain(%q) error %v", tt.in, err)
+			}
+			if e.Code != tt.code || e.ReplyCode != tt.reply || e.Registered != tt.registered || e.Class != tt.class || e.Suppress != tt.suppress {
+				t.Errorf("Explain(%q) = code %s reply %q registered %v class %s suppress %v, want %s %q %v %s %v",
+					tt.in, e.Code, e.ReplyCode, e.Registered, e.Class, e.Suppress, tt.code, tt.reply, tt.registered, tt.class, tt.suppress)
+			}
+			if e.Registered && (e.Meaning == "" || e.MeaningES == "" || e.TitleES == "") {
+				t.Errorf("Explain(%q) lacks an English or Spanish meaning", tt.in)
+			}
+		})
+	}
+	if _, err := Explain("not a code"); err == nil {
+		t.Error("Explain(\"not a code\") succeeded, want error")
+	}
+}
+
+func TestCatalogComplete(t *testing.T) {
+	t.Parallel()
+	// RFC 3463's own codes, every subject's detail 0..max, plus the
+	// later IANA additions the seeds call out.
+	maxDetail := map[int]int{0: 0, 1: 8, 2: 4, 3: 5, 4: 7, 5: 5, 6: 5, 7: 7}
+	for subj, max := range maxDetail {
+		for d := 0; d <= max; d++ {
+			st := Status("5." + itoa(subj) + "." + itoa(d))
+			if _, ok := Lookup(st); !ok {
+				t.Errorf("Lookup(%s) missing from catalog", st)
+			}
+		}
+	}
+	for _, st := range []Status{"5.1.10", "5.7.23", "5.7.24", "5.7.25", "5.7.26", "5.7.27", "5.7.28", "5.7.29"} {
+		if _, ok := Lookup(st); !ok {
+			t.Errorf("Lookup(%s) missing from catalog", st)
+		}
+	}
+	for _, info := range Catalog() {
+		if !info.Reason.Valid() {
+			t.Errorf("catalog %s has invalid reason %q", info.Code, info.Reason)
+		}
+	}
+}
+
+func itoa(n int) string { return string(rune('0' + n)) }

@@ -1,0 +1,81 @@
+package parse
+
+// Kind says what a whole message is.
+type Kind string
+
+// Kinds of messages.
+const (
+	KindBounce    Kind = "bounce"     // at least one recipient failed
+	KindDelay     Kind = "delay"      // recipients delayed, none failed
+	KindDelivery  Kind = "delivery"   // success notification
+	KindComplaint Kind = "complaint"  // ARF feedback report
+	KindAutoReply Kind = "auto_reply" // vacation, out of office, challenge
+	KindNotBounce Kind = "not_bounce" // anything else
+)
+
+// Action is the RFC 3464 action of one recipient.
+type Action string
+
+// Actions of RFC 3464 section 2.3.3.
+const (
+	ActionFailed    Action = "failed"
+	ActionDelayed   Action = "delayed"
+	ActionDelivered Action = "delivered"
+	ActionRelayed   Action = "relayed"
+	ActionExpanded  Action = "expanded"
+)
+
+// Class says who must act on a recipient's outcome.
+type Class string
+
+// Classes of outcome.
+const (
+	ClassHard      Class = "hard"      // the address is bad: suppress
+	ClassSoft      Class = "soft"      // may succeed later: count
+	ClassSender    Class = "sender"    // the sender's setup is wrong: never suppress
+	ClassComplaint Class = "complaint" // the recipient complained: suppress
+	ClassNone      Class = "none"      // not a failure
+)
+
+// Suppresses reports whether an outcome of this class puts the address on
+// the suppression list at once.
+func (c Class) Suppresses() bool { return c == ClassHard || c == ClassComplaint }
+
+// Report is everything read from one message.
+type Report struct {
+	Kind               Kind        `json:"kind"`
+	ReportingMTA       string      `json:"reporting_mta"`
+	OriginalMessageID  string      `json:"original_message_id"`
+	OriginalEnvelopeID string      `json:"original_envelope_id,omitempty"`
+	ArrivalDate        string      `json:"arrival_date,omitempty"`
+	Original           *Original   `json:"original,omitempty"`
+	Recipients         []Recipient `json:"recipients"`
+	// Engine names the decoder that read the message, for diagnostics.
+	Engine string `json:"engine,omitempty"`
+}
+
+// Original is what the report returned of the message that bounced.
+type Original struct {
+	MessageID       string            `json:"message_id,omitempty"`
+	Subject         string            `json:"subject,omitempty"`
+	From            string            `json:"from,omitempty"`
+	To              string            `json:"to,omitempty"`
+	ListUnsubscribe string            `json:"list_unsubscribe,omitempty"`
+	XHeaders        map[string]string `json:"x_headers,omitempty"`
+}
+
+// Recipient is the outcome for one address.
+type Recipient struct {
+	Address           string `json:"address"`
+	OriginalRecipient string `json:"original_recipient,omitempty"`
+	Action            Action `json:"action"`
+	Status            Status `json:"status"`
+	ReplyCode         string `json:"reply_code"`
+	Diagnostic        string `json:"diagnostic"`
+	RemoteMTA         string `json:"remote_mta"`
+	Reason            Reason `json:"reason"`
+	Class             Class  `json:"class"`
+	Suppress          bool   `json:"suppress"`
+	LastAttemptDate   string `json:"last_attempt_date,omitempty"`
+	WillRetryUntil    string `json:"will_retry_until,omitempty"`
+}
