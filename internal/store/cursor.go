@@ -1,0 +1,64 @@
+package store
+
+import (
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrBadCursor means a pagination cursor was not one this server issued.
+var ErrBadCursor = errors.New("store: invalid cursor")
+
+// Page sizes.
+const (
+	LimitDefault = 100
+	LimitMax     = 1000
+)
+
+func clampLimit(n int) int {
+	if n <= 0 {
+		return LimitDefault
+	}
+	return min(n, LimitMax)
+}
+
+// Cursors are opaque to clients: base64 of the sort key of the last row.
+
+func encodeIDCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
+}
+
+func decodeIDCursor(c string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, ErrBadCursor
+	}
+	id, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || id < 0 {
+		return 0, ErrBadCursor
+	}
+	return id, nil
+}
+
+func encodeTimeCursor(t time.Time, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixMicro(), 10) + "." + strconv.FormatInt(id, 10)))
+}
+
+func decodeTimeCursor(c string) (time.Time, int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	us, ids, ok := strings.Cut(string(b), ".")
+	if !ok {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	u, err1 := strconv.ParseInt(us, 10, 64)
+	id, err2 := strconv.ParseInt(ids, 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	return time.UnixMicro(u), id, nil
+}

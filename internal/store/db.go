@@ -1,0 +1,166 @@
+// Package store keeps bounced's data in PostgreSQL: raw inputs, the event
+// history, per-recipient state and the suppression list.
+//
+// Each exported method of DB runs in one transaction through transact,
+// which retries serialization failures and deadlocks. Callers never see a
+// pgx error: not-found rows become ErrNotFound and unique violations
+// ErrConflict.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	// ErrNotFound means the requested row does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a unique constraint refused the write.
+	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable means the database could not be reached.
+	ErrUnavailable = errors.New("store: database unavailable")
+)
+
+// Defaults for Options.
+const (
+	MaxConnsDefault      = 20
+	TransactRetryDefault = 5
+)
+
+// Options configure Open.
+type Options struct {
+	MaxConns   int32
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	NowFunc    func() time.Time
+}
+
+// DB is bounced's database.
+type DB struct {
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+}
+
+// Open connects to the database at url. It does not apply migrations; call
+// Migrate first.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: database url: %w", err)
+	}
+	cfg.MaxConns = max(opts.MaxConns, 0)
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = MaxConnsDefault
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	db.logger = db.logger.With("component", "store")
+	if db.metrics, err = newMetrics(opts.Registerer, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() { db.pool.Close() }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// transact runs fn in a transaction, retrying serialization failures and
+// deadlocks with jittered backoff. fn must have no effects outside tx.
+func (db *DB) transact(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < TransactRetryDefault; attempt++ {
+		if attempt > 0 {
+			backoff := time.Duration(1<<attempt) * time.Millisecond
+			select {
+			case <-time.After(backoff + rand.N(backoff)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err = db.transactOnce(ctx, fn)
+		if !retryable(err) {
+			return interpret(err)
+		}
+		db.logger.DebugContext(ctx, "retrying transaction", "attempt", attempt+1, "error", err)
+	}
+	return interpret(err)
+}
+
+func (db *DB) transactOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// interpret turns driver errors into this package's sentinels at its edge.
+func interpret(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == "23505" {
+			return fmt.Errorf("%w: %s", ErrConflict, pgErr.ConstraintName)
+		}
+		// Class 08 connection exceptions, 57P0x shutdown: the server is going away.
+		if pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return fmt.Errorf("store: %w", err)
+	}
+	if pgconn.SafeToRetry(err) || isConnError(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("store: %w", err)
+}
+
+func isConnError(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || pgconn.Timeout(err)
+}

@@ -1,0 +1,357 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bounced/bounced/internal/parse"
+)
+
+// EventType is what an event records.
+type EventType string
+
+// Event types. The first five come from reports; the rest record actions
+// on the suppression list and counters.
+const (
+	EventBounce             EventType = "bounce"
+	EventDelay              EventType = "delay"
+	EventDelivery           EventType = "delivery"
+	EventComplaint          EventType = "complaint"
+	EventAutoReply          EventType = "auto_reply"
+	EventUnsubscribe        EventType = "unsubscribe"
+	EventSuppressionAdded   EventType = "suppression_added"
+	EventSuppressionRemoved EventType = "suppression_removed"
+	EventReset              EventType = "reset"
+)
+
+// Valid reports whether t is a known event type.
+func (t EventType) Valid() bool {
+	switch t {
+	case EventBounce, EventDelay, EventDelivery, EventComplaint, EventAutoReply,
+		EventUnsubscribe, EventSuppressionAdded, EventSuppressionRemoved, EventReset:
+		return true
+	}
+	return false
+}
+
+// GlobalScope is the suppression scope every check sees.
+const GlobalScope = "global"
+
+// NewEvent is an event to record.
+type NewEvent struct {
+	Address           string // normalised, see parse.NormalizeAddress
+	Type              EventType
+	Class             parse.Class
+	Reason            parse.Reason
+	Status            parse.Status
+	ReplyCode         string
+	Diagnostic        string
+	ReportingMTA      string
+	RemoteMTA         string
+	OriginalMessageID string
+	// ProviderEventID is the provider's id for this event; a second event
+	// with the same source, provider and id is ignored.
+	ProviderEventID string
+	Scope           string
+	OccurredAt      time.Time
+}
+
+// Event is a recorded event.
+type Event struct {
+	ID                int64        `json:"id"`
+	RawID             *int64       `json:"raw_id,omitempty"`
+	Address           string       `json:"recipient"`
+	Domain            string       `json:"domain"`
+	Type              EventType    `json:"type"`
+	Class             parse.Class  `json:"class"`
+	Reason            parse.Reason `json:"reason"`
+	Status            string       `json:"status"`
+	ReplyCode         string       `json:"reply_code"`
+	Diagnostic        string       `json:"diagnostic"`
+	ReportingMTA      string       `json:"reporting_mta"`
+	RemoteMTA         string       `json:"remote_mta"`
+	OriginalMessageID string       `json:"original_message_id"`
+	Source            string       `json:"source"`
+	Provider          string       `json:"provider"`
+	ProviderEventID   string       `json:"provider_event_id,omitempty"`
+	Scope             string       `json:"scope"`
+	Actor             string       `json:"actor,omitempty"`
+	Note              string       `json:"note,omitempty"`
+	OccurredAt        time.Time    `json:"occurred_at"`
+	CreatedAt         time.Time    `json:"created_at"`
+}
+
+// EventsFromReport turns a parsed report into one event per recipient.
+// Dates in the report are used when plausible; otherwise received.
+func EventsFromReport(rep *parse.Report, received time.Time) []NewEvent {
+	if rep == nil {
+		return nil
+	}
+	evs := make([]NewEvent, 0, len(rep.Recipients))
+	for _, r := range rep.Recipients {
+		addr, err := parse.NormalizeAddress(r.Address)
+		if err != nil {
+			continue
+		}
+		evs = append(evs, NewEvent{
+			Address:           addr,
+			Type:              eventTypeOf(rep.Kind, r),
+			Class:             r.Class,
+			Reason:            r.Reason,
+			Status:            r.Status,
+			ReplyCode:         r.ReplyCode,
+			Diagnostic:        r.Diagnostic,
+			ReportingMTA:      rep.ReportingMTA,
+			RemoteMTA:         r.RemoteMTA,
+			OriginalMessageID: rep.OriginalMessageID,
+			OccurredAt:        plausibleTime(received, r.LastAttemptDate, rep.ArrivalDate),
+		})
+	}
+	return evs
+}
+
+func eventTypeOf(kind parse.Kind, r parse.Recipient) EventType {
+	switch {
+	case kind == parse.KindComplaint || r.Class == parse.ClassComplaint:
+		return EventComplaint
+	case kind == parse.KindAutoReply || r.Reason == parse.ReasonAutoReply:
+		return EventAutoReply
+	}
+	switch r.Action {
+	case parse.ActionDelayed:
+		return EventDelay
+	case parse.ActionDelivered, parse.ActionRelayed, parse.ActionExpanded:
+		return EventDelivery
+	}
+	return EventBounce
+}
+
+// plausibleTime returns the first date that parses and lies within 30 days
+// before received (and not after it, allowing for clock skew), else
+// received: report dates are written by remote clocks and sometimes wrong.
+func plausibleTime(received time.Time, dates ...string) time.Time {
+	for _, d := range dates {
+		t, err := parseMailDate(d)
+		if err != nil {
+			continue
+		}
+		if t.After(received.Add(-30*24*time.Hour)) && t.Before(received.Add(time.Hour)) {
+			return t
+		}
+	}
+	return received
+}
+
+// EventFilter selects events for ListEvents.
+type EventFilter struct {
+	Address string // normalised; empty for all
+	Type    EventType
+	Since   time.Time // inclusive
+	Until   time.Time // exclusive
+	Cursor  string
+	Limit   int
+}
+
+// ListEvents returns events newest first and the cursor of the next page
+// ("" when this is the last).
+func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Address != "" {
+		where = append(where, "address_key = "+arg(parse.AddressKey(f.Address)))
+	}
+	if f.Type != "" {
+		where = append(where, "type = "+arg(string(f.Type)))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "occurred_at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "occurred_at < "+arg(f.Until))
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeTimeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "(occurred_at, id) < ("+arg(at)+", "+arg(id)+")")
+	}
+	limit := clampLimit(f.Limit)
+	q := `SELECT ` + eventColumns + ` FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY occurred_at DESC, id DESC LIMIT " + arg(limit+1)
+	var out []Event
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scanEvent)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[len(out)-1]
+		next = encodeTimeCursor(last.OccurredAt, last.ID)
+	}
+	return out, next, nil
+}
+
+const eventColumns = `id, raw_id, address, domain, type, class, reason, status, reply_code, diagnostic,
+	reporting_mta, remote_mta, original_message_id, source, provider, coalesce(provider_event_id, ''),
+	scope, actor, note, occurred_at, created_at`
+
+func scanEvent(row pgx.CollectableRow) (Event, error) {
+	var e Event
+	err := row.Scan(&e.ID, &e.RawID, &e.Address, &e.Domain, &e.Type, &e.Class, &e.Reason, &e.Status,
+		&e.ReplyCode, &e.Diagnostic, &e.ReportingMTA, &e.RemoteMTA, &e.OriginalMessageID, &e.Source,
+		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt)
+	return e, err
+}
+
+// insertEvent records one event and applies it to the recipient's state
+// and the suppression list. It returns the event id, or 0 when the event
+// was a duplicate of one already recorded.
+func insertEvent(ctx context.Context, tx pgx.Tx, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, bool, error) {
+	addr, err := parse.NormalizeAddress(ev.Address)
+	if err != nil {
+		return 0, false, nil // nothing to key it on; the raw input keeps it
+	}
+	ev.Address = addr
+	scope := ev.Scope
+	if scope == "" {
+		scope = GlobalScope
+	}
+	var providerEventID *string
+	if ev.ProviderEventID != "" {
+		providerEventID = &ev.ProviderEventID
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `
+		INSERT INTO events (raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+			scope, actor, note, occurred_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		ON CONFLICT (source, provider, provider_event_id) WHERE provider_event_id IS NOT NULL DO NOTHING
+		RETURNING id`,
+		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
+		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
+		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
+		scope, actor, clip(note, 1000), ev.OccurredAt).Scan(&id)
+	if err == pgx.ErrNoRows {
+		return 0, false, nil // a replayed provider event
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("insert event: %w", err)
+	}
+	if err := applyToRecipient(ctx, tx, id, ev); err != nil {
+		return 0, false, err
+	}
+	added := false
+	if (ev.Type == EventBounce || ev.Type == EventComplaint) && ev.Class.Suppresses() {
+		if added, err = suppress(ctx, tx, id, source, provider, scope, actor, ev); err != nil {
+			return 0, false, err
+		}
+	}
+	return id, added, nil
+}
+
+// applyToRecipient folds one event into the recipient's counters.
+func applyToRecipient(ctx context.Context, tx pgx.Tx, eventID int64, ev NewEvent) error {
+	isBounce := ev.Type == EventBounce
+	soft := b2i(isBounce && ev.Class == parse.ClassSoft)
+	hard := b2i(isBounce && ev.Class == parse.ClassHard)
+	complaint := b2i(ev.Type == EventComplaint)
+	sender := b2i(ev.Class == parse.ClassSender)
+	delivery := ev.Type == EventDelivery
+	var lastBounce, lastDelivery *time.Time
+	if isBounce {
+		lastBounce = &ev.OccurredAt
+	}
+	if delivery {
+		lastDelivery = &ev.OccurredAt
+	}
+	var softFirst *time.Time
+	if soft == 1 {
+		softFirst = &ev.OccurredAt
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO recipients AS r (address_key, address, domain, soft_count, soft_first_at, hard_count,
+			complaint_count, sender_error_count, last_event_id, last_event_type, last_event_at,
+			last_bounce_at, last_delivery_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+		ON CONFLICT (address_key) DO UPDATE SET
+			address = EXCLUDED.address,
+			-- a delivery newer than the last bounce proves the address works again
+			soft_count = CASE WHEN $14 AND EXCLUDED.last_event_at >= coalesce(r.last_bounce_at, '-infinity')
+				THEN 0 ELSE r.soft_count + EXCLUDED.soft_count END,
+			soft_first_at = CASE WHEN $14 AND EXCLUDED.last_event_at >= coalesce(r.last_bounce_at, '-infinity')
+				THEN NULL ELSE coalesce(r.soft_first_at, EXCLUDED.soft_first_at) END,
+			hard_count = r.hard_count + EXCLUDED.hard_count,
+			complaint_count = r.complaint_count + EXCLUDED.complaint_count,
+			sender_error_count = r.sender_error_count + EXCLUDED.sender_error_count,
+			last_event_id = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
+				THEN EXCLUDED.last_event_id ELSE r.last_event_id END,
+			last_event_type = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
+				THEN EXCLUDED.last_event_type ELSE r.last_event_type END,
+			last_event_at = greatest(r.last_event_at, EXCLUDED.last_event_at),
+			last_bounce_at = greatest(r.last_bounce_at, EXCLUDED.last_bounce_at),
+			last_delivery_at = greatest(r.last_delivery_at, EXCLUDED.last_delivery_at),
+			updated_at = now()`,
+		parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), soft, softFirst, hard,
+		complaint, sender, eventID, string(ev.Type), ev.OccurredAt, lastBounce, lastDelivery, delivery)
+	if err != nil {
+		return fmt.Errorf("update recipient: %w", err)
+	}
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// clean makes s storable in a text column: valid UTF-8 without NUL bytes,
+// which PostgreSQL refuses and which bounce mail sometimes carries.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// cleanJSON does the same for encoded JSON: jsonb refuses \u0000.
+func cleanJSON(b []byte) []byte {
+	if bytes.Contains(b, []byte(`\u0000`)) {
+		b = bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`))
+	}
+	return b
+}
+
+func clip(s string, n int) string {
+	s = clean(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 { // do not split a UTF-8 sequence
+		n--
+	}
+	return s[:n]
+}
