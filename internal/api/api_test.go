@@ -1,0 +1,304 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bounced/bounced/internal/api"
+	"github.com/bounced/bounced/internal/dbtest"
+	"github.com/bounced/bounced/internal/ingest"
+	"github.com/bounced/bounced/internal/store"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+var (
+	specOnce sync.Once
+	specDoc  libopenapi.Document
+	errSpec  error
+)
+
+func spec(t testing.TB) libopenapi.Document {
+	t.Helper()
+	specOnce.Do(func() {
+		var raw []byte
+		if raw, errSpec = os.ReadFile("../../openapi.yaml"); errSpec != nil {
+			return
+		}
+		specDoc, errSpec = libopenapi.NewDocument(raw)
+	})
+	if errSpec != nil {
+		t.Fatalf("openapi.yaml: %v", errSpec)
+	}
+	return specDoc
+}
+
+// harness is a real server on 127.0.0.1:0 over a real database, with a
+// client that checks every exchange against openapi.yaml.
+type harness struct {
+	t     *testing.T
+	srv   *httptest.Server
+	api   *api.Server
+	db    *store.DB
+	reg   *prometheus.Registry
+	valid validator.Validator
+}
+
+func newHarness(t *testing.T, opts api.Options) *harness {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	db := dbtest.Open(t, store.Options{Registerer: reg})
+	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Deps{
+		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
+		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
+	}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(spec(t))
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg, valid: v}
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends a request and checks the response against the spec (and the
+// request too, unless the test sends a bad one on purpose).
+func (h *harness) do(method, path, contentType string, body []byte, checkRequest bool) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	// The validator reads bodies itself: hand it fresh copies.
+	vreq, _ := http.NewRequest(method, "http://127.0.0.1:8025"+path, bytes.NewReader(body))
+	if contentType != "" {
+		vreq.Header.Set("Content-Type", contentType)
+	}
+	if checkRequest {
+		if ok, errs := h.valid.ValidateHttpRequest(vreq); !ok {
+			h.t.Errorf("%s %s: request does not match openapi.yaml: %s", method, path, describe(errs))
+		}
+		vreq, _ = http.NewRequest(method, "http://127.0.0.1:8025"+path, bytes.NewReader(body))
+	}
+	vresp := &http.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(got))}
+	if ok, errs := h.valid.ValidateHttpResponse(vreq, vresp); !ok {
+		h.t.Errorf("%s %s: %d response does not match openapi.yaml: %s\nbody: %s", method, path, resp.StatusCode, describe(errs), got)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: got}
+}
+
+func describe[E interface{ Error() string }](errs []E) string {
+	var parts []string
+	for _, e := range errs {
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (h *harness) get(path string) response { return h.do("GET", path, "", nil, true) }
+
+// TestRoutesMatchSpec keeps the route table and openapi.yaml in step.
+func TestRoutesMatchSpec(t *testing.T) {
+	t.Parallel()
+	s, err := api.New(api.Deps{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	err = chi.Walk(s.Router(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routes = append(routes, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := spec(t).BuildV3Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for path, item := range model.Model.Paths.PathItems.FromOldest() {
+		for method := range item.GetOperations().FromOldest() {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	sort.Strings(routes)
+	sort.Strings(documented)
+	if strings.Join(routes, "\n") != strings.Join(documented, "\n") {
+		t.Errorf("routes and openapi.yaml differ\nrouter:\n%s\n\nopenapi.yaml:\n%s", strings.Join(routes, "\n"), strings.Join(documented, "\n"))
+	}
+}
+
+func TestSpecIsValidOpenAPI31(t *testing.T) {
+	t.Parallel()
+	v, errs := validator.NewValidator(spec(t))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if ok, errs := v.ValidateDocument(); !ok {
+		t.Errorf("openapi.yaml is not a valid OpenAPI document: %s", describe(errs))
+	}
+	if got := spec(t).GetVersion(); got != "3.1.0" {
+		t.Errorf("openapi version %q, want 3.1.0", got)
+	}
+}
+
+func problemOf(t *testing.T, r response, status int) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p map[string]any
+	r.json(t, &p)
+	if p["status"] != float64(status) || p["title"] == "" || p["type"] == "" {
+		t.Errorf("problem %v lacks status/title/type", p)
+	}
+	return p
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{})
+	if r := h.get("/healthz"); r.status != 200 {
+		t.Errorf("/healthz = %d", r.status)
+	}
+	if r := h.get("/readyz"); r.status != 200 {
+		t.Errorf("/readyz = %d %s", r.status, r.body)
+	}
+	h.do("POST", "/v1/messages", "message/rfc822", dsn("metrics", "m@example.com", "5.1.1", "smtp; 550 5.1.1 User unknown"), true)
+	r := h.get("/metrics")
+	for _, name := range []string{
+		`bounced_messages_received_total{source="http"} 1`,
+		`bounced_events_total{class="hard",type="bounce"} 1`,
+		`bounced_suppressions_added_total{reason="user_unknown"} 1`,
+		`bounced_http_request_duration_seconds_bucket{code="201",method="POST",route="/v1/messages"`,
+		`bounced_db_pool_max_conns`,
+		`bounced_db_pool_acquired_conns`,
+	} {
+		if !bytes.Contains(r.body, []byte(name)) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if bytes.Contains(r.body, []byte("m@example.com")) {
+		t.Error("/metrics exposes an email address")
+	}
+	// Readiness follows the database; liveness does not.
+	h.db.Close()
+	problemOf(t, h.get("/readyz"), 503)
+	if r := h.get("/healthz"); r.status != 200 {
+		t.Errorf("/healthz with the database closed = %d, want 200", r.status)
+	}
+}
+
+func TestErrorsAreProblems(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{MaxBodyBytes: 4096})
+	tests := []struct {
+		name, method, path, ctype string
+		body                      []byte
+		status                    int
+		param                     string
+	}{
+		{"wrong content type", "POST", "/v1/messages", "application/x-www-form-urlencoded", []byte("a=b"), 415, ""},
+		{"no content type", "POST", "/v1/messages", "", []byte("x"), 415, ""},
+		{"empty body", "POST", "/v1/messages", "message/rfc822", nil, 400, "body"},
+		{"too large", "POST", "/v1/messages", "message/rfc822", bytes.Repeat([]byte("x"), 5000), 413, ""},
+		{"unknown suppression", "GET", "/v1/suppressions/nobody@example.com", "", nil, 404, ""},
+		{"bad email", "GET", "/v1/suppressions/not-an-address", "", nil, 400, "email"},
+		{"bad limit", "GET", "/v1/suppressions?limit=0", "", nil, 400, "limit"},
+		{"bad cursor", "GET", "/v1/suppressions?cursor=%21%21", "", nil, 400, "cursor"},
+		{"bad since", "GET", "/v1/events?since=yesterday", "", nil, 400, "since"},
+		{"bad type", "GET", "/v1/events?type=explosion", "", nil, 400, "type"},
+		{"unknown message", "GET", "/v1/messages/999999", "", nil, 404, ""},
+		{"bad code", "GET", "/v1/codes/banana", "", nil, 400, "code"},
+		{"delete unknown", "DELETE", "/v1/suppressions/nobody@example.com", "", nil, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do(tt.method, tt.path, tt.ctype, tt.body, false)
+			p := problemOf(t, r, tt.status)
+			if tt.param != "" && p["param"] != tt.param {
+				t.Errorf("problem param = %v, want %s", p["param"], tt.param)
+			}
+		})
+	}
+	// Routes outside the table answer problems too.
+	r, err := http.Get(h.srv.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 404 || r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("GET /nope = %d %s, want 404 problem", r.StatusCode, r.Header.Get("Content-Type"))
+	}
+}
+
+func TestUnparsableMessageIsKept(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{})
+	garbage := []byte("\x00\x01 this is not mail at all")
+	r := h.do("POST", "/v1/messages", "message/rfc822", garbage, true)
+	p := problemOf(t, r, 422)
+	id, ok := p["raw_id"].(float64)
+	if !ok || id <= 0 {
+		t.Fatalf("422 problem %v lacks raw_id", p)
+	}
+	raw := h.do("GET", fmt.Sprintf("/v1/messages/%d/raw", int64(id)), "", nil, true)
+	if raw.status != 200 || !bytes.Equal(raw.body, garbage) {
+		t.Errorf("stored raw = %d %q, want the posted bytes", raw.status, raw.body)
+	}
+	var m store.Message
+	h.get(fmt.Sprintf("/v1/messages/%d", int64(id))).json(t, &m)
+	if m.ParseStatus != store.ParseFailed || m.ParseError == "" {
+		t.Errorf("message = %+v, want parse_status failed with an error", m)
+	}
+}

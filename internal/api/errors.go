@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/bounced/bounced/internal/store"
+)
+
+// Errors raised by handlers. Only this file maps errors to HTTP status.
+var (
+	ErrNotFound             = errors.New("api: not found")
+	ErrUnsupportedMediaType = errors.New("api: unsupported media type")
+	ErrBodyTooLarge         = errors.New("api: request body too large")
+	ErrMethodNotAllowed     = errors.New("api: method not allowed")
+)
+
+// BadRequestError is a request the client must fix; Detail says how.
+type BadRequestError struct {
+	Param  string
+	Detail string
+}
+
+func (e *BadRequestError) Error() string { return "api: bad request: " + e.Detail }
+
+func badRequest(param, format string, args ...any) error {
+	return &BadRequestError{Param: param, Detail: fmt.Sprintf(format, args...)}
+}
+
+// UnparsableError is a message stored but not readable as mail.
+type UnparsableError struct {
+	RawID  int64
+	Detail string
+}
+
+func (e *UnparsableError) Error() string { return "api: unparsable message: " + e.Detail }
+
+// problem is an RFC 9457 problem details object.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Extension members.
+	Param string `json:"param,omitempty"`
+	RawID int64  `json:"raw_id,omitempty"`
+}
+
+func problemType(slug string) string { return "urn:bounced:problem:" + slug }
+
+// writeError answers with the problem for err. A 5xx gets a generic body
+// and is logged here, once.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem{Instance: r.URL.Path}
+	var bad *BadRequestError
+	var unparsable *UnparsableError
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.As(err, &bad):
+		p.Status, p.Type, p.Title, p.Detail, p.Param = http.StatusBadRequest, problemType("bad-request"), "Bad request", bad.Detail, bad.Param
+	case errors.Is(err, store.ErrBadCursor):
+		p.Status, p.Type, p.Title, p.Detail, p.Param = http.StatusBadRequest, problemType("bad-request"), "Bad request", "cursor is not one this server issued", "cursor"
+	case errors.As(err, &unparsable):
+		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, problemType("unparsable-message"), "Message could not be parsed"
+		p.Detail, p.RawID = unparsable.Detail+"; the raw message is stored", unparsable.RawID
+	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
+		p.Status, p.Type, p.Title = http.StatusNotFound, problemType("not-found"), "Not found"
+	case errors.Is(err, ErrMethodNotAllowed):
+		p.Status, p.Type, p.Title = http.StatusMethodNotAllowed, problemType("method-not-allowed"), "Method not allowed"
+	case errors.Is(err, store.ErrConflict):
+		p.Status, p.Type, p.Title = http.StatusConflict, problemType("conflict"), "Conflict"
+	case errors.Is(err, ErrUnsupportedMediaType):
+		p.Status, p.Type, p.Title = http.StatusUnsupportedMediaType, problemType("unsupported-media-type"), "Unsupported media type"
+		p.Detail = "send the message with Content-Type: message/rfc822"
+	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxBytes):
+		p.Status, p.Type, p.Title = http.StatusRequestEntityTooLarge, problemType("too-large"), "Request body too large"
+		p.Detail = fmt.Sprintf("the limit is %d bytes", s.maxBody)
+	case errors.Is(err, store.ErrUnavailable):
+		p.Status, p.Type, p.Title = http.StatusServiceUnavailable, problemType("unavailable"), "Service unavailable"
+		p.Detail = "the database is unavailable; retry later"
+		w.Header().Set("Retry-After", "5")
+		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return // the client went away; nobody is listening
+	default:
+		p.Status, p.Type, p.Title = http.StatusInternalServerError, "about:blank", "Internal server error"
+		s.logger.ErrorContext(r.Context(), "request failed", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+	}
+	writeProblem(w, p)
+}
+
+func writeProblem(w http.ResponseWriter, p problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

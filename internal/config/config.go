@@ -1,0 +1,198 @@
+// Package config reads bounced's configuration from BOUNCED_* environment
+// variables and command-line flags (flags win), with *_FILE variants for
+// secrets so they can come from mounted files.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	ListenDefault          = "127.0.0.1:8025"
+	DataDirDefault         = ".bounced"
+	MaxBodyBytesDefault    = 10 << 20
+	ShutdownTimeoutDefault = 30 * time.Second
+	LogLevelDefault        = "info"
+	LogFormatDefault       = "text"
+)
+
+// Config is everything bounced can be told.
+type Config struct {
+	Listen          string
+	DatabaseURL     string // empty: run a private PostgreSQL in DataDir
+	DataDir         string
+	PostgresBinDir  string
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// option binds one setting to its flag and environment variable.
+type option struct {
+	flag, env, usage string
+	secret           bool
+	set              func(string) error
+	get              func() string
+}
+
+func (c *Config) options() []option {
+	return []option{
+		strOpt("listen", "BOUNCED_LISTEN", "HTTP listen address", &c.Listen),
+		secretOpt("database-url", "BOUNCED_DATABASE_URL", "PostgreSQL URL; empty starts a private server (also DATABASE_URL)", &c.DatabaseURL),
+		strOpt("data-dir", "BOUNCED_DATA_DIR", "directory for the private PostgreSQL", &c.DataDir),
+		strOpt("postgres-bin-dir", "BOUNCED_POSTGRES_BIN_DIR", "directory holding initdb and pg_ctl (found automatically when empty)", &c.PostgresBinDir),
+		intOpt("max-body-bytes", "BOUNCED_MAX_BODY_BYTES", "largest request body accepted", &c.MaxBodyBytes),
+		durOpt("shutdown-timeout", "BOUNCED_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", &c.ShutdownTimeout),
+		strOpt("log-level", "BOUNCED_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel),
+		strOpt("log-format", "BOUNCED_LOG_FORMAT", "text or json", &c.LogFormat),
+	}
+}
+
+// Load builds a Config from defaults, then the environment, then flags in
+// args. It returns flag.ErrHelp when args ask for help (usage is written
+// to output).
+func Load(args []string, getenv func(string) string, output io.Writer) (Config, error) {
+	c := Config{
+		Listen:          ListenDefault,
+		DataDir:         DataDirDefault,
+		MaxBodyBytes:    MaxBodyBytesDefault,
+		ShutdownTimeout: ShutdownTimeoutDefault,
+		LogLevel:        LogLevelDefault,
+		LogFormat:       LogFormatDefault,
+	}
+	if v := getenv("DATABASE_URL"); v != "" {
+		c.DatabaseURL = v
+	}
+	opts := c.options()
+	for _, o := range opts {
+		v, err := fromEnv(getenv, o)
+		if err != nil {
+			return c, err
+		}
+		if v == "" {
+			continue
+		}
+		if err := o.set(v); err != nil {
+			return c, fmt.Errorf("config: %s: %w", o.env, err)
+		}
+	}
+	fs := flag.NewFlagSet("bounced", flag.ContinueOnError)
+	fs.SetOutput(output)
+	for _, o := range opts {
+		fs.Func(o.flag, o.usage+" (env "+o.env+")", o.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.Validate()
+}
+
+// fromEnv reads NAME, or the file named by NAME_FILE for secrets.
+func fromEnv(getenv func(string) string, o option) (string, error) {
+	v := getenv(o.env)
+	if file := getenv(o.env + "_FILE"); file != "" {
+		if v != "" {
+			return "", fmt.Errorf("config: both %s and %s_FILE are set", o.env, o.env)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("config: %s_FILE: %w", o.env, err)
+		}
+		v = strings.TrimSpace(string(b))
+	}
+	return v, nil
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("config: listen: empty")
+	case c.DatabaseURL == "" && c.DataDir == "":
+		return errors.New("config: data-dir: empty and no database-url")
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("config: max-body-bytes: %d is below 1024", c.MaxBodyBytes)
+	case c.ShutdownTimeout <= 0:
+		return errors.New("config: shutdown-timeout: must be positive")
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("config: log-format: %q is not text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// SlogLevel returns the configured log level.
+func (c Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("config: log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// String prints the configuration with secrets masked.
+func (c Config) String() string {
+	var b strings.Builder
+	for _, o := range c.options() {
+		v := o.get()
+		if o.secret && v != "" {
+			v = "********"
+		}
+		fmt.Fprintf(&b, "%s=%s\n", o.env, v)
+	}
+	return b.String()
+}
+
+func strOpt(name, env, usage string, p *string) option {
+	return option{flag: name, env: env, usage: usage,
+		set: func(s string) error { *p = s; return nil },
+		get: func() string { return *p }}
+}
+
+func secretOpt(name, env, usage string, p *string) option {
+	o := strOpt(name, env, usage+"; "+env+"_FILE reads it from a file", p)
+	o.secret = true
+	return o
+}
+
+func intOpt(name, env, usage string, p *int64) option {
+	return option{flag: name, env: env, usage: usage,
+		set: func(s string) error {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", s)
+			}
+			*p = n
+			return nil
+		},
+		get: func() string { return strconv.FormatInt(*p, 10) }}
+}
+
+func durOpt(name, env, usage string, p *time.Duration) option {
+	return option{flag: name, env: env, usage: usage,
+		set: func(s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 30s", s)
+			}
+			*p = d
+			return nil
+		},
+		get: func() string { return p.String() }}
+}
