@@ -1,0 +1,83 @@
+// Command bounced reads bounces, complaints and delivery reports, keeps a
+// suppression list in PostgreSQL and serves it over a REST API.
+//
+//	bounced serve          run the service (the default)
+//	bounced migrate        apply database migrations
+//	bounced parse FILE...  parse bounce messages, print JSON Lines
+//	bounced explain CODE   explain an SMTP status code
+//	bounced version        print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError makes run's caller exit with status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "bounced:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+const usage = `usage: bounced <command> [flags] [args]
+
+commands:
+  serve              run the HTTP service (default when no command is given)
+  migrate            apply database migrations and exit
+  parse [--pretty] FILE|DIR|- ...
+                     parse bounce messages; one JSON object per file per line
+  explain [--json] CODE ...
+                     explain an enhanced status code (5.1.1) or SMTP reply code (550)
+  version            print the version
+
+Run 'bounced <command> -h' for a command's flags.
+`
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args, getenv, stdout, stderr)
+	case "parse":
+		return parseFiles(args, stdin, stdout, stderr)
+	case "explain":
+		return explain(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "bounced", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}

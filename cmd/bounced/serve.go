@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bounced/bounced/internal/api"
+	"github.com/bounced/bounced/internal/config"
+	"github.com/bounced/bounced/internal/ingest"
+	"github.com/bounced/bounced/internal/pgserver"
+	"github.com/bounced/bounced/internal/store"
+)
+
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, nil, err
+		}
+		return cfg, nil, usageError{err.Error()}
+	}
+	level, _ := cfg.SlogLevel()
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(stderr, hopts)
+	}
+	return cfg, slog.New(h), nil
+}
+
+// openDB connects to the configured database, or starts the private one.
+// The returned stop function closes everything it opened.
+func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer) (*store.DB, func(), error) {
+	url := cfg.DatabaseURL
+	var pg *pgserver.Server
+	if url == "" {
+		var err error
+		start := time.Now()
+		pg, err = pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir + "/postgres", BinDir: cfg.PostgresBinDir, Logger: logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		logger.Info("using private postgres", "data_dir", pg.DataDir(), "startup", time.Since(start).Round(time.Millisecond))
+		url = pg.URL("")
+	}
+	stopPG := func() {
+		if pg != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := pg.Stop(ctx); err != nil {
+				logger.Error("stopping private postgres", "error", err)
+			}
+		}
+	}
+	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		stopPG()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); stopPG() }, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, logger, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "bounced", Name: "build_info", Help: "Always 1; labelled with the running version.",
+	}, []string{"version"})
+	buildInfo.WithLabelValues(version).Set(1)
+	reg.MustRegister(buildInfo)
+
+	db, closeDB, err := openDB(ctx, cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	mail, err := ingest.NewMail(db, logger, reg, nil)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Deps{
+		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
+		Logger: logger, Registerer: reg, Gatherer: reg,
+	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "bounced %s listening on http://%s\n", version, ln.Addr())
+	logger.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining requests", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, logger, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	db, closeDB, err := openDB(ctx, cfg, logger, nil)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	res, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(res.Applied) == 0 {
+		fmt.Fprintf(stdout, "schema is up to date at version %d\n", res.To)
+		return nil
+	}
+	for _, name := range res.Applied {
+		fmt.Fprintln(stdout, "applied", name)
+	}
+	fmt.Fprintf(stdout, "schema migrated from version %d to %d\n", res.From, res.To)
+	return nil
+}
