@@ -5,6 +5,7 @@
 //	bounced migrate        apply database migrations
 //	bounced parse FILE...  parse bounce messages, print JSON Lines
 //	bounced explain CODE   explain an SMTP status code
+//	bounced healthcheck    probe a running bounced (for containers)
 //	bounced version        print the version
 package main
 
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return parseFiles(args, stdin, stdout, stderr)
 	case "explain":
 		return explain(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "bounced", version)
 		return nil

@@ -277,3 +277,16 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("bad flag = %v, want a usage error", err)
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
+	base, _ := startServe(t, env("BOUNCED_DATABASE_URL", dbtest.URL(t)))
+	addr := strings.TrimPrefix(base, "http://")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"healthcheck", "--addr", addr}, env(), nil, &out, io.Discard); err != nil || out.String() != "ok\n" {
+		t.Errorf("healthcheck against a running bounced = %v, %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"healthcheck"}, env("BOUNCED_LISTEN", "127.0.0.1:1"), nil, io.Discard, io.Discard); err == nil {
+		t.Error("healthcheck against a closed port succeeded")
+	}
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bounced/bounced/internal/config"
+)
+
+// healthcheck asks a running bounced's /healthz, for container
+// HEALTHCHECKs on images without curl. The address comes from the same
+// BOUNCED_LISTEN the server reads.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	listen := config.ListenDefault
+	if v := getenv("BOUNCED_LISTEN"); v != "" {
+		listen = v
+	}
+	addr := fset.String("addr", listen, "address bounced listens on")
+	timeout := fset.Duration("timeout", 3*time.Second, "give up after")
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return usageError{fmt.Sprintf("healthcheck: bad address %q: %v", *addr, err)}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
