@@ -62,3 +62,30 @@ func decodeTimeCursor(c string) (time.Time, int64, error) {
 	}
 	return time.UnixMicro(u), id, nil
 }
+
+// sortCursor is the position after the last row of a sorted page.
+type sortCursor struct {
+	key string
+	id  int64
+}
+
+// Sorted cursors name their order, so a cursor is never read in another.
+func encodeSortCursor(order, key string, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(order + "\x00" + key + "\x00" + strconv.FormatInt(id, 10)))
+}
+
+func decodeSortCursor(c, order string) (sortCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return sortCursor{}, ErrBadCursor
+	}
+	parts := strings.Split(string(b), "\x00")
+	if len(parts) != 3 || parts[0] != order {
+		return sortCursor{}, ErrBadCursor
+	}
+	id, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || id < 0 {
+		return sortCursor{}, ErrBadCursor
+	}
+	return sortCursor{key: parts[1], id: id}, nil
+}

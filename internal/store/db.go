@@ -8,11 +8,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,8 +34,9 @@ var (
 
 // Defaults for Options.
 const (
-	MaxConnsDefault      = 20
-	TransactRetryDefault = 5
+	MaxConnsDefault       = 20
+	TransactRetryDefault  = 5
+	CheckCacheSizeDefault = 500000
 )
 
 // Options configure Open.
@@ -42,6 +45,12 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	NowFunc    func() time.Time
+	// CheckCacheSize caps the addresses the single check keeps in memory
+	// (while Run receives change notifications); 0 takes the default,
+	// negative turns the cache off.
+	CheckCacheSize int
+	// CleanupInterval is how often Run removes expired suppressions.
+	CleanupInterval time.Duration
 }
 
 // DB is bounced's database.
@@ -50,6 +59,14 @@ type DB struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+
+	// Caches, coherent across replicas while listening (see Run).
+	listening    atomic.Bool
+	policy       atomic.Pointer[cachedPolicy]
+	policyGen    atomic.Uint64
+	cache        *checkCache
+	keys         *keyCache
+	cleanupEvery time.Duration
 }
 
 // Open connects to the database at url. It does not apply migrations; call
@@ -67,7 +84,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc}
+	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc, keys: newKeyCache(),
+		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault)}
+	if opts.CheckCacheSize >= 0 {
+		db.cache = newCheckCache(cmp.Or(opts.CheckCacheSize, CheckCacheSizeDefault))
+	}
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)
 	}
@@ -75,7 +96,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.now = time.Now
 	}
 	db.logger = db.logger.With("component", "store")
-	if db.metrics, err = newMetrics(opts.Registerer, pool); err != nil {
+	if db.metrics, err = newMetrics(opts.Registerer, pool, db); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -140,7 +161,13 @@ func interpret(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrBadCursor) || errors.Is(err, ErrBadFilter) ||
+		errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrBadScope) || errors.Is(err, ErrBadKey) || errors.Is(err, ErrBadStats) || errors.Is(err, ErrForbiddenScope) {
+		return err
+	}
+	var perr *PolicyError
+	if errors.As(err, &perr) {
 		return err
 	}
 	var pgErr *pgconn.PgError

@@ -150,11 +150,15 @@ func plausibleTime(received time.Time, dates ...string) time.Time {
 // EventFilter selects events for ListEvents.
 type EventFilter struct {
 	Address string // normalised; empty for all
-	Type    EventType
-	Since   time.Time // inclusive
-	Until   time.Time // exclusive
-	Cursor  string
-	Limit   int
+	// Tenant with OnlyTenant keeps the events of one tenant ("" for the
+	// untenanted ones); without OnlyTenant every tenant's events are listed.
+	Tenant     string
+	OnlyTenant bool
+	Type       EventType
+	Since      time.Time // inclusive
+	Until      time.Time // exclusive
+	Cursor     string
+	Limit      int
 }
 
 // ListEvents returns events newest first and the cursor of the next page
@@ -168,6 +172,9 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 	}
 	if f.Address != "" {
 		where = append(where, "address_key = "+arg(parse.AddressKey(f.Address)))
+	}
+	if f.OnlyTenant {
+		where = append(where, "tenant = "+arg(f.Tenant))
 	}
 	if f.Type != "" {
 		where = append(where, "type = "+arg(string(f.Type)))
@@ -224,18 +231,26 @@ func scanEvent(row pgx.CollectableRow) (Event, error) {
 	return e, err
 }
 
-// insertEvent records one event and applies it to the recipient's state
-// and the suppression list. It returns the event id, or 0 when the event
-// was a duplicate of one already recorded.
-func insertEvent(ctx context.Context, tx pgx.Tx, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, bool, error) {
+// applyRules are what applying events needs besides the event: the policy
+// in force (cached, see DB.rules) and the time now.
+type applyRules struct {
+	policy *Policy
+	now    time.Time
+}
+
+// insertEvent records one event and applies it, under the policy, to the
+// recipient's state and the suppression list. It returns the event id (0
+// when the event was a replay of one already recorded) and whether an
+// address was newly suppressed. It runs once per event inside the
+// caller's transaction and costs one statement per step, no policy reads.
+func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, bool, error) {
 	addr, err := parse.NormalizeAddress(ev.Address)
 	if err != nil {
 		return 0, false, nil // nothing to key it on; the raw input keeps it
 	}
 	ev.Address = addr
-	scope := ev.Scope
-	if scope == "" {
-		scope = GlobalScope
+	if ev.Scope == "" || CheckScope(ev.Scope) != nil {
+		ev.Scope = GlobalScope
 	}
 	var providerEventID *string
 	if ev.ProviderEventID != "" {
@@ -252,29 +267,74 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rawID *int64, source, provider,
 		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
 		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
 		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
-		scope, actor, clip(note, 1000), ev.OccurredAt).Scan(&id)
+		ev.Scope, actor, clip(note, 1000), ev.OccurredAt).Scan(&id)
 	if err == pgx.ErrNoRows {
 		return 0, false, nil // a replayed provider event
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("insert event: %w", err)
 	}
-	if err := applyToRecipient(ctx, tx, id, ev); err != nil {
+	pol := rules.policy
+	dec := pol.decide(ev)
+	softCount, err := applyToRecipient(ctx, tx, pol, dec, id, ev)
+	if err != nil {
 		return 0, false, err
 	}
-	added := false
-	if (ev.Type == EventBounce || ev.Type == EventComplaint) && ev.Class.Suppresses() {
-		if added, err = suppress(ctx, tx, id, source, provider, scope, actor, ev); err != nil {
-			return 0, false, err
-		}
+	entry := entryFromEvent(pol, dec, softCount, id, source, provider, actor, ev)
+	if entry == nil {
+		return id, false, nil
+	}
+	added, err := suppress(ctx, tx, rules.now, *entry)
+	if err != nil {
+		return 0, false, err
 	}
 	return id, added, nil
 }
 
-// applyToRecipient folds one event into the recipient's counters.
-func applyToRecipient(ctx context.Context, tx pgx.Tx, eventID int64, ev NewEvent) error {
+// entryFromEvent decides whether ev suppresses, and where: bounces on the
+// root list of the event's tenant (global without one), complaints there
+// or on the event's own list as the policy says, unsubscribes on the
+// event's own list. It returns nil when nothing is to be suppressed.
+func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, source, provider, actor string, ev NewEvent) *entry {
+	e := &entry{
+		Address: ev.Address, Reason: ev.Reason, Class: ev.Class, Status: string(ev.Status), ReplyCode: ev.ReplyCode,
+		Diagnostic: ev.Diagnostic, Source: source, Provider: provider, EventID: eventID, At: ev.OccurredAt, CreatedBy: actor,
+	}
+	switch ev.Type {
+	case EventUnsubscribe:
+		e.Scope, e.Reason, e.Class = ev.Scope, ReasonUnsubscribe, parse.ClassNone
+		return e
+	case EventComplaint:
+		e.Scope, e.Class = RootScope(ev.Scope), parse.ClassComplaint
+		if pol.ComplaintScope == ComplaintList {
+			e.Scope = ev.Scope
+		}
+	case EventBounce:
+		if !dec.suppress || (dec.counts && softCount < dec.threshold) {
+			return nil
+		}
+		e.Scope = RootScope(ev.Scope)
+	default:
+		return nil
+	}
+	if !dec.suppress {
+		return nil
+	}
+	if dec.expiry > 0 {
+		exp := ev.OccurredAt.Add(time.Duration(dec.expiry) * 24 * time.Hour)
+		e.ExpiresAt = &exp
+	}
+	return e
+}
+
+// applyToRecipient folds one event into the recipient's counters and, for
+// a counted failure, the soft window; it returns the failures counted in
+// the window ending at the event. One statement: a delivery deletes the
+// counted failures up to its time, a counted failure is kept at most once
+// per UTC day and per original message, and the window is counted from
+// what remains.
+func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision, eventID int64, ev NewEvent) (int, error) {
 	isBounce := ev.Type == EventBounce
-	soft := b2i(isBounce && ev.Class == parse.ClassSoft)
 	hard := b2i(isBounce && ev.Class == parse.ClassHard)
 	complaint := b2i(ev.Type == EventComplaint)
 	sender := b2i(ev.Class == parse.ClassSender)
@@ -286,22 +346,35 @@ func applyToRecipient(ctx context.Context, tx pgx.Tx, eventID int64, ev NewEvent
 	if delivery {
 		lastDelivery = &ev.OccurredAt
 	}
-	var softFirst *time.Time
-	if soft == 1 {
-		softFirst = &ev.OccurredAt
-	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO recipients AS r (address_key, address, domain, soft_count, soft_first_at, hard_count,
+	at := ev.OccurredAt
+	day := time.Date(at.UTC().Year(), at.UTC().Month(), at.UTC().Day(), 0, 0, 0, 0, time.UTC)
+	var softCount int
+	err := tx.QueryRow(ctx, `
+		WITH cleared AS (
+			DELETE FROM soft_failures
+			WHERE $13 AND tenant = $1 AND address_key = $2 AND occurred_at <= $10
+		), counted AS (
+			INSERT INTO soft_failures (tenant, address_key, day, message_key, event_id, reason, occurred_at)
+			SELECT $1, $2, $15, $16, $8, $17, $10 WHERE $14
+			ON CONFLICT DO NOTHING
+			RETURNING occurred_at
+		), win AS (
+			SELECT count(*) AS n, min(occurred_at) AS first FROM soft_failures
+			WHERE ($14 OR $13) AND tenant = $1 AND address_key = $2
+				AND CASE WHEN $14 THEN occurred_at > $10 - $18::interval AND occurred_at <= $10
+					ELSE occurred_at > $10 END
+		)
+		INSERT INTO recipients AS r (tenant, address_key, address, domain, soft_count, soft_first_at, hard_count,
 			complaint_count, sender_error_count, last_event_id, last_event_type, last_event_at,
 			last_bounce_at, last_delivery_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
-		ON CONFLICT (address_key) DO UPDATE SET
+		VALUES ($1, $2, $3, $4,
+			(SELECT n FROM win) + (SELECT count(*) FROM counted),
+			least((SELECT first FROM win), (SELECT min(occurred_at) FROM counted)),
+			$5, $6, $7, $8, $9, $10, $11, $12, now())
+		ON CONFLICT (tenant, address_key) DO UPDATE SET
 			address = EXCLUDED.address,
-			-- a delivery newer than the last bounce proves the address works again
-			soft_count = CASE WHEN $14 AND EXCLUDED.last_event_at >= coalesce(r.last_bounce_at, '-infinity')
-				THEN 0 ELSE r.soft_count + EXCLUDED.soft_count END,
-			soft_first_at = CASE WHEN $14 AND EXCLUDED.last_event_at >= coalesce(r.last_bounce_at, '-infinity')
-				THEN NULL ELSE coalesce(r.soft_first_at, EXCLUDED.soft_first_at) END,
+			soft_count = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_count ELSE r.soft_count END,
+			soft_first_at = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_first_at ELSE r.soft_first_at END,
 			hard_count = r.hard_count + EXCLUDED.hard_count,
 			complaint_count = r.complaint_count + EXCLUDED.complaint_count,
 			sender_error_count = r.sender_error_count + EXCLUDED.sender_error_count,
@@ -312,13 +385,20 @@ func applyToRecipient(ctx context.Context, tx pgx.Tx, eventID int64, ev NewEvent
 			last_event_at = greatest(r.last_event_at, EXCLUDED.last_event_at),
 			last_bounce_at = greatest(r.last_bounce_at, EXCLUDED.last_bounce_at),
 			last_delivery_at = greatest(r.last_delivery_at, EXCLUDED.last_delivery_at),
-			updated_at = now()`,
-		parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), soft, softFirst, hard,
-		complaint, sender, eventID, string(ev.Type), ev.OccurredAt, lastBounce, lastDelivery, delivery)
+			updated_at = now()
+		RETURNING soft_count`,
+		TenantOf(ev.Scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), hard,
+		complaint, sender, eventID, string(ev.Type), at, lastBounce, lastDelivery,
+		delivery, dec.counts, day, messageKey(ev.OriginalMessageID), string(ev.Reason), pol.window()).Scan(&softCount)
 	if err != nil {
-		return fmt.Errorf("update recipient: %w", err)
+		return 0, fmt.Errorf("update recipient: %w", err)
 	}
-	return nil
+	return softCount, nil
+}
+
+// messageKey is the original Message-ID as compared for one-count-per-message.
+func messageKey(id string) string {
+	return clip(strings.Trim(strings.TrimSpace(id), "<>"), 998)
 }
 
 func b2i(b bool) int {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/bounced/bounced/internal/parse"
 )
 
 // ParseStatus says whether a raw input has been read.
@@ -98,12 +100,17 @@ func (db *DB) Record(ctx context.Context, in Input) (Outcome, error) {
 			return fmt.Errorf("insert raw: %w", err)
 		}
 		out.Created = true
+		pol, err := db.currentPolicy(ctx, tx)
+		if err != nil {
+			return err
+		}
+		rules := applyRules{policy: pol, now: received}
 		eventIDs := make([]int64, 0, len(in.Events))
 		for _, ev := range in.Events {
 			if ev.OccurredAt.IsZero() {
 				ev.OccurredAt = received
 			}
-			evID, isNew, err := insertEvent(ctx, tx, &id, in.Source, in.Provider, "", "", ev)
+			evID, isNew, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
 			if err != nil {
 				return err
 			}
@@ -129,6 +136,7 @@ func (db *DB) Record(ctx context.Context, in Input) (Outcome, error) {
 		return Outcome{}, err
 	}
 	for _, ev := range recorded {
+		db.invalidate(parse.AddressKey(ev.Address))
 		db.metrics.events.WithLabelValues(string(ev.Type), string(ev.Class)).Inc()
 	}
 	for _, ev := range added {

@@ -1,6 +1,10 @@
 package store
 
 import (
+	"context"
+	"sync"
+	"time"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,9 +15,11 @@ type metrics struct {
 	events            *prometheus.CounterVec
 	suppressionsAdded *prometheus.CounterVec
 	suppressionsDel   *prometheus.CounterVec
+	cacheHits         prometheus.Counter
+	cacheMisses       prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "events_total",
@@ -27,11 +33,20 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) (*metrics, error)
 			Namespace: "bounced", Name: "suppressions_removed_total",
 			Help: "Addresses taken off a suppression list, by reason they had been on it.",
 		}, []string{"reason"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "check_cache", Name: "hits_total",
+			Help: "Single checks answered from the in-process cache.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "check_cache", Name: "misses_total",
+			Help: "Single checks that read the database while the cache was on.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.suppressionsAdded, m.suppressionsDel, poolCollector{pool}} {
+	for _, c := range []prometheus.Collector{m.events, m.suppressionsAdded, m.suppressionsDel, m.cacheHits, m.cacheMisses,
+		poolCollector{pool}, &activeCollector{db: db}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -65,4 +80,44 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
 	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
 	ch <- prometheus.MustNewConstMetric(poolWaitSecs, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds())
+}
+
+// activeCollector reports active suppressions by reason and scope kind.
+// Counting a large list takes a while, so a scrape reuses a count younger
+// than activeTTL.
+type activeCollector struct {
+	db     *DB
+	mu     sync.Mutex
+	at     time.Time
+	counts []activeCount
+}
+
+type activeCount struct {
+	reason, kind string
+	n            float64
+}
+
+const activeTTL = 30 * time.Second
+
+var activeDesc = prometheus.NewDesc("bounced_suppressions_active",
+	"Suppressions in force, by reason and scope kind (global, tenant, list, stream, other).", []string{"reason", "scope_kind"}, nil)
+
+func (c *activeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- activeDesc }
+
+func (c *activeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) > activeTTL {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		counts, err := c.db.countActive(ctx)
+		cancel()
+		if err != nil {
+			c.db.logger.Warn("counting active suppressions for metrics", "error", err)
+		} else {
+			c.counts, c.at = counts, time.Now()
+		}
+	}
+	for _, a := range c.counts {
+		ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, a.n, a.reason, a.kind)
+	}
 }

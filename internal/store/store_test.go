@@ -146,10 +146,11 @@ func TestDeliveryResetsSoftCount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.Open(t, store.Options{})
-	t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	t0 := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Second)
 	addr := "soft@example.com"
+	// Soft failures count once per day, so these are a day apart.
 	for i := range 2 {
-		if _, err := db.Record(ctx, input(fmt.Sprintf("soft-%d", i), bounce(addr, parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2", t0.Add(time.Duration(i)*time.Minute)))); err != nil {
+		if _, err := db.Record(ctx, input(fmt.Sprintf("soft-%d", i), bounce(addr, parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2", t0.Add(time.Duration(i)*24*time.Hour)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,7 +167,7 @@ func TestDeliveryResetsSoftCount(t *testing.T) {
 		t.Errorf("older delivery reset soft_count to %d, want 2", r.SoftCount)
 	}
 	fresh := old
-	fresh.OccurredAt = t0.Add(10 * time.Minute)
+	fresh.OccurredAt = t0.Add(25 * time.Hour)
 	if _, err := db.Record(ctx, input("new-delivery", fresh)); err != nil {
 		t.Fatal(err)
 	}

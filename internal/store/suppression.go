@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,83 +45,342 @@ func scanSuppression(row pgx.CollectableRow) (Suppression, error) {
 	return s, err
 }
 
-// suppress puts the event's address on the scope's list, or refreshes the
-// entry already there. It reports whether the address was newly added.
-func suppress(ctx context.Context, tx pgx.Tx, eventID int64, source, provider, scope, actor string, ev NewEvent) (bool, error) {
-	var inserted bool
+// entry is an address to put on a list.
+type entry struct {
+	Scope      string
+	Address    string
+	Reason     parse.Reason
+	Class      parse.Class
+	Status     string
+	ReplyCode  string
+	Diagnostic string
+	Source     string
+	Provider   string
+	EventID    int64
+	At         time.Time
+	ExpiresAt  *time.Time
+	CreatedBy  string
+	Note       string
+}
+
+// suppress puts an address on a list, or refreshes the entry already
+// there, and reports whether the address was newly suppressed (inserted,
+// or brought back from an expired entry). Stronger evidence describes the
+// entry (complaint over hard over manual over soft) and an entry never
+// gets a shorter life: expires_at only grows, NULL (never) wins. A change
+// that alters what a check answers notifies the other replicas' caches.
+func suppress(ctx context.Context, tx pgx.Tx, now time.Time, e entry) (bool, error) {
+	var added bool
 	err := tx.QueryRow(ctx, `
-		INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, status, reply_code,
-			diagnostic, source, provider, first_event_id, last_event_id, first_seen_at, last_seen_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $13, $14)
-		ON CONFLICT (scope, address_key) DO UPDATE SET
-			event_count = s.event_count + 1,
-			first_seen_at = least(s.first_seen_at, EXCLUDED.first_seen_at),
-			last_seen_at = greatest(s.last_seen_at, EXCLUDED.last_seen_at),
-			last_event_id = EXCLUDED.last_event_id,
-			-- the newest evidence describes the entry; a complaint is never downgraded
-			reason = CASE WHEN s.class = 'complaint' THEN s.reason ELSE EXCLUDED.reason END,
-			class = CASE WHEN s.class = 'complaint' THEN s.class ELSE EXCLUDED.class END,
-			status = EXCLUDED.status,
-			reply_code = EXCLUDED.reply_code,
-			diagnostic = EXCLUDED.diagnostic
-		RETURNING (xmax = 0)`,
-		scope, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Reason),
-		string(ev.Class), string(ev.Status), ev.ReplyCode, clip(ev.Diagnostic, 4000), source, provider,
-		eventID, ev.OccurredAt, actor).Scan(&inserted)
+		WITH up AS (
+			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, status, reply_code,
+				diagnostic, source, provider, first_event_id, last_event_id, state_event_id, first_seen_at,
+				last_seen_at, expires_at, created_by, note, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $13, $14, $15, $16, $17)
+			ON CONFLICT (scope, address_key) DO UPDATE SET
+				reason = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.reason ELSE s.reason END,
+				class = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.class ELSE s.class END,
+				status = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.status ELSE s.status END,
+				reply_code = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.reply_code ELSE s.reply_code END,
+				diagnostic = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.diagnostic ELSE s.diagnostic END,
+				source = CASE WHEN `+deadSQL+` THEN EXCLUDED.source ELSE s.source END,
+				provider = CASE WHEN `+deadSQL+` THEN EXCLUDED.provider ELSE s.provider END,
+				event_count = CASE WHEN `+deadSQL+` THEN 1 ELSE s.event_count + 1 END,
+				first_seen_at = CASE WHEN `+deadSQL+` THEN EXCLUDED.first_seen_at ELSE least(s.first_seen_at, EXCLUDED.first_seen_at) END,
+				last_seen_at = CASE WHEN `+deadSQL+` THEN EXCLUDED.last_seen_at ELSE greatest(s.last_seen_at, EXCLUDED.last_seen_at) END,
+				first_event_id = CASE WHEN `+deadSQL+` THEN EXCLUDED.first_event_id ELSE s.first_event_id END,
+				last_event_id = EXCLUDED.last_event_id,
+				expires_at = `+newExpirySQL+`,
+				created_by = CASE WHEN `+deadSQL+` THEN EXCLUDED.created_by ELSE s.created_by END,
+				note = CASE WHEN `+deadSQL+` THEN EXCLUDED.note ELSE s.note END,
+				created_at = CASE WHEN `+deadSQL+` THEN EXCLUDED.created_at ELSE s.created_at END,
+				state_event_id = CASE WHEN `+deadSQL+`
+					OR (`+outranksSQL+` AND (EXCLUDED.reason <> s.reason OR EXCLUDED.class <> s.class))
+					OR s.expires_at IS DISTINCT FROM `+newExpirySQL+`
+					THEN EXCLUDED.state_event_id ELSE s.state_event_id END
+			RETURNING first_event_id = $12 AS added, state_event_id = $12 AS changed
+		)
+		SELECT added FROM up, LATERAL (SELECT CASE WHEN up.changed THEN pg_notify('`+channelSuppressions+`', $3) END) n`,
+		e.Scope, e.Address, parse.AddressKey(e.Address), parse.AddressDomain(e.Address), string(e.Reason),
+		string(e.Class), clip(e.Status, 32), clip(e.ReplyCode, 8), clip(e.Diagnostic, 4000), e.Source, e.Provider,
+		e.EventID, e.At, e.ExpiresAt, e.CreatedBy, clip(e.Note, 1000), now).Scan(&added)
 	if err != nil {
 		return false, fmt.Errorf("suppress: %w", err)
 	}
-	return inserted, nil
+	return added, nil
 }
 
-// GetSuppression returns the entry for email in scope. Entries past their
-// expiry no longer suppress and are not returned.
+// SQL fragments of suppress's upsert. An expired entry ("dead") is
+// replaced whole; otherwise the new evidence describes the entry when its
+// class ranks at least as high.
+// $17 is the current time in each statement that uses them.
+const (
+	deadSQL      = `(s.expires_at IS NOT NULL AND s.expires_at <= $17)`
+	classRankSQL = `CASE %s WHEN 'complaint' THEN 4 WHEN 'hard' THEN 3 WHEN 'soft' THEN 1 ELSE 2 END`
+	newExpirySQL = `CASE WHEN ` + deadSQL + ` THEN EXCLUDED.expires_at
+		WHEN s.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+		ELSE greatest(s.expires_at, EXCLUDED.expires_at) END`
+)
+
+var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "EXCLUDED.class") + " >= " + fmt.Sprintf(classRankSQL, "s.class") + ")"
+
+// activeSQL keeps entries that still suppress at $now.
+const activeSQL = `(expires_at IS NULL OR expires_at > %s)`
+
+// GetSuppression is the single check: the entry that suppresses email in
+// scope, looking at scope and every scope above it (see VisibleScopes),
+// most specific first. Entries past their expiry do not suppress.
+// ErrNotFound means the address may be mailed. Answers come from an
+// in-process cache while change notifications are being received.
 func (db *DB) GetSuppression(ctx context.Context, email, scope string) (Suppression, error) {
 	if scope == "" {
 		scope = GlobalScope
 	}
-	var s Suppression
-	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions
-			WHERE address_key = $1 AND scope = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-			parse.AddressKey(email), scope, db.now())
-		if err != nil {
-			return err
-		}
-		s, err = pgx.CollectExactlyOneRow(rows, scanSuppression)
-		return err
-	})
-	return s, err
-}
-
-// SuppressionFilter selects entries for ListSuppressions.
-type SuppressionFilter struct {
-	Scope  string // empty for every scope
-	Cursor string
-	Limit  int
-}
-
-// ListSuppressions returns active entries, newest first, and the cursor of
-// the next page ("" when this is the last). Rows added while a client
-// pages get higher ids and so never shift the pages it has not read yet.
-func (db *DB) ListSuppressions(ctx context.Context, f SuppressionFilter) ([]Suppression, string, error) {
-	after := int64(1<<63 - 1)
-	if f.Cursor != "" {
-		var err error
-		if after, err = decodeIDCursor(f.Cursor); err != nil {
-			return nil, "", err
+	entries, err := db.entriesOf(ctx, parse.AddressKey(email))
+	if err != nil {
+		return Suppression{}, err
+	}
+	now := db.now()
+	for _, sc := range VisibleScopes(scope) {
+		for _, e := range entries {
+			if e.Scope == sc && (e.ExpiresAt == nil || e.ExpiresAt.After(now)) {
+				return e, nil
+			}
 		}
 	}
-	limit := clampLimit(f.Limit)
-	var out []Suppression
+	return Suppression{}, ErrNotFound
+}
+
+// entriesOf returns every entry of an address, in all scopes, expired or
+// not (expiry is applied by the caller against its clock).
+func (db *DB) entriesOf(ctx context.Context, key string) ([]Suppression, error) {
+	useCache := db.cache != nil && db.listening.Load()
+	var gen uint64
+	if useCache {
+		if entries, ok := db.cache.get(key); ok {
+			db.metrics.cacheHits.Inc()
+			return entries, nil
+		}
+		db.metrics.cacheMisses.Inc()
+		gen = db.cache.generation(key)
+	}
+	var entries []Suppression
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions
-			WHERE id < $1 AND ($2 = '' OR scope = $2) AND (expires_at IS NULL OR expires_at > $3)
-			ORDER BY id DESC LIMIT $4`, after, f.Scope, db.now(), limit+1)
+		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE address_key = $1`, key)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, scanSuppression)
+		entries, err = pgx.CollectRows(rows, scanSuppression)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if useCache {
+		db.cache.fill(key, gen, entries)
+	}
+	return entries, nil
+}
+
+// CheckMax is the most addresses one bulk check or add takes.
+const CheckMax = 10000
+
+// CheckSuppressions is the bulk check: for each address (normalised) that
+// is suppressed in scope or above it, the entry that suppresses it, keyed
+// by the address's key (parse.AddressKey).
+func (db *DB) CheckSuppressions(ctx context.Context, emails []string, scope string) (map[string]Suppression, error) {
+	if scope == "" {
+		scope = GlobalScope
+	}
+	keys := make([]string, len(emails))
+	for i, e := range emails {
+		keys[i] = parse.AddressKey(e)
+	}
+	visible := VisibleScopes(scope)
+	out := map[string]Suppression{}
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		clear(out)
+		// The most specific scope wins: DISTINCT ON keeps the first row of
+		// each address in scope-rank order.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (address_key) `+suppressionColumns+`
+			FROM suppressions
+			WHERE address_key = ANY($1) AND scope = ANY($2) AND `+fmt.Sprintf(activeSQL, "$3")+`
+			ORDER BY address_key, array_position($2, scope)`, keys, visible, db.now())
+		if err != nil {
+			return err
+		}
+		var s Suppression
+		_, err = pgx.ForEachRow(rows, scanDest(&s), func() error {
+			out[parse.AddressKey(s.Email)] = s
+			return nil
+		})
+		return err
+	})
+	return out, err
+}
+
+func scanDest(s *Suppression) []any {
+	return []any{&s.ID, &s.Email, &s.Scope, &s.Domain, &s.Reason, &s.Class, &s.Status, &s.ReplyCode,
+		&s.Diagnostic, &s.Source, &s.Provider, &s.EventCount, &s.FirstSeenAt, &s.LastSeenAt, &s.ExpiresAt,
+		&s.CreatedBy, &s.Note, &s.CreatedAt}
+}
+
+// SuppressionSort orders a listing.
+type SuppressionSort string
+
+// Sort orders; the "-" forms are descending. Rows added while a client
+// pages never shift the rows it has not read yet: every order ends with
+// the entry's id.
+const (
+	SortCreatedDesc SuppressionSort = "-created_at" // newest first, the default
+	SortCreated     SuppressionSort = "created_at"
+	SortEmail       SuppressionSort = "email"
+	SortEmailDesc   SuppressionSort = "-email"
+)
+
+// Valid reports whether o is a known order.
+func (o SuppressionSort) Valid() bool {
+	switch o {
+	case SortCreatedDesc, SortCreated, SortEmail, SortEmailDesc:
+		return true
+	}
+	return false
+}
+
+// SuppressionFilter selects entries for ListSuppressions and friends.
+type SuppressionFilter struct {
+	Scope       string // exact scope; empty for every scope
+	Tenant      string // only this tenant's scopes; empty for no restriction
+	OnlyTenant  bool   // restrict to Tenant even when it is empty (untenanted scopes)
+	Reason      parse.Reason
+	Class       parse.Class
+	Source      string
+	Domain      string    // lower-case IDNA form
+	EmailPrefix string    // compared case-insensitively
+	Since       time.Time // created at or after
+	Until       time.Time // created before
+	Sort        SuppressionSort
+	Cursor      string
+	Limit       int
+}
+
+// Empty reports whether f selects by nothing but paging.
+func (f SuppressionFilter) Empty() bool {
+	return f.Scope == "" && f.Tenant == "" && !f.OnlyTenant && f.Reason == "" && f.Class == "" && f.Source == "" &&
+		f.Domain == "" && f.EmailPrefix == "" && f.Since.IsZero() && f.Until.IsZero()
+}
+
+// where builds the WHERE clause of f (paging excluded) with args.
+func (f SuppressionFilter) where(now time.Time) (string, []any) {
+	var conds []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	conds = append(conds, fmt.Sprintf(activeSQL, arg(now)))
+	if f.Scope != "" {
+		conds = append(conds, "scope = "+arg(f.Scope))
+	}
+	if f.Tenant != "" || f.OnlyTenant {
+		conds = append(conds, "tenant = "+arg(f.Tenant))
+	}
+	if f.Reason != "" {
+		conds = append(conds, "reason = "+arg(string(f.Reason)))
+	}
+	if f.Class != "" {
+		conds = append(conds, "class = "+arg(string(f.Class)))
+	}
+	if f.Source != "" {
+		conds = append(conds, "source = "+arg(f.Source))
+	}
+	if f.Domain != "" {
+		conds = append(conds, "domain = "+arg(strings.ToLower(f.Domain)))
+	}
+	if f.EmailPrefix != "" {
+		p := strings.ToLower(f.EmailPrefix)
+		conds = append(conds, `address_key COLLATE "C" >= `+arg(p)+` AND address_key COLLATE "C" < `+arg(p+"\U0010FFFF"))
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "created_at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "created_at < "+arg(f.Until))
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// listQuery builds the page query of f.
+func (f SuppressionFilter) listQuery(now time.Time, limit int) (string, []any, error) {
+	where, args := f.where(now)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	sort := f.Sort
+	if sort == "" {
+		sort = SortCreatedDesc
+	}
+	var order string
+	switch sort {
+	case SortCreatedDesc:
+		order = "id DESC"
+	case SortCreated:
+		order = "id"
+	case SortEmail:
+		order = `address_key COLLATE "C", id`
+	case SortEmailDesc:
+		order = `address_key COLLATE "C" DESC, id DESC`
+	default:
+		return "", nil, fmt.Errorf("%w: unknown sort %q", ErrBadFilter, sort)
+	}
+	if f.Cursor != "" {
+		c, err := decodeSortCursor(f.Cursor, string(sort))
+		if err != nil {
+			return "", nil, err
+		}
+		switch sort {
+		case SortCreatedDesc:
+			where += " AND id < " + arg(c.id)
+		case SortCreated:
+			where += " AND id > " + arg(c.id)
+		case SortEmail:
+			where += ` AND (address_key COLLATE "C", id) > (` + arg(c.key) + `, ` + arg(c.id) + `)`
+		case SortEmailDesc:
+			where += ` AND (address_key COLLATE "C", id) < (` + arg(c.key) + `, ` + arg(c.id) + `)`
+		}
+	}
+	q := `SELECT ` + suppressionColumns + `, address_key FROM suppressions WHERE ` + where +
+		` ORDER BY ` + order + ` LIMIT ` + arg(limit)
+	return q, args, nil
+}
+
+// ErrBadFilter means a listing filter is malformed.
+var ErrBadFilter = errors.New("store: bad filter")
+
+// ListSuppressions returns one page of active entries matching f and the
+// cursor of the next page ("" when this is the last).
+func (db *DB) ListSuppressions(ctx context.Context, f SuppressionFilter) ([]Suppression, string, error) {
+	limit := clampLimit(f.Limit)
+	q, args, err := f.listQuery(db.now(), limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []Suppression
+	var keys []string
+	err = db.transact(ctx, func(tx pgx.Tx) error {
+		out, keys = out[:0], keys[:0]
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		var s Suppression
+		var key string
+		_, err = pgx.ForEachRow(rows, append(scanDest(&s), &key), func() error {
+			out = append(out, s)
+			keys = append(keys, key)
+			return nil
+		})
 		return err
 	})
 	if err != nil {
@@ -128,43 +389,328 @@ func (db *DB) ListSuppressions(ctx context.Context, f SuppressionFilter) ([]Supp
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeIDCursor(out[len(out)-1].ID)
+		sort := f.Sort
+		if sort == "" {
+			sort = SortCreatedDesc
+		}
+		next = encodeSortCursor(string(sort), keys[limit-1], out[limit-1].ID)
 	}
 	return out, next, nil
 }
 
-// DeleteSuppression takes email off scope's list, records who did it and
-// why as a suppression_removed event, and resets the recipient's soft
-// counter so the address starts afresh. ErrNotFound if it was not listed.
+// EachSuppression calls fn with every active entry matching f, in f's
+// order, reading a page at a time so memory stays constant however many
+// match. f's Cursor and Limit are ignored.
+func (db *DB) EachSuppression(ctx context.Context, f SuppressionFilter, fn func(Suppression) error) error {
+	f.Cursor, f.Limit = "", LimitMax
+	for {
+		page, next, err := db.ListSuppressions(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, s := range page {
+			if err := fn(s); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		f.Cursor = next
+	}
+}
+
+// DeleteSuppression takes email off scope's list (the exact scope), records
+// who did it and why as a suppression_removed event, and resets the
+// recipient's soft counter so the address starts afresh. ErrNotFound if it
+// was not listed (or its entry had expired).
 func (db *DB) DeleteSuppression(ctx context.Context, email, scope, actor, note string) (Suppression, error) {
 	if scope == "" {
 		scope = GlobalScope
 	}
 	var s Suppression
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE address_key = $1 AND scope = $2
-			RETURNING `+suppressionColumns, parse.AddressKey(email), scope)
+		now := db.now()
+		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE address_key = $1 AND scope = $2 AND `+
+			fmt.Sprintf(activeSQL, "$3")+` RETURNING `+suppressionColumns, parse.AddressKey(email), scope, now)
 		if err != nil {
 			return err
 		}
 		if s, err = pgx.CollectExactlyOneRow(rows, scanSuppression); err != nil {
 			return err
 		}
-		now := db.now()
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope,
-				actor, note, occurred_at)
-			VALUES ($1, $2, $3, 'suppression_removed', 'none', $4, $5, 'api', $6, $7, $8, $9)`,
-			s.Email, parse.AddressKey(s.Email), s.Domain, string(s.Reason), s.Status, scope, actor, note, now); err != nil {
-			return fmt.Errorf("record removal: %w", err)
-		}
-		_, err = tx.Exec(ctx, `UPDATE recipients SET soft_count = 0, soft_first_at = NULL, reset_at = $2,
-			updated_at = now() WHERE address_key = $1`, parse.AddressKey(s.Email), now)
-		return err
+		return removed(ctx, tx, []string{s.Email}, []string{s.Scope}, []string{string(s.Reason)},
+			[]string{s.Status}, actor, note, now)
 	})
 	if err != nil {
 		return Suppression{}, err
 	}
+	db.invalidate(parse.AddressKey(s.Email))
 	db.metrics.suppressionsDel.WithLabelValues(string(s.Reason)).Inc()
 	return s, nil
+}
+
+// removed records the removal of entries as suppression_removed events,
+// resets the soft counters of their addresses in their tenants, and
+// notifies the caches.
+func removed(ctx context.Context, tx pgx.Tx, emails, scopes, reasons, statuses []string, actor, note string, now time.Time) error {
+	keys := make([]string, len(emails))
+	domains := make([]string, len(emails))
+	for i, e := range emails {
+		keys[i], domains[i] = parse.AddressKey(e), parse.AddressDomain(e)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope, actor, note, occurred_at)
+		SELECT a, k, d, 'suppression_removed', 'none', r, st, 'api', sc, $7, $8, $9
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t(a, k, d, sc, r, st)`,
+		emails, keys, domains, scopes, reasons, statuses, actor, clip(note, 1000), now); err != nil {
+		return fmt.Errorf("record removal: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		WITH t AS (SELECT DISTINCT bounced_scope_tenant(sc) AS tenant, k FROM unnest($1::text[], $2::text[]) AS u(k, sc)),
+		cleared AS (DELETE FROM soft_failures f USING t WHERE f.tenant = t.tenant AND f.address_key = t.k)
+		UPDATE recipients r SET soft_count = 0, soft_first_at = NULL, reset_at = $3, updated_at = now()
+		FROM t WHERE r.tenant = t.tenant AND r.address_key = t.k`, keys, scopes, now); err != nil {
+		return fmt.Errorf("reset counters: %w", err)
+	}
+	return notifyKeys(ctx, tx, keys)
+}
+
+// notifyKeys tells every replica's cache that these addresses changed;
+// past a few thousand it asks for a full flush instead.
+func notifyKeys(ctx context.Context, tx pgx.Tx, keys []string) error {
+	if len(keys) > notifyFlushOver {
+		_, err := tx.Exec(ctx, `SELECT pg_notify('`+channelSuppressions+`', '`+flushPayload+`')`)
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify('`+channelSuppressions+`', k) FROM unnest($1::text[]) AS k`, keys)
+	return err
+}
+
+// notifyFlushOver is the count of changed addresses past which a single
+// "flush everything" notification replaces one per address.
+const notifyFlushOver = 1000
+
+// invalidate drops addresses from this process's cache at once, so a
+// client reads its own writes without waiting for the notification.
+func (db *DB) invalidate(keys ...string) {
+	if db.cache == nil {
+		return
+	}
+	if len(keys) > notifyFlushOver {
+		db.cache.flush()
+		return
+	}
+	for _, k := range keys {
+		db.cache.invalidate(k)
+	}
+}
+
+// DeleteSuppressions removes every active entry matching f, recording each
+// removal like DeleteSuppression, and returns how many it removed. f must
+// select by something (ErrBadFilter otherwise).
+func (db *DB) DeleteSuppressions(ctx context.Context, f SuppressionFilter, actor, note string) (int, error) {
+	if f.Empty() {
+		return 0, fmt.Errorf("%w: a bulk delete needs at least one filter", ErrBadFilter)
+	}
+	where, args := f.where(db.now())
+	now := db.now()
+	var keys []string
+	var byReason map[string]int
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		byReason = map[string]int{}
+		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE `+where+` RETURNING id, address, scope, reason, status`, args...)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		var emails, scopes, reasons, statuses []string
+		var id int64
+		var email, scope, reason, status string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &email, &scope, &reason, &status}, func() error {
+			ids, emails, scopes = append(ids, id), append(emails, email), append(scopes, scope)
+			reasons, statuses = append(reasons, reason), append(statuses, status)
+			byReason[reason]++
+			return nil
+		}); err != nil {
+			return err
+		}
+		keys = make([]string, len(emails))
+		for i, e := range emails {
+			keys[i] = parse.AddressKey(e)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		return removed(ctx, tx, emails, scopes, reasons, statuses, actor, note, now)
+	})
+	if err != nil {
+		return 0, err
+	}
+	db.invalidate(keys...)
+	for r, n := range byReason {
+		db.metrics.suppressionsDel.WithLabelValues(r).Add(float64(n))
+	}
+	return len(keys), nil
+}
+
+// CountSuppressions counts the active entries matching f.
+func (db *DB) CountSuppressions(ctx context.Context, f SuppressionFilter) (int, error) {
+	where, args := f.where(db.now())
+	var n int
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FROM suppressions WHERE `+where, args...).Scan(&n)
+	})
+	return n, err
+}
+
+// NewSuppression is an address to add by hand.
+type NewSuppression struct {
+	Email     string // normalised
+	Scope     string // validated; "" for global
+	Reason    parse.Reason
+	Note      string
+	ExpiresAt *time.Time
+}
+
+// AddResult is what adding did to one address.
+type AddResult struct {
+	Suppression Suppression
+	Added       bool // false: the address was already suppressed in that scope
+}
+
+// AddSuppressions puts addresses on lists by hand (reason manual,
+// unsubscribe or import) in one transaction. An address already
+// suppressed in that scope is left as it is and reported as not added; an
+// expired entry is replaced. Each added address gets a suppression_added
+// event naming actor. Duplicates (same scope and address) count once.
+func (db *DB) AddSuppressions(ctx context.Context, items []NewSuppression, actor, source string) ([]AddResult, error) {
+	type pair struct{ scope, key string }
+	seen := map[pair]int{}
+	var addrs, keys, domains, scopes, reasons, notes []string
+	var expires []*time.Time
+	order := make([]int, len(items))
+	for i, it := range items {
+		if !ManualReason(it.Reason) {
+			return nil, fmt.Errorf("%w: reason %q is not manual, unsubscribe or import", ErrBadFilter, it.Reason)
+		}
+		scope := it.Scope
+		if scope == "" {
+			scope = GlobalScope
+		}
+		p := pair{scope, parse.AddressKey(it.Email)}
+		if j, ok := seen[p]; ok {
+			order[i] = j
+			continue
+		}
+		seen[p] = len(addrs)
+		order[i] = len(addrs)
+		addrs, keys, domains = append(addrs, it.Email), append(keys, p.key), append(domains, parse.AddressDomain(it.Email))
+		scopes, reasons, notes = append(scopes, scope), append(reasons, string(it.Reason)), append(notes, clip(it.Note, 1000))
+		expires = append(expires, it.ExpiresAt)
+	}
+	now := db.now()
+	results := make([]AddResult, len(addrs))
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		added, err := upsertManual(ctx, tx, addrs, keys, domains, scopes, reasons, notes, expires, actor, source, now)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+`, u.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(sc, k, i)
+			JOIN suppressions s ON s.scope = u.sc AND s.address_key = u.k`, scopes, keys)
+		if err != nil {
+			return err
+		}
+		var s Suppression
+		var i int64
+		_, err = pgx.ForEachRow(rows, append(scanDest(&s), &i), func() error {
+			results[i-1] = AddResult{Suppression: s, Added: added[s.ID]}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	db.invalidate(keys...)
+	out := make([]AddResult, len(items))
+	for i := range items {
+		out[i] = results[order[i]]
+	}
+	for _, r := range results {
+		if r.Added {
+			db.metrics.suppressionsAdded.WithLabelValues(string(r.Suppression.Reason)).Inc()
+		}
+	}
+	return out, nil
+}
+
+// upsertManual inserts manual entries (no duplicates among them), replaces
+// expired ones, leaves active ones alone, records a suppression_added event
+// per added entry and notifies the caches. It returns the ids added.
+func upsertManual(ctx context.Context, tx pgx.Tx, addrs, keys, domains, scopes, reasons, notes []string, expires []*time.Time,
+	actor, source string, now time.Time) (map[int64]bool, error) {
+	rows, err := tx.Query(ctx, `
+		WITH up AS (
+			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source, first_seen_at,
+				last_seen_at, expires_at, created_by, note, created_at)
+			SELECT sc, a, k, d, r, 'none', $8, $9, $9, e, $10, n, $9
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+				AS t(a, k, d, sc, r, n, e)
+			ON CONFLICT (scope, address_key) DO UPDATE SET
+				reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
+				source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
+				event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
+				expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
+				created_at = EXCLUDED.created_at
+			WHERE s.expires_at IS NOT NULL AND s.expires_at <= $9
+			RETURNING id, address, address_key, domain, scope, reason, note
+		), ev AS (
+			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
+			SELECT address, address_key, domain, 'suppression_added', 'none', reason, $8, scope, $10, note, $9 FROM up
+		)
+		SELECT id, address_key, pg_notify('`+channelSuppressions+`', address_key)::text FROM up`,
+		addrs, keys, domains, scopes, reasons, notes, expires, source, now, actor)
+	if err != nil {
+		return nil, err
+	}
+	added := map[int64]bool{}
+	var id int64
+	var key, ignored string
+	_, err = pgx.ForEachRow(rows, []any{&id, &key, &ignored}, func() error {
+		added[id] = true
+		return nil
+	})
+	return added, err
+}
+
+// countActive counts active entries by reason and scope kind.
+func (db *DB) countActive(ctx context.Context) ([]activeCount, error) {
+	byKey := map[[2]string]float64{}
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		clear(byKey)
+		rows, err := tx.Query(ctx, `SELECT reason, scope, count(*) FROM suppressions
+			WHERE `+fmt.Sprintf(activeSQL, "$1")+` GROUP BY reason, scope`, db.now())
+		if err != nil {
+			return err
+		}
+		var reason, scope string
+		var n int64
+		_, err = pgx.ForEachRow(rows, []any{&reason, &scope, &n}, func() error {
+			if !ValidSuppressionReason(parse.Reason(reason)) {
+				reason = string(parse.ReasonOther) // labels stay bounded whatever was stored
+			}
+			byKey[[2]string{reason, string(KindOf(scope))}] += float64(n)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]activeCount, 0, len(byKey))
+	for k, n := range byKey {
+		out = append(out, activeCount{reason: k[0], kind: k[1], n: n})
+	}
+	return out, nil
 }

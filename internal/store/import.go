@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bounced/bounced/internal/parse"
+)
+
+// SuppressionSource yields valid rows to import, one at a time; the
+// caller reads and validates them lazily, so an import streams.
+type SuppressionSource interface {
+	// Next returns the next row, or false at the end or on a read error
+	// (reported by Err).
+	Next() (NewSuppression, bool)
+	Err() error
+}
+
+// ImportResult counts what an import did.
+type ImportResult struct {
+	Imported int `json:"imported"` // valid rows read (duplicates included)
+	Added    int `json:"added"`    // addresses newly suppressed
+	Existing int `json:"existing"` // distinct addresses that were already suppressed
+}
+
+// ImportSuppressions adds every row of src in one transaction, streaming
+// them into PostgreSQL with COPY. Like AddSuppressions, addresses already
+// suppressed are left alone, so importing the same file twice adds
+// nothing the second time. Rows must carry a manual reason and a
+// validated scope ("" for global). It cannot be retried: src is consumed.
+func (db *DB) ImportSuppressions(ctx context.Context, src SuppressionSource, actor string) (ImportResult, error) {
+	now := db.now()
+	var res ImportResult
+	var keys []string
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return res, interpret(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	err = func() error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_rows (address text, address_key text, domain text,
+			scope text, reason text, note text, expires_at timestamptz) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		copySrc := &copySource{src: src}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
+			[]string{"address", "address_key", "domain", "scope", "reason", "note", "expires_at"}, copySrc)
+		if err != nil {
+			return err
+		}
+		if err := src.Err(); err != nil {
+			return err
+		}
+		res.Imported = int(n)
+		var distinct int
+		rows, err := tx.Query(ctx, `
+			WITH src AS (
+				SELECT DISTINCT ON (scope, address_key) * FROM import_rows ORDER BY scope, address_key
+			), up AS (
+				INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source,
+					first_seen_at, last_seen_at, expires_at, created_by, note, created_at)
+				SELECT scope, address, address_key, domain, reason, 'none', 'import', $1, $1, expires_at, $2, note, $1
+				FROM src
+				ON CONFLICT (scope, address_key) DO UPDATE SET
+					reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
+					source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
+					event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
+					expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
+					created_at = EXCLUDED.created_at
+				WHERE s.expires_at IS NOT NULL AND s.expires_at <= $1
+				RETURNING address, address_key, domain, scope, reason, note
+			), ev AS (
+				INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
+				SELECT address, address_key, domain, 'suppression_added', 'none', reason, 'import', scope, $2, note, $1 FROM up
+			)
+			SELECT (SELECT count(*) FROM src),
+				(SELECT coalesce(jsonb_object_agg(reason, n), '{}') FROM (SELECT reason, count(*) AS n FROM up GROUP BY reason) r),
+				(SELECT array_agg(address_key) FROM (SELECT address_key FROM up LIMIT $3) k)`, now, actor, notifyFlushOver+1)
+		if err != nil {
+			return err
+		}
+		byReason := map[string]int{}
+		if _, err := pgx.ForEachRow(rows, []any{&distinct, &byReason, &keys}, func() error { return nil }); err != nil {
+			return err
+		}
+		for _, c := range byReason {
+			res.Added += c
+		}
+		res.Existing = distinct - res.Added
+		if err := notifyKeys(ctx, tx, keys); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		for r, c := range byReason {
+			db.metrics.suppressionsAdded.WithLabelValues(r).Add(float64(c))
+		}
+		return nil
+	}()
+	if err != nil {
+		return ImportResult{}, interpret(fmt.Errorf("import: %w", err))
+	}
+	db.invalidate(keys...)
+	return res, nil
+}
+
+// copySource adapts a SuppressionSource to COPY.
+type copySource struct {
+	src  SuppressionSource
+	cur  NewSuppression
+	vals [7]any
+}
+
+func (c *copySource) Next() bool {
+	var ok bool
+	c.cur, ok = c.src.Next()
+	return ok
+}
+
+func (c *copySource) Values() ([]any, error) {
+	s := c.cur
+	scope := s.Scope
+	if scope == "" {
+		scope = GlobalScope
+	}
+	var exp any
+	if s.ExpiresAt != nil {
+		exp = *s.ExpiresAt
+	}
+	c.vals = [7]any{s.Email, parse.AddressKey(s.Email), parse.AddressDomain(s.Email), scope, string(s.Reason),
+		clip(s.Note, 1000), exp}
+	return c.vals[:], nil
+}
+
+func (c *copySource) Err() error { return c.src.Err() }

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notification channels. Writers notify inside their transaction, so
+// PostgreSQL delivers after commit, to every replica.
+const (
+	channelPolicy       = "bounced_policy"
+	channelSuppressions = "bounced_suppressions" // payload: an address key, or flushPayload
+	channelAPIKeys      = "bounced_api_keys"
+	flushPayload        = "*"
+)
+
+// Defaults for Run.
+const (
+	CleanupIntervalDefault = time.Minute
+	cleanupBatch           = 5000
+)
+
+// Run keeps the in-process caches (policy, API keys, the single check)
+// coherent with the database and removes expired suppressions, until ctx
+// ends. Without Run every read goes to the database; with it, changes
+// made by any replica reach this one's caches through LISTEN/NOTIFY.
+// While the listening connection is down the caches are off.
+func (db *DB) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.cleanupLoop(ctx)
+	}()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := db.listen(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		db.logger.WarnContext(ctx, "change notifications interrupted; caches off until reconnected", "error", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+	<-done
+	return nil
+}
+
+// Listening reports whether change notifications are being received (and
+// so the caches are on).
+func (db *DB) Listening() bool { return db.listening.Load() }
+
+func (db *DB) listen(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, ch := range []string{channelPolicy, channelSuppressions, channelAPIKeys} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return fmt.Errorf("listen %s: %w", ch, err)
+		}
+	}
+	// Whatever changed before LISTEN took effect was never announced.
+	db.flushCaches()
+	db.listening.Store(true)
+	defer func() {
+		db.listening.Store(false)
+		db.flushCaches()
+	}()
+	db.logger.DebugContext(ctx, "listening for changes")
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case channelPolicy:
+			db.invalidatePolicy()
+		case channelAPIKeys:
+			db.keys.flush()
+		case channelSuppressions:
+			if n.Payload == flushPayload {
+				if db.cache != nil {
+					db.cache.flush()
+				}
+			} else if db.cache != nil {
+				db.cache.invalidate(n.Payload)
+			}
+		}
+	}
+}
+
+func (db *DB) flushCaches() {
+	db.invalidatePolicy()
+	db.keys.flush()
+	if db.cache != nil {
+		db.cache.flush()
+	}
+}
+
+func (db *DB) cleanupLoop(ctx context.Context) {
+	t := time.NewTicker(db.cleanupEvery)
+	defer t.Stop()
+	for {
+		if _, err := db.CleanupExpired(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			db.logger.WarnContext(ctx, "cleanup of expired suppressions failed", "error", err)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// CleanupExpired deletes suppressions past their expiry, recording each as
+// a suppression_removed event by "system", and soft-window rows older than
+// any window can reach. Expired entries already stop suppressing at their
+// expiry; this only reclaims space. It returns how many entries it removed.
+func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		var n int
+		byReason := map[string]int{}
+		err := db.transact(ctx, func(tx pgx.Tx) error {
+			clear(byReason)
+			rows, err := tx.Query(ctx, `
+				WITH gone AS (
+					DELETE FROM suppressions WHERE id IN (
+						SELECT id FROM suppressions WHERE expires_at <= $1
+						ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+					RETURNING address, address_key, domain, scope, reason, status
+				), ev AS (
+					INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope,
+						actor, note, occurred_at)
+					SELECT address, address_key, domain, 'suppression_removed', 'none', reason, status, 'system',
+						scope, 'system', 'expired', $1 FROM gone
+				)
+				SELECT reason, count(*) FROM gone GROUP BY reason`, db.now(), cleanupBatch)
+			if err != nil {
+				return err
+			}
+			var reason string
+			var c int
+			_, err = pgx.ForEachRow(rows, []any{&reason, &c}, func() error {
+				byReason[reason] += c
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		n = 0
+		for r, c := range byReason {
+			db.metrics.suppressionsDel.WithLabelValues(r).Add(float64(c))
+			n += c
+		}
+		total += n
+		if n < cleanupBatch {
+			break
+		}
+	}
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM soft_failures WHERE occurred_at < $1`, db.now().Add(-366*24*time.Hour))
+		return err
+	})
+	return total, err
+}

@@ -1,0 +1,315 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// StatsBucket is the width of a stats time bucket.
+type StatsBucket string
+
+// Buckets.
+const (
+	BucketHour StatsBucket = "hour"
+	BucketDay  StatsBucket = "day"
+)
+
+// StatsGroup is what stats rows are broken down by.
+type StatsGroup string
+
+// Groupings.
+const (
+	GroupNone     StatsGroup = ""
+	GroupDomain   StatsGroup = "domain"
+	GroupSource   StatsGroup = "source"
+	GroupProvider StatsGroup = "provider"
+	GroupReason   StatsGroup = "reason"
+)
+
+// Valid reports whether g is a known grouping.
+func (g StatsGroup) Valid() bool {
+	switch g {
+	case GroupNone, GroupDomain, GroupSource, GroupProvider, GroupReason:
+		return true
+	}
+	return false
+}
+
+// Stats limits.
+const (
+	StatsMaxBuckets    = 2000
+	StatsGroupsMax     = 1000
+	StatsGroupsDefault = 20
+	// StatsOtherKey collects the groups beyond the requested number.
+	StatsOtherKey = "(other)"
+)
+
+// StatsQuery selects what Stats counts.
+type StatsQuery struct {
+	Tenant     string // with OnlyTenant: only this tenant ("" = untenanted)
+	OnlyTenant bool
+	Since      time.Time
+	Until      time.Time
+	Bucket     StatsBucket
+	GroupBy    StatsGroup
+	Groups     int // the biggest groups kept; the rest fold into StatsOtherKey
+}
+
+// SentBasis says where a row's sent volume comes from.
+type SentBasis string
+
+// Sent bases.
+const (
+	SentReported SentBasis = "reported" // POST /v1/sent
+	SentObserved SentBasis = "observed" // deliveries and failures seen
+)
+
+// StatsRow is one time bucket (and group).
+type StatsRow struct {
+	BucketStart time.Time `json:"bucket_start"`
+	Key         string    `json:"key"`
+	// Sent is the reported volume, or else every delivery and failure seen.
+	// With GroupSource or GroupReason it is the bucket's total.
+	Sent          int64     `json:"sent"`
+	SentBasis     SentBasis `json:"sent_basis"`
+	Delivered     int64     `json:"delivered"`
+	Bounced       int64     `json:"bounced"`
+	Hard          int64     `json:"hard"`
+	Soft          int64     `json:"soft"`
+	Sender        int64     `json:"sender"`
+	Complaints    int64     `json:"complaints"`
+	Delays        int64     `json:"delays"`
+	AutoReplies   int64     `json:"auto_replies"`
+	BounceRate    float64   `json:"bounce_rate"`
+	ComplaintRate float64   `json:"complaint_rate"`
+}
+
+// ErrBadStats means a stats query is malformed.
+var ErrBadStats = errors.New("store: bad stats query")
+
+func (q StatsQuery) check() error {
+	if q.Bucket != BucketHour && q.Bucket != BucketDay {
+		return fmt.Errorf("%w: bucket must be hour or day", ErrBadStats)
+	}
+	if !q.GroupBy.Valid() {
+		return fmt.Errorf("%w: unknown group_by %q", ErrBadStats, q.GroupBy)
+	}
+	if !q.Until.After(q.Since) {
+		return fmt.Errorf("%w: until must be after since", ErrBadStats)
+	}
+	width := time.Hour
+	if q.Bucket == BucketDay {
+		width = 24 * time.Hour
+	}
+	if q.Until.Sub(q.Since)/width > StatsMaxBuckets {
+		return fmt.Errorf("%w: more than %d buckets; narrow the range or use day buckets", ErrBadStats, StatsMaxBuckets)
+	}
+	return nil
+}
+
+// Stats counts events by time bucket and group, with sent volume and
+// rates, newest bucket last.
+func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	if q.Groups <= 0 {
+		q.Groups = StatsGroupsDefault
+	}
+	q.Groups = min(q.Groups, StatsGroupsMax)
+	keyExpr := map[StatsGroup]string{GroupNone: "''", GroupDomain: "domain", GroupSource: "source",
+		GroupProvider: "provider", GroupReason: "reason"}[q.GroupBy]
+	sentKey := "''"
+	if q.GroupBy == GroupDomain || q.GroupBy == GroupProvider {
+		sentKey = keyExpr
+	}
+	tenantCond := "true"
+	args := []any{string(q.Bucket), q.Since, q.Until}
+	if q.OnlyTenant {
+		tenantCond = "tenant = $4"
+		args = append(args, q.Tenant)
+	}
+	type bk struct {
+		b time.Time
+		k string
+	}
+	rows := map[bk]*StatsRow{}
+	reported := map[bk]int64{}
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		clear(rows)
+		clear(reported)
+		evRows, err := tx.Query(ctx, `
+			SELECT date_trunc($1, occurred_at, 'UTC'), `+keyExpr+`,
+				count(*) FILTER (WHERE type = 'delivery'),
+				count(*) FILTER (WHERE type = 'bounce' AND class = 'hard'),
+				count(*) FILTER (WHERE type = 'bounce' AND class = 'soft'),
+				count(*) FILTER (WHERE type = 'bounce' AND class = 'sender'),
+				count(*) FILTER (WHERE type = 'complaint'),
+				count(*) FILTER (WHERE type = 'delay'),
+				count(*) FILTER (WHERE type = 'auto_reply')
+			FROM events
+			WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
+				AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply')
+			GROUP BY 1, 2`, args...)
+		if err != nil {
+			return err
+		}
+		var r StatsRow
+		if _, err := pgx.ForEachRow(evRows, []any{&r.BucketStart, &r.Key, &r.Delivered, &r.Hard, &r.Soft, &r.Sender,
+			&r.Complaints, &r.Delays, &r.AutoReplies}, func() error {
+			row := r
+			rows[bk{row.BucketStart.UTC(), row.Key}] = &row
+			return nil
+		}); err != nil {
+			return err
+		}
+		sentRows, err := tx.Query(ctx, `
+			SELECT date_trunc($1, hour, 'UTC'), `+sentKey+`, sum(count)::bigint FROM sent_counts
+			WHERE hour >= $2 AND hour < $3 AND `+tenantCond+` GROUP BY 1, 2`, args...)
+		if err != nil {
+			return err
+		}
+		var b time.Time
+		var k string
+		var n int64
+		_, err = pgx.ForEachRow(sentRows, []any{&b, &k, &n}, func() error {
+			reported[bk{b.UTC(), k}] += n
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Reported volume without event rows still makes a row.
+	if sentKey != "''" || q.GroupBy == GroupNone {
+		for key := range reported {
+			if rows[key] == nil {
+				rows[key] = &StatsRow{BucketStart: key.b, Key: key.k}
+			}
+		}
+	}
+	// Keep the biggest groups; fold the rest.
+	if q.GroupBy != GroupNone {
+		volume := map[string]int64{}
+		for key, r := range rows {
+			volume[key.k] += r.Delivered + r.Hard + r.Soft + r.Sender + r.Complaints + r.Delays + r.AutoReplies + reported[key]
+		}
+		keys := make([]string, 0, len(volume))
+		for k := range volume {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(volume[b], volume[a]), strings.Compare(a, b)) })
+		if len(keys) > q.Groups {
+			keep := map[string]bool{}
+			for _, k := range keys[:q.Groups] {
+				keep[k] = true
+			}
+			for key, r := range rows {
+				if keep[key.k] {
+					continue
+				}
+				delete(rows, key)
+				other := bk{key.b, StatsOtherKey}
+				o := rows[other]
+				if o == nil {
+					o = &StatsRow{BucketStart: key.b, Key: StatsOtherKey}
+					rows[other] = o
+				}
+				o.Delivered += r.Delivered
+				o.Hard += r.Hard
+				o.Soft += r.Soft
+				o.Sender += r.Sender
+				o.Complaints += r.Complaints
+				o.Delays += r.Delays
+				o.AutoReplies += r.AutoReplies
+				reported[other] += reported[key]
+				delete(reported, key)
+			}
+		}
+	}
+	// Bucket totals, for groupings that sent volume cannot be broken down by.
+	observedTotal := map[time.Time]int64{}
+	reportedTotal := map[time.Time]int64{}
+	for key, r := range rows {
+		observedTotal[key.b] += r.Delivered + r.Hard + r.Soft + r.Sender
+	}
+	for key, n := range reported {
+		reportedTotal[key.b] += n
+	}
+	out := make([]StatsRow, 0, len(rows))
+	for key, r := range rows {
+		r.Bounced = r.Hard + r.Soft
+		switch {
+		case sentKey == "''" && q.GroupBy != GroupNone:
+			r.Sent, r.SentBasis = observedTotal[key.b], SentObserved
+			if n := reportedTotal[key.b]; n > 0 {
+				r.Sent, r.SentBasis = n, SentReported
+			}
+		case reported[key] > 0:
+			r.Sent, r.SentBasis = reported[key], SentReported
+		default:
+			r.Sent, r.SentBasis = r.Delivered+r.Hard+r.Soft+r.Sender, SentObserved
+		}
+		if r.Sent > 0 {
+			r.BounceRate = float64(r.Bounced) / float64(r.Sent)
+			r.ComplaintRate = float64(r.Complaints) / float64(r.Sent)
+		}
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b StatsRow) int {
+		return cmp.Or(a.BucketStart.Compare(b.BucketStart), strings.Compare(a.Key, b.Key))
+	})
+	return out, nil
+}
+
+// SentCount is sent volume reported for one hour (and domain, provider).
+type SentCount struct {
+	At       time.Time `json:"at"`
+	Count    int64     `json:"count"`
+	Domain   string    `json:"domain,omitempty"`
+	Provider string    `json:"provider,omitempty"`
+}
+
+// RecordSent adds reported sent volume for a tenant ("" for none), by the
+// hour of each count. A non-empty reportID makes the report idempotent:
+// a report id seen before changes nothing and RecordSent returns false.
+func (db *DB) RecordSent(ctx context.Context, tenant, reportID string, counts []SentCount) (bool, error) {
+	hours := make([]time.Time, len(counts))
+	domains := make([]string, len(counts))
+	providers := make([]string, len(counts))
+	ns := make([]int64, len(counts))
+	for i, c := range counts {
+		hours[i] = c.At.UTC().Truncate(time.Hour)
+		domains[i], providers[i], ns[i] = strings.ToLower(c.Domain), c.Provider, c.Count
+	}
+	applied := true
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		applied = true
+		if reportID != "" {
+			tag, err := tx.Exec(ctx, `INSERT INTO sent_reports (tenant, report_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, tenant, reportID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				applied = false
+				return nil
+			}
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO sent_counts AS c (tenant, hour, domain, provider, count)
+			SELECT $1, h, d, p, sum(n) FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::bigint[]) AS t(h, d, p, n)
+			GROUP BY h, d, p
+			ON CONFLICT (tenant, hour, domain, provider) DO UPDATE SET count = c.count + EXCLUDED.count`,
+			tenant, hours, domains, providers, ns)
+		return err
+	})
+	return applied, err
+}
