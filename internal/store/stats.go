@@ -188,10 +188,11 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Reported volume without event rows still makes a row.
+	// Reported volume without event rows still makes a row, unless it is
+	// a total that the grouping cannot place.
 	if sentKey != "''" || q.GroupBy == GroupNone {
 		for key := range reported {
-			if rows[key] == nil {
+			if rows[key] == nil && (key.k != "" || q.GroupBy == GroupNone) {
 				rows[key] = &StatsRow{BucketStart: key.b, Key: key.k}
 			}
 		}

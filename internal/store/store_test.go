@@ -27,6 +27,8 @@ func input(raw string, evs ...store.NewEvent) store.Input {
 	}
 }
 
+func withScope(ev store.NewEvent, s string) store.NewEvent { ev.Scope = s; return ev }
+
 func bounce(addr string, class parse.Class, reason parse.Reason, status parse.Status, at time.Time) store.NewEvent {
 	return store.NewEvent{Address: addr, Type: store.EventBounce, Class: class, Reason: reason, Status: status, OccurredAt: at}
 }
