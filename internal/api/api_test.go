@@ -68,6 +68,7 @@ func newHarness(t *testing.T, opts api.Options) *harness {
 	}
 	s, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
+		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
 		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
 	}, opts)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/bounced/bounced/internal/store"
 )
@@ -39,6 +40,14 @@ type UnparsableError struct {
 
 func (e *UnparsableError) Error() string { return "api: unparsable message: " + e.Detail }
 
+// TooManyItemsError is a bulk request over its item limit.
+type TooManyItemsError struct {
+	Param string
+	Limit int
+}
+
+func (e *TooManyItemsError) Error() string { return fmt.Sprintf("api: more than %d items", e.Limit) }
+
 // problem is an RFC 9457 problem details object.
 type problem struct {
 	Type     string `json:"type"`
@@ -60,7 +69,37 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var bad *BadRequestError
 	var unparsable *UnparsableError
 	var maxBytes *http.MaxBytesError
+	var forbidden *ForbiddenError
+	var limited *RateLimitedError
+	var tooMany *TooManyItemsError
+	var policyErr *store.PolicyError
 	switch {
+	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrBadKey):
+		p.Status, p.Type, p.Title = http.StatusUnauthorized, problemType("unauthorized"), "Unauthorized"
+		p.Detail = "send an API key as Authorization: Bearer <token>"
+		if errors.Is(err, ErrBadKey) {
+			p.Detail = "the API key is unknown or revoked"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bounced"`)
+	case errors.As(err, &forbidden):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusForbidden, problemType("forbidden"), "Forbidden", forbidden.Detail
+	case errors.Is(err, store.ErrForbiddenScope):
+		p.Status, p.Type, p.Title = http.StatusForbidden, problemType("forbidden"), "Forbidden"
+		p.Detail = "this key is bound to a tenant; that scope or tenant is not its own"
+	case errors.As(err, &limited):
+		p.Status, p.Type, p.Title = http.StatusTooManyRequests, problemType("rate-limited"), "Too many requests"
+		p.Detail = "this key is over its request rate; retry after Retry-After seconds"
+		w.Header().Set("Retry-After", retryAfterSeconds(limited.RetryAfter))
+	case errors.As(err, &tooMany):
+		p.Status, p.Type, p.Title, p.Param = http.StatusRequestEntityTooLarge, problemType("too-many-items"), "Too many items", tooMany.Param
+		p.Detail = fmt.Sprintf("at most %d items per request; split the request", tooMany.Limit)
+	case errors.As(err, &policyErr):
+		p.Status, p.Type, p.Title, p.Detail, p.Param = http.StatusBadRequest, problemType("bad-request"), "Bad request", policyErr.Detail, policyErr.Field
+	case errors.Is(err, store.ErrVersionMismatch):
+		p.Status, p.Type, p.Title = http.StatusConflict, problemType("version-mismatch"), "Version mismatch"
+		p.Detail, p.Param = "the policy changed since you read it; GET it again and reapply your change", "version"
+	case errors.Is(err, store.ErrBadFilter), errors.Is(err, store.ErrBadStats), errors.Is(err, store.ErrBadScope):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, problemType("bad-request"), "Bad request", storeDetail(err)
 	case errors.As(err, &bad):
 		p.Status, p.Type, p.Title, p.Detail, p.Param = http.StatusBadRequest, problemType("bad-request"), "Bad request", bad.Detail, bad.Param
 	case errors.Is(err, store.ErrBadCursor):
@@ -79,7 +118,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "send the message with Content-Type: message/rfc822"
 	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxBytes):
 		p.Status, p.Type, p.Title = http.StatusRequestEntityTooLarge, problemType("too-large"), "Request body too large"
-		p.Detail = fmt.Sprintf("the limit is %d bytes", s.maxBody)
+		limit := s.maxBody
+		if maxBytes != nil {
+			limit = maxBytes.Limit
+		}
+		p.Detail = fmt.Sprintf("the limit is %d bytes", limit)
 	case errors.Is(err, store.ErrUnavailable):
 		p.Status, p.Type, p.Title = http.StatusServiceUnavailable, problemType("unavailable"), "Service unavailable"
 		p.Detail = "the database is unavailable; retry later"
@@ -92,6 +135,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger.ErrorContext(r.Context(), "request failed", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
 	}
 	writeProblem(w, p)
+}
+
+// storeDetail is a store error's message without the package prefix.
+func storeDetail(err error) string {
+	return strings.TrimPrefix(err.Error(), "store: ")
 }
 
 func writeProblem(w http.ResponseWriter, p problem) {

@@ -14,6 +14,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if f.Limit, err = limitParam(r); err != nil {
 		return err
 	}
+	if f.Tenant, f.OnlyTenant, err = who(r).tenantFilter(r); err != nil {
+		return err
+	}
 	if f.Since, err = timeParam(r, "since"); err != nil {
 		return err
 	}

@@ -4,7 +4,9 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/bounced/bounced/internal/store"
 )
@@ -44,16 +47,68 @@ type EventLister interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, string, error)
 }
 
+// BulkSuppressions checks, adds and removes many addresses at once.
+// Add and Delete return store.ErrBadFilter for invalid input.
+type BulkSuppressions interface {
+	CheckSuppressions(ctx context.Context, emails []string, scope string) (map[string]store.Suppression, error)
+	AddSuppressions(ctx context.Context, items []store.NewSuppression, actor, source string) ([]store.AddResult, error)
+	DeleteSuppressions(ctx context.Context, f store.SuppressionFilter, actor, note string) (int, error)
+}
+
+// SuppressionExporter streams, counts and imports whole lists. Each
+// returns store.ErrBadCursor or store.ErrBadFilter for bad filters.
+type SuppressionExporter interface {
+	EachSuppression(ctx context.Context, f store.SuppressionFilter, fn func(store.Suppression) error) error
+	CountSuppressions(ctx context.Context, f store.SuppressionFilter) (int, error)
+	ImportSuppressions(ctx context.Context, src store.SuppressionSource, actor string) (store.ImportResult, error)
+}
+
+// RecipientStore reads and resets per-address state; both return
+// store.ErrNotFound for an address never seen.
+type RecipientStore interface {
+	GetTenantRecipient(ctx context.Context, tenant, email string) (store.Recipient, error)
+	ResetRecipient(ctx context.Context, tenant, email, actor, note string) (store.Recipient, error)
+}
+
+// StatsStore counts events and records sent volume; Stats returns
+// store.ErrBadStats for a malformed query.
+type StatsStore interface {
+	Stats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
+	RecordSent(ctx context.Context, tenant, reportID string, counts []store.SentCount) (bool, error)
+}
+
+// PolicyStore reads and replaces the suppression policy. Put returns a
+// *store.PolicyError for an invalid policy and store.ErrVersionMismatch
+// when the caller edited an older version.
+type PolicyStore interface {
+	GetPolicy(ctx context.Context) (store.Policy, error)
+	PutPolicy(ctx context.Context, p store.Policy, actor string) (store.Policy, error)
+}
+
+// KeyStore authenticates API keys. AuthenticateAPIKey returns
+// store.ErrNotFound for an unknown or revoked token.
+type KeyStore interface {
+	AuthenticateAPIKey(ctx context.Context, token string) (store.APIKey, error)
+	AnyAPIKeys(ctx context.Context) (bool, error)
+	TouchAPIKey(ctx context.Context, id int64) error
+}
+
 // Pinger checks the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
 var (
-	_ MessageReader    = (*store.DB)(nil)
-	_ SuppressionStore = (*store.DB)(nil)
-	_ EventLister      = (*store.DB)(nil)
-	_ Pinger           = (*store.DB)(nil)
+	_ MessageReader       = (*store.DB)(nil)
+	_ SuppressionStore    = (*store.DB)(nil)
+	_ EventLister         = (*store.DB)(nil)
+	_ Pinger              = (*store.DB)(nil)
+	_ BulkSuppressions    = (*store.DB)(nil)
+	_ SuppressionExporter = (*store.DB)(nil)
+	_ RecipientStore      = (*store.DB)(nil)
+	_ StatsStore          = (*store.DB)(nil)
+	_ PolicyStore         = (*store.DB)(nil)
+	_ KeyStore            = (*store.DB)(nil)
 )
 
 // Deps are what the server calls.
@@ -62,6 +117,12 @@ type Deps struct {
 	Messages     MessageReader
 	Suppressions SuppressionStore
 	Events       EventLister
+	Bulk         BulkSuppressions
+	Exporter     SuppressionExporter
+	Recipients   RecipientStore
+	Stats        StatsStore
+	Policy       PolicyStore
+	Keys         KeyStore // nil: no stored keys (only Options.AdminKey)
 	DB           Pinger
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
@@ -69,23 +130,39 @@ type Deps struct {
 	NowFunc      func() time.Time
 }
 
-// MaxBodyBytesDefault caps request bodies when Options leaves it zero.
-const MaxBodyBytesDefault = 10 << 20
+// Defaults for Options.
+const (
+	MaxBodyBytesDefault   = 10 << 20
+	MaxImportBytesDefault = 1 << 30
+)
 
 // Options tune the server.
 type Options struct {
 	MaxBodyBytes int64
+	// MaxImportBytes caps a CSV import, which is streamed, not buffered.
+	MaxImportBytes int64
+	// Auth says when keys are required; AuthAuto when empty.
+	Auth AuthMode
+	// AdminKey is an admin token accepted besides the stored keys (from
+	// the configuration, to create the first keys over the API or CLI).
+	AdminKey string
+	// RateLimit is each key's default rate in requests per second, with
+	// bursts of RateBurst (0: unlimited). A key's own limit wins.
+	RateLimit float64
+	RateBurst int
 }
 
 // Server is the HTTP API.
 type Server struct {
-	deps     Deps
-	logger   *slog.Logger
-	maxBody  int64
-	now      func() time.Time
-	router   chi.Router
-	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
+	deps      Deps
+	logger    *slog.Logger
+	maxBody   int64
+	maxImport int64
+	auth      *authenticator
+	now       func() time.Time
+	router    chi.Router
+	duration  *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
 }
 
 // route is one entry of the route table.
@@ -103,9 +180,19 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/messages/{id}", s.getMessage},
 		{"GET", "/v1/messages/{id}/raw", s.getMessageRaw},
 		{"GET", "/v1/suppressions", s.listSuppressions},
+		{"POST", "/v1/suppressions", s.addSuppressions},
+		{"DELETE", "/v1/suppressions", s.deleteSuppressions},
+		{"POST", "/v1/suppressions/check", s.checkSuppressions},
+		{"POST", "/v1/suppressions/import", s.importSuppressions},
 		{"GET", "/v1/suppressions/{email}", s.getSuppression},
 		{"DELETE", "/v1/suppressions/{email}", s.deleteSuppression},
 		{"GET", "/v1/events", s.listEvents},
+		{"GET", "/v1/recipients/{email}", s.getRecipient},
+		{"POST", "/v1/recipients/{email}/reset", s.resetRecipient},
+		{"GET", "/v1/stats", s.getStats},
+		{"POST", "/v1/sent", s.postSent},
+		{"GET", "/v1/policy", s.getPolicy},
+		{"PUT", "/v1/policy", s.putPolicy},
 		{"GET", "/v1/codes", s.listCodes},
 		{"GET", "/v1/codes/{code}", s.getCode},
 	}
@@ -113,13 +200,27 @@ func (s *Server) routes() []route {
 
 // New returns a server ready to serve.
 func New(deps Deps, opts Options) (*Server, error) {
-	s := &Server{deps: deps, logger: deps.Logger, maxBody: opts.MaxBodyBytes, now: deps.NowFunc}
+	s := &Server{deps: deps, logger: deps.Logger, maxBody: opts.MaxBodyBytes, maxImport: opts.MaxImportBytes, now: deps.NowFunc}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	s.logger = s.logger.With("component", "api")
 	if s.maxBody <= 0 {
 		s.maxBody = MaxBodyBytesDefault
+	}
+	if s.maxImport <= 0 {
+		s.maxImport = MaxImportBytesDefault
+	}
+	s.auth = &authenticator{mode: cmp.Or(opts.Auth, AuthAuto), keys: deps.Keys, rate: opts.RateLimit,
+		burst: opts.RateBurst, limiters: map[int64]*rate.Limiter{}}
+	switch s.auth.mode {
+	case AuthAuto, AuthOn, AuthOff:
+	default:
+		return nil, fmt.Errorf("api: auth mode %q is not auto, on or off", opts.Auth)
+	}
+	if opts.AdminKey != "" {
+		sum := store.HashToken(opts.AdminKey)
+		s.auth.adminHash = sum[:]
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -136,8 +237,13 @@ func New(deps Deps, opts Options) (*Server, error) {
 		Namespace: "bounced", Subsystem: "http", Name: "requests_in_flight",
 		Help: "HTTP requests being served.",
 	})
+	authFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "bounced", Subsystem: "http", Name: "auth_refused_total",
+		Help: "Requests refused before their handler: missing or unknown key, or over the key's rate.",
+	}, []string{"reason"})
+	s.auth.failures = func(reason string) { authFailures.WithLabelValues(reason).Inc() }
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.duration, s.inFlight} {
+		for _, c := range []prometheus.Collector{s.duration, s.inFlight, authFailures} {
 			if err := deps.Registerer.Register(c); err != nil {
 				return nil, err
 			}
@@ -148,7 +254,7 @@ func New(deps Deps, opts Options) (*Server, error) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 	for _, rt := range s.routes() {
-		r.Method(rt.method, rt.pattern, s.handler(rt.handle))
+		r.Method(rt.method, rt.pattern, s.authorize(accessFor(rt.method, rt.pattern), s.handler(rt.handle)))
 	}
 	s.router = r
 	return s, nil

@@ -252,6 +252,7 @@ type SuppressionFilter struct {
 	Scope       string // exact scope; empty for every scope
 	Tenant      string // only this tenant's scopes; empty for no restriction
 	OnlyTenant  bool   // restrict to Tenant even when it is empty (untenanted scopes)
+	Address     string // exact address (normalised)
 	Reason      parse.Reason
 	Class       parse.Class
 	Source      string
@@ -266,7 +267,7 @@ type SuppressionFilter struct {
 
 // Empty reports whether f selects by nothing but paging.
 func (f SuppressionFilter) Empty() bool {
-	return f.Scope == "" && f.Tenant == "" && !f.OnlyTenant && f.Reason == "" && f.Class == "" && f.Source == "" &&
+	return f.Scope == "" && f.Tenant == "" && !f.OnlyTenant && f.Address == "" && f.Reason == "" && f.Class == "" && f.Source == "" &&
 		f.Domain == "" && f.EmailPrefix == "" && f.Since.IsZero() && f.Until.IsZero()
 }
 
@@ -284,6 +285,9 @@ func (f SuppressionFilter) where(now time.Time) (string, []any) {
 	}
 	if f.Tenant != "" || f.OnlyTenant {
 		conds = append(conds, "tenant = "+arg(f.Tenant))
+	}
+	if f.Address != "" {
+		conds = append(conds, "address_key = "+arg(parse.AddressKey(f.Address)))
 	}
 	if f.Reason != "" {
 		conds = append(conds, "reason = "+arg(string(f.Reason)))

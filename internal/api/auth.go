@@ -1,0 +1,280 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/bounced/bounced/internal/store"
+)
+
+// AuthMode says when API keys are required.
+type AuthMode string
+
+// Auth modes.
+const (
+	// AuthAuto requires a key as soon as one exists (or an admin key is
+	// configured); with none at all the API is open, for a first run.
+	AuthAuto AuthMode = "auto"
+	AuthOn   AuthMode = "on"  // always require a key
+	AuthOff  AuthMode = "off" // never check keys (behind a trusted proxy)
+)
+
+// ConfigAdminName is the actor name of the admin key given in the config.
+const ConfigAdminName = "config-admin"
+
+// access is what a route asks of the caller.
+type access struct {
+	public bool           // its own auth (or none): never asks for a key
+	scope  store.KeyScope // "" with !public: any valid key
+	// global routes act outside any tenant; keys bound to a tenant are
+	// refused.
+	global bool
+}
+
+// accessRules names what each route of the table asks. A route missing
+// here needs an admin key, except the webhook routes, which check the
+// providers' signatures themselves.
+var accessRules = map[string]access{
+	"GET /healthz":                      {public: true},
+	"GET /readyz":                       {public: true},
+	"GET /metrics":                      {public: true},
+	"GET /v1/codes":                     {public: true},
+	"GET /v1/codes/{code}":              {public: true},
+	"POST /v1/messages":                 {scope: store.KeyEventsWrite, global: true},
+	"GET /v1/messages/{id}":             {scope: store.KeyEventsRead, global: true},
+	"GET /v1/messages/{id}/raw":         {scope: store.KeyEventsRead, global: true},
+	"GET /v1/suppressions":              {scope: store.KeySuppressionsRead},
+	"POST /v1/suppressions":             {scope: store.KeySuppressionsWrite},
+	"DELETE /v1/suppressions":           {scope: store.KeySuppressionsWrite},
+	"POST /v1/suppressions/check":       {scope: store.KeySuppressionsRead},
+	"POST /v1/suppressions/import":      {scope: store.KeySuppressionsWrite},
+	"GET /v1/suppressions/{email}":      {scope: store.KeySuppressionsRead},
+	"DELETE /v1/suppressions/{email}":   {scope: store.KeySuppressionsWrite},
+	"GET /v1/events":                    {scope: store.KeyEventsRead},
+	"GET /v1/recipients/{email}":        {scope: store.KeyEventsRead},
+	"POST /v1/recipients/{email}/reset": {scope: store.KeySuppressionsWrite},
+	"GET /v1/stats":                     {scope: store.KeyEventsRead},
+	"POST /v1/sent":                     {scope: store.KeyEventsWrite},
+	"GET /v1/policy":                    {},
+	"PUT /v1/policy":                    {scope: store.KeyPolicyWrite, global: true},
+}
+
+func accessFor(method, pattern string) access {
+	if a, ok := accessRules[method+" "+pattern]; ok {
+		return a
+	}
+	if strings.HasPrefix(pattern, "/v1/webhooks/") {
+		return access{public: true}
+	}
+	return access{scope: store.KeyAdmin, global: true}
+}
+
+// principal is who is calling.
+type principal struct {
+	name   string // the key's name: recorded as the actor of changes
+	tenant string // "" for keys not bound to a tenant
+	key    *store.APIKey
+	open   bool // no key needed: every permission, no tenant
+}
+
+func (p principal) has(scope store.KeyScope) bool {
+	return p.open || (p.key != nil && p.key.Has(scope))
+}
+
+type principalKey struct{}
+
+// who returns the caller of an authorized request.
+func who(r *http.Request) principal {
+	if p, ok := r.Context().Value(principalKey{}).(principal); ok {
+		return p
+	}
+	return principal{name: "api", open: true}
+}
+
+// qualify turns a scope the caller named into the stored scope name,
+// inside the caller's tenant.
+func (p principal) qualify(scope string) (string, error) {
+	q, err := store.QualifyScope(p.tenant, scope)
+	if errors.Is(err, store.ErrBadScope) {
+		return "", badRequest("scope", "%s", strings.TrimPrefix(err.Error(), "store: bad scope: "))
+	}
+	return q, err
+}
+
+// tenantFilter returns the tenant a request is restricted to: the key's,
+// or for a key bound to none the `tenant` parameter (only), if given.
+func (p principal) tenantFilter(r *http.Request) (tenant string, only bool, err error) {
+	v, given := r.URL.Query().Get("tenant"), r.URL.Query().Has("tenant")
+	if given && v != "" && !store.ValidTenant(v) {
+		return "", false, badRequest("tenant", "tenant names are 1-63 of a-z 0-9 . _ -")
+	}
+	if p.tenant != "" {
+		if given && v != p.tenant {
+			return "", false, store.ErrForbiddenScope
+		}
+		return p.tenant, true, nil
+	}
+	return v, given, nil
+}
+
+// ForbiddenError means the key may not do this.
+type ForbiddenError struct{ Detail string }
+
+func (e *ForbiddenError) Error() string { return "api: forbidden: " + e.Detail }
+
+// RateLimitedError means the key is over its rate; retry after RetryAfter.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string { return "api: rate limited" }
+
+// Authentication failures.
+var (
+	ErrUnauthenticated = errors.New("api: missing API key")
+	ErrBadKey          = errors.New("api: unknown or revoked API key")
+)
+
+// authenticator checks keys and rates.
+type authenticator struct {
+	mode      AuthMode
+	keys      KeyStore
+	adminHash []byte
+	rate      float64
+	burst     int
+	mu        sync.Mutex
+	limiters  map[int64]*rate.Limiter
+	failures  func(reason string)
+}
+
+const adminKeyID = -1
+
+func (a *authenticator) limiter(k *store.APIKey) *rate.Limiter {
+	r, burst := a.rate, a.burst
+	if k.RateLimit != nil {
+		r = *k.RateLimit
+	}
+	if k.RateBurst != nil {
+		burst = *k.RateBurst
+	}
+	if r <= 0 {
+		return nil
+	}
+	if burst <= 0 {
+		burst = max(1, int(math.Ceil(r)))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.limiters[k.ID]
+	if !ok || l.Limit() != rate.Limit(r) || l.Burst() != burst {
+		l = rate.NewLimiter(rate.Limit(r), burst)
+		a.limiters[k.ID] = l
+	}
+	return l
+}
+
+// authorize wraps a route's handler with the checks its access rule asks.
+func (s *Server) authorize(acc access, next http.Handler) http.Handler {
+	if acc.public {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err == nil {
+			err = s.permit(p, acc)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (principal, error) {
+	a := s.auth
+	if a.mode == AuthOff {
+		return principal{name: "api", open: true}, nil
+	}
+	token, hasToken := bearer(r)
+	if !hasToken {
+		if a.mode == AuthAuto && a.adminHash == nil {
+			any := false
+			if a.keys != nil {
+				var err error
+				if any, err = a.keys.AnyAPIKeys(r.Context()); err != nil {
+					return principal{}, err
+				}
+			}
+			if !any {
+				return principal{name: "api", open: true}, nil
+			}
+		}
+		a.failures("missing")
+		return principal{}, ErrUnauthenticated
+	}
+	var k store.APIKey
+	sum := store.HashToken(token)
+	switch {
+	case a.adminHash != nil && subtle.ConstantTimeCompare(sum[:], a.adminHash) == 1:
+		k = store.APIKey{ID: adminKeyID, Name: ConfigAdminName, Scopes: []store.KeyScope{store.KeyAdmin}}
+	case a.keys == nil:
+		a.failures("unknown")
+		return principal{}, ErrBadKey
+	default:
+		var err error
+		k, err = a.keys.AuthenticateAPIKey(r.Context(), token)
+		if errors.Is(err, store.ErrNotFound) {
+			a.failures("unknown")
+			return principal{}, ErrBadKey
+		}
+		if err != nil {
+			return principal{}, err
+		}
+		if err := a.keys.TouchAPIKey(r.Context(), k.ID); err != nil {
+			s.logger.WarnContext(r.Context(), "recording key use", "error", err)
+		}
+	}
+	if l := a.limiter(&k); l != nil {
+		res := l.Reserve()
+		if d := res.Delay(); d > 0 {
+			res.Cancel()
+			a.failures("rate_limited")
+			return principal{}, &RateLimitedError{RetryAfter: d}
+		}
+	}
+	return principal{name: k.Name, tenant: k.Tenant, key: &k}, nil
+}
+
+func (s *Server) permit(p principal, acc access) error {
+	if acc.scope != "" && !p.has(acc.scope) {
+		return &ForbiddenError{Detail: "this key lacks the " + string(acc.scope) + " scope"}
+	}
+	if acc.global && p.tenant != "" {
+		return &ForbiddenError{Detail: "keys bound to a tenant cannot use this route; it acts on every tenant"}
+	}
+	return nil
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", true // present but unusable: refused as a bad key
+	}
+	return strings.TrimSpace(token), true
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bounced/bounced/internal/store"
+)
+
+type statsResponse struct {
+	Since   time.Time        `json:"since"`
+	Until   time.Time        `json:"until"`
+	Bucket  string           `json:"bucket"`
+	GroupBy string           `json:"group_by"`
+	Tenant  *string          `json:"tenant"`
+	Items   []store.StatsRow `json:"items"`
+}
+
+func (s *Server) getStats(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var sq store.StatsQuery
+	var err error
+	if sq.Tenant, sq.OnlyTenant, err = who(r).tenantFilter(r); err != nil {
+		return err
+	}
+	sq.Bucket = store.StatsBucket(q.Get("bucket"))
+	if sq.Bucket == "" {
+		sq.Bucket = store.BucketHour
+	}
+	if sq.Bucket != store.BucketHour && sq.Bucket != store.BucketDay {
+		return badRequest("bucket", "bucket must be hour or day")
+	}
+	sq.GroupBy = store.StatsGroup(q.Get("group_by"))
+	if sq.GroupBy == "none" {
+		sq.GroupBy = store.GroupNone
+	}
+	if !sq.GroupBy.Valid() {
+		return badRequest("group_by", "group_by must be none, domain, source, provider or reason")
+	}
+	if v := q.Get("groups"); v != "" {
+		if sq.Groups, err = strconv.Atoi(v); err != nil || sq.Groups < 1 || sq.Groups > store.StatsGroupsMax {
+			return badRequest("groups", "groups must be a number from 1 to %d", store.StatsGroupsMax)
+		}
+	}
+	if sq.Until, err = timeParam(r, "until"); err != nil {
+		return err
+	}
+	if sq.Since, err = timeParam(r, "since"); err != nil {
+		return err
+	}
+	if sq.Until.IsZero() {
+		sq.Until = s.now()
+	}
+	if sq.Since.IsZero() {
+		sq.Since = sq.Until.Add(-24 * time.Hour)
+		if sq.Bucket == store.BucketDay {
+			sq.Since = sq.Until.Add(-30 * 24 * time.Hour)
+		}
+	}
+	if !sq.Until.After(sq.Since) {
+		return badRequest("until", "until must be after since")
+	}
+	rows, err := s.deps.Stats.Stats(r.Context(), sq)
+	if err != nil {
+		return err
+	}
+	if rows == nil {
+		rows = []store.StatsRow{}
+	}
+	resp := statsResponse{Since: sq.Since, Until: sq.Until, Bucket: string(sq.Bucket), GroupBy: string(sq.GroupBy), Items: rows}
+	if resp.GroupBy == "" {
+		resp.GroupBy = "none"
+	}
+	if sq.OnlyTenant {
+		resp.Tenant = &sq.Tenant
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+type sentItem struct {
+	At       *time.Time `json:"at,omitempty"`
+	Count    int64      `json:"count"`
+	Domain   string     `json:"domain,omitempty"`
+	Provider string     `json:"provider,omitempty"`
+}
+
+type sentRequest struct {
+	ReportID string `json:"report_id,omitempty"`
+	sentItem
+	Items []sentItem `json:"items"`
+}
+
+// postSent records sent volume reported by a sender: one count, or items.
+// The key's tenant (none for keys without one) owns the counts.
+func (s *Server) postSent(w http.ResponseWriter, r *http.Request) error {
+	var req sentRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	items := req.Items
+	switch {
+	case req.Items != nil && req.Count != 0:
+		return badRequest("body", "send either one count or items, not both")
+	case req.Items == nil:
+		items = []sentItem{req.sentItem}
+	case len(req.Items) == 0:
+		return badRequest("items", "items is empty")
+	case len(req.Items) > store.CheckMax:
+		return &TooManyItemsError{Param: "items", Limit: store.CheckMax}
+	}
+	if len(req.ReportID) > 200 {
+		return badRequest("report_id", "report_id is longer than 200 characters")
+	}
+	now := s.now()
+	counts := make([]store.SentCount, len(items))
+	total := int64(0)
+	for i, it := range items {
+		at := now
+		if it.At != nil {
+			at = *it.At
+		}
+		switch {
+		case it.Count < 0 || it.Count > 1e12:
+			return badRequest("count", "count must be from 0 to 10^12")
+		case at.After(now.Add(time.Hour)):
+			return badRequest("at", "at is in the future")
+		case len(it.Domain) > 255 || len(it.Provider) > 100 || strings.ContainsAny(it.Domain+it.Provider, " \t\r\n"):
+			return badRequest("domain", "domain and provider are names without spaces")
+		}
+		counts[i] = store.SentCount{At: at, Count: it.Count, Domain: it.Domain, Provider: it.Provider}
+		total += it.Count
+	}
+	applied, err := s.deps.Stats.RecordSent(r.Context(), who(r).tenant, req.ReportID, counts)
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if !applied {
+		status, total = http.StatusOK, 0
+	}
+	writeJSON(w, status, map[string]any{"counted": total, "duplicate": !applied})
+	return nil
+}
