@@ -343,3 +343,11 @@ func TestUnparsableMessageIsKept(t *testing.T) {
 		t.Errorf("message = %+v, want parse_status failed with an error", m)
 	}
 }
+
+// newServer serves s on 127.0.0.1:0 and returns its base URL.
+func newServer(t *testing.T, s http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -159,7 +159,7 @@ const adminKeyID = -1
 func (a *authenticator) limiter(k *store.APIKey) *rate.Limiter {
 	r, burst := a.rate, a.burst
 	if k.RateLimit != nil {
-		r = *k.RateLimit
+		r, burst = *k.RateLimit, 0 // the server's burst belongs to the server's rate
 	}
 	if k.RateBurst != nil {
 		burst = *k.RateBurst
