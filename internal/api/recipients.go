@@ -61,10 +61,7 @@ func (s *Server) getRecipient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v.SoftWindow = softWindow{Threshold: pol.SoftThreshold, WindowDays: pol.SoftWindowDays}
-	if v.State != nil {
-		v.SoftWindow.Count = v.State.SoftCount
-	}
+
 	// Entries of the tenant's own lists, and the global list every check sees.
 	filters := []store.SuppressionFilter{{Address: email, Tenant: tenant, OnlyTenant: true}}
 	if tenant != "" {
@@ -90,6 +87,16 @@ func (s *Server) getRecipient(w http.ResponseWriter, r *http.Request) error {
 		if len(evs) == 1 {
 			*last.dst = &evs[0]
 		}
+	}
+	// The threshold that the next failure like the last one would face.
+	v.SoftWindow = softWindow{Threshold: pol.SoftThreshold, WindowDays: pol.SoftWindowDays}
+	if b := v.LastEvents.Bounce; b != nil {
+		if rule, ok := pol.Reasons[b.Reason]; ok && rule.Threshold != nil {
+			v.SoftWindow.Threshold = *rule.Threshold
+		}
+	}
+	if v.State != nil {
+		v.SoftWindow.Count = v.State.SoftCount
 	}
 	hist, next, err := s.deps.Events.ListEvents(ctx, store.EventFilter{Address: email, Tenant: tenant, OnlyTenant: true,
 		Cursor: r.URL.Query().Get("cursor"), Limit: limit})

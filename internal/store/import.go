@@ -47,10 +47,10 @@ func (db *DB) ImportSuppressions(ctx context.Context, src SuppressionSource, act
 		copySrc := &copySource{src: src}
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
 			[]string{"address", "address_key", "domain", "scope", "reason", "note", "expires_at"}, copySrc)
-		if err != nil {
-			return err
+		if serr := src.Err(); serr != nil {
+			return serr // the reason COPY was aborted, if it was
 		}
-		if err := src.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		res.Imported = int(n)
