@@ -5,6 +5,7 @@
 //	bounced migrate        apply database migrations
 //	bounced parse FILE...  parse bounce messages, print JSON Lines
 //	bounced explain CODE   explain an SMTP status code
+//	bounced apikey ...     create, list and revoke API keys
 //	bounced healthcheck    probe a running bounced (for containers)
 //	bounced version        print the version
 package main
@@ -52,6 +53,8 @@ commands:
                      parse bounce messages; one JSON object per file per line
   explain [--json] CODE ...
                      explain an enhanced status code (5.1.1) or SMTP reply code (550)
+  apikey create|list|revoke ...
+                     manage API keys (bounced apikey -h)
   version            print the version
 
 Run 'bounced <command> -h' for a command's flags.
@@ -72,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return parseFiles(args, stdin, stdout, stderr)
 	case "explain":
 		return explain(args, stdout, stderr)
+	case "apikey":
+		return apikey(ctx, args, getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout, stderr)
 	case "version":

@@ -29,29 +29,46 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 		return cfg, nil, usageError{err.Error()}
 	}
+	return cfg, newLogger(cfg, stderr), nil
+}
+
+func newLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
 	level, _ := cfg.SlogLevel()
 	hopts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(stderr, hopts)
 	}
-	return cfg, slog.New(h), nil
+	return slog.New(h)
 }
 
 // openDB connects to the configured database, or starts the private one.
 // The returned stop function closes everything it opened.
 func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer) (*store.DB, func(), error) {
+	return openDBShared(ctx, cfg, logger, reg, false)
+}
+
+// openDBShared is openDB; with share, a private PostgreSQL that a running
+// bounced already serves is used through its socket instead of refused
+// (for commands such as apikey run beside `bounced serve`).
+func openDBShared(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, share bool) (*store.DB, func(), error) {
 	url := cfg.DatabaseURL
 	var pg *pgserver.Server
 	if url == "" {
 		var err error
 		start := time.Now()
 		pg, err = pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir + "/postgres", BinDir: cfg.PostgresBinDir, Logger: logger})
-		if err != nil {
+		switch {
+		case share && errors.Is(err, pgserver.ErrInUse):
+			if url, err = pgserver.RunningURL(cfg.DataDir+"/postgres", ""); err != nil {
+				return nil, nil, err
+			}
+		case err != nil:
 			return nil, nil, err
+		default:
+			logger.Info("using private postgres", "data_dir", pg.DataDir(), "startup", time.Since(start).Round(time.Millisecond))
+			url = pg.URL("")
 		}
-		logger.Info("using private postgres", "data_dir", pg.DataDir(), "startup", time.Since(start).Round(time.Millisecond))
-		url = pg.URL("")
 	}
 	stopPG := func() {
 		if pg != nil {
@@ -62,7 +79,11 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, reg pro
 			}
 		}
 	}
-	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg})
+	cacheSize := int(cfg.CheckCacheSize)
+	if cacheSize == 0 {
+		cacheSize = -1 // off
+	}
+	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize})
 	if err != nil {
 		stopPG()
 		return nil, nil, err
@@ -95,14 +116,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if err := checkExposure(ctx, cfg, db, logger); err != nil {
+		return err
+	}
 	srv, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
 		Logger: logger, Registerer: reg, Gatherer: reg,
-	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes})
+	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth),
+		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst)})
 	if err != nil {
 		return err
 	}
+	// Caches and expiry cleanup run until shutdown.
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); _ = db.Run(bgCtx) }()
+	defer func() { stopBG(); <-bgDone }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -157,4 +187,44 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "schema migrated from version %d to %d\n", res.From, res.To)
 	return nil
+}
+
+// ErrOpenExposed refuses to serve an open API beyond this machine.
+var ErrOpenExposed = errors.New("refusing to listen beyond loopback with no API key: create one (bounced apikey create), set BOUNCED_ADMIN_KEY, or set BOUNCED_AUTH=off if a proxy authenticates")
+
+// checkExposure warns about an open API and refuses one on a non-loopback
+// address: in auto mode the API is open until the first key exists.
+func checkExposure(ctx context.Context, cfg config.Config, db *store.DB, logger *slog.Logger) error {
+	if cfg.Auth == "off" {
+		logger.Warn("API authentication is off (BOUNCED_AUTH=off); anyone who reaches the port can change the suppression list")
+		return nil
+	}
+	if cfg.Auth == "on" || cfg.AdminKey != "" {
+		return nil
+	}
+	any, err := db.AnyAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if any {
+		return nil
+	}
+	if !loopback(cfg.Listen) {
+		return ErrOpenExposed
+	}
+	logger.Warn("no API keys exist: the API is open to local clients until one is created (bounced apikey create)")
+	return nil
+}
+
+// loopback reports whether a listen address only accepts local clients.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

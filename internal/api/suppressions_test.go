@@ -262,7 +262,7 @@ func TestRecipientOverHTTP(t *testing.T) {
 	// Two soft failures on different days, then a hard one.
 	for i, st := range []string{"4.2.2", "4.2.2"} {
 		raw := dsn(fmt.Sprintf("r%d", i), "r@example.com", st, "smtp; 452 4.2.2 Mailbox full")
-		raw = bytes.Replace(raw, []byte("2 Nov 2026"), []byte(fmt.Sprintf("%d Nov 2026", 2+i)), -1)
+		raw = bytes.ReplaceAll(raw, []byte("2 Nov 2026"), []byte(fmt.Sprintf("%d Nov 2026", 2+i)))
 		h.do("POST", "/v1/messages", "message/rfc822", raw, true)
 	}
 	var v struct {
@@ -285,7 +285,7 @@ func TestRecipientOverHTTP(t *testing.T) {
 		v.LastEvents.Delivery != nil || len(v.History.Items) != 1 || v.History.NextCursor == "" {
 		t.Fatalf("recipient = %+v", v)
 	}
-	h.get("/v1/recipients/r@example.com?cursor=" + url.QueryEscape(v.History.NextCursor)).json(t, &v)
+	h.get("/v1/recipients/r@example.com?cursor="+url.QueryEscape(v.History.NextCursor)).json(t, &v)
 	if len(v.History.Items) != 1 || v.History.NextCursor != "" {
 		t.Errorf("second history page = %+v", v.History)
 	}
@@ -326,7 +326,7 @@ func TestPolicyOverHTTP(t *testing.T) {
 	// The new threshold applies to the next events: two soft failures on two days.
 	for i := range 2 {
 		raw := dsn(fmt.Sprintf("pol%d", i), "p@example.com", "4.4.1", "smtp; 421 4.4.1 Connection timed out")
-		raw = bytes.Replace(raw, []byte("2 Nov 2026"), []byte(fmt.Sprintf("%d Nov 2026", 2+i)), -1)
+		raw = bytes.ReplaceAll(raw, []byte("2 Nov 2026"), []byte(fmt.Sprintf("%d Nov 2026", 2+i)))
 		h.do("POST", "/v1/messages", "message/rfc822", raw, true)
 	}
 	if r := h.get("/v1/suppressions/p@example.com"); r.status != 200 {

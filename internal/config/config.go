@@ -23,6 +23,10 @@ const (
 	ShutdownTimeoutDefault = 30 * time.Second
 	LogLevelDefault        = "info"
 	LogFormatDefault       = "text"
+	AuthDefault            = "auto"
+	MaxImportBytesDefault  = 1 << 30
+	CheckCacheSizeDefault  = 500000
+	AdminKeyMinLen         = 24
 )
 
 // Config is everything bounced can be told.
@@ -35,6 +39,14 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	// Auth is auto (keys required once any exists or AdminKey is set),
+	// on or off.
+	Auth           string
+	AdminKey       string  // an admin API token accepted besides the stored keys
+	RateLimit      float64 // requests per second per key; 0 unlimited
+	RateBurst      int64
+	MaxImportBytes int64
+	CheckCacheSize int64 // addresses the single check caches; 0 turns the cache off
 }
 
 // option binds one setting to its flag and environment variable.
@@ -55,6 +67,12 @@ func (c *Config) options() []option {
 		durOpt("shutdown-timeout", "BOUNCED_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", &c.ShutdownTimeout),
 		strOpt("log-level", "BOUNCED_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel),
 		strOpt("log-format", "BOUNCED_LOG_FORMAT", "text or json", &c.LogFormat),
+		strOpt("auth", "BOUNCED_AUTH", "API keys: auto (required once a key exists or admin-key is set), on or off", &c.Auth),
+		secretOpt("admin-key", "BOUNCED_ADMIN_KEY", "an admin API token accepted besides the stored keys", &c.AdminKey),
+		floatOpt("rate-limit", "BOUNCED_RATE_LIMIT", "requests per second allowed to each API key by default (0: unlimited)", &c.RateLimit),
+		intOpt("rate-burst", "BOUNCED_RATE_BURST", "burst allowed above the rate (0: one second's worth)", &c.RateBurst),
+		intOpt("max-import-bytes", "BOUNCED_MAX_IMPORT_BYTES", "largest CSV import accepted (streamed)", &c.MaxImportBytes),
+		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
 	}
 }
 
@@ -62,6 +80,17 @@ func (c *Config) options() []option {
 // args. It returns flag.ErrHelp when args ask for help (usage is written
 // to output).
 func Load(args []string, getenv func(string) string, output io.Writer) (Config, error) {
+	c, rest, err := LoadArgs(args, getenv, output, nil)
+	if err == nil && len(rest) > 0 {
+		return c, fmt.Errorf("config: unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// LoadArgs is Load for commands with flags and arguments of their own:
+// extra adds the command's flags to the set, and the arguments left after
+// the flags are returned.
+func LoadArgs(args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet)) (Config, []string, error) {
 	c := Config{
 		Listen:          ListenDefault,
 		DataDir:         DataDirDefault,
@@ -69,6 +98,9 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 		ShutdownTimeout: ShutdownTimeoutDefault,
 		LogLevel:        LogLevelDefault,
 		LogFormat:       LogFormatDefault,
+		Auth:            AuthDefault,
+		MaxImportBytes:  MaxImportBytesDefault,
+		CheckCacheSize:  CheckCacheSizeDefault,
 	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
@@ -77,13 +109,13 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 	for _, o := range opts {
 		v, err := fromEnv(getenv, o)
 		if err != nil {
-			return c, err
+			return c, nil, err
 		}
 		if v == "" {
 			continue
 		}
 		if err := o.set(v); err != nil {
-			return c, fmt.Errorf("config: %s: %w", o.env, err)
+			return c, nil, fmt.Errorf("config: %s: %w", o.env, err)
 		}
 	}
 	fs := flag.NewFlagSet("bounced", flag.ContinueOnError)
@@ -91,13 +123,13 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 	for _, o := range opts {
 		fs.Func(o.flag, o.usage+" (env "+o.env+")", o.set)
 	}
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, nil, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
-	}
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
 }
 
 // fromEnv reads NAME, or the file named by NAME_FILE for secrets.
@@ -127,6 +159,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max-body-bytes: %d is below 1024", c.MaxBodyBytes)
 	case c.ShutdownTimeout <= 0:
 		return errors.New("config: shutdown-timeout: must be positive")
+	case c.Auth != "auto" && c.Auth != "on" && c.Auth != "off":
+		return fmt.Errorf("config: auth: %q is not auto, on or off", c.Auth)
+	case c.AdminKey != "" && len(c.AdminKey) < AdminKeyMinLen:
+		return fmt.Errorf("config: admin-key: shorter than %d characters; use a long random token", AdminKeyMinLen)
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return errors.New("config: rate-limit, rate-burst: must not be negative")
+	case c.MaxImportBytes < 1024:
+		return fmt.Errorf("config: max-import-bytes: %d is below 1024", c.MaxImportBytes)
+	case c.CheckCacheSize < 0:
+		return errors.New("config: check-cache-size: must not be negative")
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err
@@ -182,6 +224,19 @@ func intOpt(name, env, usage string, p *int64) option {
 			return nil
 		},
 		get: func() string { return strconv.FormatInt(*p, 10) }}
+}
+
+func floatOpt(name, env, usage string, p *float64) option {
+	return option{flag: name, env: env, usage: usage,
+		set: func(s string) error {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", s)
+			}
+			*p = f
+			return nil
+		},
+		get: func() string { return strconv.FormatFloat(*p, 'g', -1, 64) }}
 }
 
 func durOpt(name, env, usage string, p *time.Duration) option {

@@ -25,6 +25,10 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("postgres://from-file/db\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		args   []string
@@ -52,6 +56,15 @@ func TestLoad(t *testing.T) {
 		{"bad level", nil, env("BOUNCED_LOG_LEVEL", "loud"), nil, "log-level"},
 		{"bad format", []string{"--log-format", "xml"}, env(), nil, "log-format"},
 		{"stray argument", []string{"extra"}, env(), nil, "unexpected argument"},
+		{"auth defaults to auto", nil, env(), func(c Config) bool { return c.Auth == "auto" && c.AdminKey == "" && c.RateLimit == 0 }, ""},
+		{"auth modes", []string{"--auth", "on"}, env(), func(c Config) bool { return c.Auth == "on" }, ""},
+		{"bad auth mode", nil, env("BOUNCED_AUTH", "maybe"), nil, "auth"},
+		{"admin key from file", nil, env("BOUNCED_ADMIN_KEY_FILE", keyFile), func(c Config) bool { return c.AdminKey == "0123456789abcdef0123456789abcdef" }, ""},
+		{"short admin key", nil, env("BOUNCED_ADMIN_KEY", "short"), nil, "admin-key"},
+		{"rate limit", []string{"--rate-limit", "2.5", "--rate-burst", "10"}, env(), func(c Config) bool { return c.RateLimit == 2.5 && c.RateBurst == 10 }, ""},
+		{"bad rate", nil, env("BOUNCED_RATE_LIMIT", "fast"), nil, "BOUNCED_RATE_LIMIT"},
+		{"negative rate", []string{"--rate-limit", "-1"}, env(), nil, "rate-limit"},
+		{"cache size", []string{"--check-cache-size", "0"}, env(), func(c Config) bool { return c.CheckCacheSize == 0 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,12 +97,15 @@ func TestHelp(t *testing.T) {
 
 func TestStringMasksSecrets(t *testing.T) {
 	t.Parallel()
-	c, err := Load(nil, env("DATABASE_URL", "postgres://u:hunter2@db/x"), io.Discard)
+	c, err := Load(nil, env("DATABASE_URL", "postgres://u:hunter2@db/x", "BOUNCED_ADMIN_KEY", "swordfish-swordfish-swordfish"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.String()
 	if strings.Contains(s, "hunter2") || !strings.Contains(s, "BOUNCED_DATABASE_URL=********") {
 		t.Errorf("String() = %q, want the database URL masked", s)
+	}
+	if strings.Contains(s, "swordfish") || !strings.Contains(s, "BOUNCED_ADMIN_KEY=********") {
+		t.Errorf("String() = %q, want the admin key masked", s)
 	}
 }

@@ -357,3 +357,23 @@ func lastLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// RunningURL returns a connection string for database name ("bounced"
+// when empty) on the server another process runs in dataDir, read from its
+// postmaster.pid (line 4 is the port, line 5 the socket directory), so a
+// command can reach the private server of a running bounced.
+func RunningURL(dataDir, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return "", fmt.Errorf("pgserver: no running server in %s: %w", dataDir, err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 5 || strings.TrimSpace(lines[4]) == "" {
+		return "", fmt.Errorf("pgserver: %s/postmaster.pid names no socket directory", dataDir)
+	}
+	if name == "" {
+		name = "bounced"
+	}
+	q := url.Values{"host": {strings.TrimSpace(lines[4])}, "port": {strings.TrimSpace(lines[3])}, "sslmode": {"disable"}}
+	return "postgres://postgres@/" + url.PathEscape(name) + "?" + q.Encode(), nil
+}

@@ -26,22 +26,6 @@ func clampLimit(n int) int {
 
 // Cursors are opaque to clients: base64 of the sort key of the last row.
 
-func encodeIDCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
-}
-
-func decodeIDCursor(c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, ErrBadCursor
-	}
-	id, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || id < 0 {
-		return 0, ErrBadCursor
-	}
-	return id, nil
-}
-
 func encodeTimeCursor(t time.Time, id int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixMicro(), 10) + "." + strconv.FormatInt(id, 10)))
 }
