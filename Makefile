@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOLANGCI ?= $(shell command -v golangci-lint 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/golangci-lint)
 
-.PHONY: help run build test lint fuzz bench postgres clean
+.PHONY: help run build test lint fuzz bench load postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ fuzz: ## a short run of every fuzz test
 
 bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+load: postgres ## bounded loopback load: single check (hot and cold), 1M import, 10k bulk check, 1M export
+	$(GO) test ./internal/api -run '^$$' -bench 'SingleCheck' -benchtime 100000x -count 3 -timeout 20m
+	$(GO) test ./internal/api -run '^$$' -bench 'Million' -benchtime 1x -count 1 -timeout 30m
 
 # postgres makes sure the PostgreSQL server binaries are installed: bounced
 # and its tests start a private server from them when no URL is given.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // KeyScope is a permission an API key carries.
@@ -191,8 +192,8 @@ func (db *DB) AuthenticateAPIKey(ctx context.Context, token string) (APIKey, err
 		}
 	}
 	var k APIKey
-	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash[:])
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		rows, err := q.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash[:])
 		if err != nil {
 			return err
 		}
@@ -219,8 +220,8 @@ func (db *DB) AnyAPIKeys(ctx context.Context) (bool, error) {
 		}
 	}
 	var any bool
-	err := db.transact(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)`).Scan(&any)
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		return q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)`).Scan(&any)
 	})
 	if err != nil {
 		return false, err

@@ -136,6 +136,13 @@ func (db *DB) transact(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return interpret(err)
 }
 
+// read runs one read-only statement outside an explicit transaction: a
+// single statement is atomic on its own, and skipping BEGIN and COMMIT
+// saves two round trips on the hot check path.
+func (db *DB) read(ctx context.Context, fn func(q *pgxpool.Pool) error) error {
+	return interpret(fn(db.pool))
+}
+
 func (db *DB) transactOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {

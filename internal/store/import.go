@@ -104,8 +104,19 @@ func (db *DB) ImportSuppressions(ctx context.Context, src SuppressionSource, act
 		return ImportResult{}, interpret(fmt.Errorf("import: %w", err))
 	}
 	db.invalidate(keys...)
+	if res.Added >= analyzeAfter {
+		// Fresh statistics keep the first checks after a big import on the
+		// index instead of waiting for autovacuum to notice.
+		if _, err := db.pool.Exec(ctx, `ANALYZE suppressions`); err != nil {
+			db.logger.WarnContext(ctx, "analyze after import", "error", err)
+		}
+	}
 	return res, nil
 }
+
+// analyzeAfter is the import size past which the list's statistics are
+// refreshed at once.
+const analyzeAfter = 100000
 
 // copySource adapts a SuppressionSource to COPY.
 type copySource struct {

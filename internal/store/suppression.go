@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bounced/bounced/internal/parse"
 )
@@ -165,8 +166,8 @@ func (db *DB) entriesOf(ctx context.Context, key string) ([]Suppression, error) 
 		gen = db.cache.generation(key)
 	}
 	var entries []Suppression
-	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE address_key = $1`, key)
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		rows, err := q.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE address_key = $1`, key)
 		if err != nil {
 			return err
 		}
