@@ -249,3 +249,30 @@ func TestEveryRouteHasAnAccessRule(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPolicyMetrics: active suppressions are exported by reason and scope
+// kind, never by address or raw scope name.
+func TestPolicyMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{})
+	h.do("POST", "/v1/suppressions", "application/json", []byte(`{"items":[{"email":"m1@example.com"},{"email":"m2@example.com","scope":"list:secret-campaign"},{"email":"m3@example.com","scope":"tenant:acme/list:x","reason":"unsubscribe"}]}`), true)
+	h.do("DELETE", "/v1/suppressions/m1@example.com", "", nil, true)
+	h.do("POST", "/v1/suppressions", "application/json", []byte(`{"email":"m4@example.com"}`), true)
+	r := h.get("/metrics")
+	for _, want := range []string{
+		`bounced_suppressions_active{reason="manual",scope_kind="global"} 1`,
+		`bounced_suppressions_active{reason="manual",scope_kind="list"} 1`,
+		`bounced_suppressions_active{reason="unsubscribe",scope_kind="list"} 1`,
+		`bounced_suppressions_added_total{reason="manual"} 3`,
+		`bounced_suppressions_removed_total{reason="manual"} 1`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, never := range []string{"example.com", "secret-campaign", "acme"} {
+		if strings.Contains(string(r.body), never) {
+			t.Errorf("/metrics exposes %q", never)
+		}
+	}
+}
