@@ -99,7 +99,7 @@ func suppress(ctx context.Context, tx pgx.Tx, now time.Time, e entry) (bool, err
 					OR (`+outranksSQL+` AND (EXCLUDED.reason <> s.reason OR EXCLUDED.class <> s.class))
 					OR s.expires_at IS DISTINCT FROM `+newExpirySQL+`
 					THEN EXCLUDED.state_event_id ELSE s.state_event_id END
-			RETURNING first_event_id = $12 AS added, state_event_id = $12 AS changed
+			RETURNING coalesce(first_event_id = $12, false) AS added, coalesce(state_event_id = $12, false) AS changed
 		)
 		SELECT added FROM up, LATERAL (SELECT CASE WHEN up.changed THEN pg_notify('`+channelSuppressions+`', $3) END) n`,
 		e.Scope, e.Address, parse.AddressKey(e.Address), parse.AddressDomain(e.Address), string(e.Reason),

@@ -549,3 +549,39 @@ func TestStats(t *testing.T) {
 		t.Errorf("Stats(10000 hourly buckets) = %v, want ErrBadStats", err)
 	}
 }
+
+// TestBounceOnManualEntry: evidence arriving for an address already added
+// by hand refreshes that entry (stronger evidence describes it) and does
+// not count as a new suppression.
+func TestBounceOnManualEntry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	if _, err := db.AddSuppressions(ctx, []store.NewSuppression{manual("m@example.com", ""), manual("s@example.com", "")}, "ops", "api"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := db.Record(ctx, input("on-manual", bounce("m@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", time.Now()),
+		bounce("s@example.com", parse.ClassSoft, parse.ReasonDomainUnknown, "4.1.2", time.Now())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.SuppressionsAdded != 0 {
+		t.Errorf("SuppressionsAdded = %d, want 0: both were suppressed already", out.SuppressionsAdded)
+	}
+	m, _ := db.GetSuppression(ctx, "m@example.com", "")
+	if m.Reason != parse.ReasonUserUnknown || m.Class != parse.ClassHard || m.CreatedBy != "ops" || m.Note != "by hand" || m.ExpiresAt != nil {
+		t.Errorf("manual entry after a hard bounce = %+v, want it described as hard, still by ops", m)
+	}
+	// A soft policy with threshold 1 would put s on the list with an expiry;
+	// the manual entry outranks soft and keeps never expiring.
+	if _, err := db.PutPolicy(ctx, store.Policy{SoftThreshold: 1}, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Record(ctx, input("on-manual-2", bounce("s@example.com", parse.ClassSoft, parse.ReasonDomainUnknown, "4.1.2", time.Now().Add(48*time.Hour)))); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := db.GetSuppression(ctx, "s@example.com", "")
+	if s.Reason != store.ReasonManual || s.ExpiresAt != nil {
+		t.Errorf("manual entry after soft failures = %+v, want it unchanged and permanent", s)
+	}
+}
