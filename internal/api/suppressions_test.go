@@ -357,7 +357,10 @@ func TestStatsAndSentOverHTTP(t *testing.T) {
 	if strings.Join(got, "; ") != "2026-11-02 x.example 50/reported b=1; 2026-11-02 y.example 1/observed b=1" {
 		t.Errorf("stats = %v", got)
 	}
-	problemOf(t, h.do("GET", "/v1/stats?bucket=week", "", nil, false), 400)
+	if m := h.get("/metrics"); !bytes.Contains(m.body, []byte("bounced_sent_reported_total 50\n")) {
+		t.Error("/metrics lacks bounced_sent_reported_total 50")
+	}
+		problemOf(t, h.do("GET", "/v1/stats?bucket=week", "", nil, false), 400)
 	problemOf(t, h.get("/v1/stats?since=2020-01-01T00:00:00Z&until=2026-01-01T00:00:00Z"), 400)
 	problemOf(t, h.do("POST", "/v1/sent", "application/json", []byte(`{"count":-1}`), false), 400)
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	suppressionsDel   *prometheus.CounterVec
 	cacheHits         prometheus.Counter
 	cacheMisses       prometheus.Counter
+	sent              prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics, error) {
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics
 			Namespace: "bounced", Subsystem: "check_cache", Name: "hits_total",
 			Help: "Single checks answered from the in-process cache.",
 		}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "bounced", Name: "sent_reported_total",
+			Help: "Messages senders reported as sent (POST /v1/sent), for bounce rates against bounced_events_total.",
+		}),
 		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "bounced", Subsystem: "check_cache", Name: "misses_total",
 			Help: "Single checks that read the database while the cache was on.",
@@ -45,7 +50,7 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.suppressionsAdded, m.suppressionsDel, m.cacheHits, m.cacheMisses,
+	for _, c := range []prometheus.Collector{m.events, m.suppressionsAdded, m.suppressionsDel, m.cacheHits, m.cacheMisses, m.sent,
 		poolCollector{pool}, &activeCollector{db: db}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

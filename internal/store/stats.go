@@ -312,5 +312,12 @@ func (db *DB) RecordSent(ctx context.Context, tenant, reportID string, counts []
 			tenant, hours, domains, providers, ns)
 		return err
 	})
+	if err == nil && applied {
+		var total int64
+		for _, n := range ns {
+			total += n
+		}
+		db.metrics.sent.Add(float64(total))
+	}
 	return applied, err
 }
