@@ -232,7 +232,7 @@ func scanEvent(row pgx.CollectableRow) (Event, error) {
 }
 
 // applyRules are what applying events needs besides the event: the policy
-// in force (cached, see DB.rules) and the time now.
+// in force (cached, see DB.currentPolicy) and the time now.
 type applyRules struct {
 	policy *Policy
 	now    time.Time

@@ -287,13 +287,9 @@ func (db *DB) PutPolicy(ctx context.Context, p Policy, actor string) (Policy, er
 		}
 	}
 	want := p.Version
+	// The version and who changed it live in columns; loadPolicy sets them.
 	p.Version, p.UpdatedAt, p.UpdatedBy = 0, time.Time{}, ""
-	doc, err := json.Marshal(struct {
-		Policy
-		Version   int64     `json:"version,omitempty"`
-		UpdatedAt time.Time `json:"-"`
-		UpdatedBy string    `json:"-"`
-	}{Policy: p})
+	doc, err := json.Marshal(p)
 	if err != nil {
 		return Policy{}, fmt.Errorf("store: encode policy: %w", err)
 	}
@@ -327,7 +323,7 @@ func (db *DB) PutPolicy(ctx context.Context, p Policy, actor string) (Policy, er
 	return out, nil
 }
 
-// policyReasons lists the reasons an entry can carry.
+// suppressionReasons lists the reasons an entry can carry.
 func suppressionReasons() []parse.Reason {
 	return append(slices.Clone(parse.Reasons()), ReasonManual, ReasonUnsubscribe, ReasonImport)
 }
