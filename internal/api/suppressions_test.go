@@ -360,7 +360,7 @@ func TestStatsAndSentOverHTTP(t *testing.T) {
 	if m := h.get("/metrics"); !bytes.Contains(m.body, []byte("bounced_sent_reported_total 50\n")) {
 		t.Error("/metrics lacks bounced_sent_reported_total 50")
 	}
-		problemOf(t, h.do("GET", "/v1/stats?bucket=week", "", nil, false), 400)
+	problemOf(t, h.do("GET", "/v1/stats?bucket=week", "", nil, false), 400)
 	problemOf(t, h.get("/v1/stats?since=2020-01-01T00:00:00Z&until=2026-01-01T00:00:00Z"), 400)
 	problemOf(t, h.do("POST", "/v1/sent", "application/json", []byte(`{"count":-1}`), false), 400)
 }
