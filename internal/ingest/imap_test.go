@@ -12,7 +12,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/dsntest"
@@ -110,40 +109,7 @@ func (r *running) stop(t *testing.T) {
 }
 
 func (r *running) counted(mailbox, outcome string) int {
-	return int(testutil.ToFloat64(metricVec(r.reg, "bounced_mailbox_messages_total", map[string]string{"mailbox": mailbox, "outcome": outcome})))
-}
-
-// metricVec finds one sample in a registry, 0 when absent.
-func metricVec(reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
-	return gatheredValue{reg, name, labels}
-}
-
-type gatheredValue struct {
-	reg    *prometheus.Registry
-	name   string
-	labels map[string]string
-}
-
-func (g gatheredValue) Describe(chan<- *prometheus.Desc) {}
-func (g gatheredValue) Collect(ch chan<- prometheus.Metric) {
-	mfs, _ := g.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() != g.name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := g.labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "", nil, nil), prometheus.UntypedValue, v)
-			return
-		}
-	}
-	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "", nil, nil), prometheus.UntypedValue, 0)
+	return int(metricValue(r.reg, "bounced_mailbox_messages_total", map[string]string{"mailbox": mailbox, "outcome": outcome}))
 }
 
 func TestIMAPIngestsCorpusAndMovesMessages(t *testing.T) {
@@ -170,12 +136,12 @@ func TestIMAPIngestsCorpusAndMovesMessages(t *testing.T) {
 	if got := r.counted("bounces", ingest.OutcomeStored); got != len(want) {
 		t.Errorf("stored = %d, want %d distinct messages", got, len(want))
 	}
-	ts := testutil.ToFloat64(metricVec(r.reg, "bounced_mailbox_last_success_timestamp_seconds", map[string]string{"mailbox": "bounces"}))
+	ts := metricValue(r.reg, "bounced_mailbox_last_success_timestamp_seconds", map[string]string{"mailbox": "bounces"})
 	if age := time.Since(time.Unix(int64(ts), 0)); ts == 0 || age > time.Minute {
 		t.Errorf("last success timestamp %v is not recent", ts)
 	}
 	eventually(t, "the ingester to idle", func() bool { return r.m.State() == ingest.StateIdle })
-	if v := testutil.ToFloat64(metricVec(r.reg, "bounced_mailbox_connection_state", map[string]string{"mailbox": "bounces", "state": "idle"})); v != 1 {
+	if v := metricValue(r.reg, "bounced_mailbox_connection_state", map[string]string{"mailbox": "bounces", "state": "idle"}); v != 1 {
 		t.Errorf("connection_state{state=idle} = %v, want 1", v)
 	}
 	if err := r.m.CheckHealth(context.Background()); err != nil {
