@@ -39,6 +39,14 @@ type UnparsableError struct {
 
 func (e *UnparsableError) Error() string { return "api: unparsable message: " + e.Detail }
 
+// NotReadyError is a component (a mailbox) that has been failing: the
+// service is up but not doing all its work. Detail names the component.
+type NotReadyError struct {
+	Detail string
+}
+
+func (e *NotReadyError) Error() string { return "api: not ready: " + e.Detail }
+
 // problem is an RFC 9457 problem details object.
 type problem struct {
 	Type     string `json:"type"`
@@ -60,6 +68,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var bad *BadRequestError
 	var unparsable *UnparsableError
 	var maxBytes *http.MaxBytesError
+	var notReady *NotReadyError
 	switch {
 	case errors.As(err, &bad):
 		p.Status, p.Type, p.Title, p.Detail, p.Param = http.StatusBadRequest, problemType("bad-request"), "Bad request", bad.Detail, bad.Param
@@ -85,6 +94,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "the database is unavailable; retry later"
 		w.Header().Set("Retry-After", "5")
 		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+	case errors.As(err, &notReady):
+		// Not logged: the failing component logs its own errors, and
+		// probes ask every few seconds.
+		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, problemType("not-ready"), "Not ready", notReady.Detail
+		w.Header().Set("Retry-After", "30")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client went away; nobody is listening
 	default:

@@ -35,6 +35,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	// Mailboxes configure IMAP, Maildir and SMTP/LMTP ingestion.
+	Mailboxes Mailboxes
 }
 
 // option binds one setting to its flag and environment variable.
@@ -46,7 +48,7 @@ type option struct {
 }
 
 func (c *Config) options() []option {
-	return []option{
+	return append([]option{
 		strOpt("listen", "BOUNCED_LISTEN", "HTTP listen address", &c.Listen),
 		secretOpt("database-url", "BOUNCED_DATABASE_URL", "PostgreSQL URL; empty starts a private server (also DATABASE_URL)", &c.DatabaseURL),
 		strOpt("data-dir", "BOUNCED_DATA_DIR", "directory for the private PostgreSQL", &c.DataDir),
@@ -55,20 +57,31 @@ func (c *Config) options() []option {
 		durOpt("shutdown-timeout", "BOUNCED_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", &c.ShutdownTimeout),
 		strOpt("log-level", "BOUNCED_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel),
 		strOpt("log-format", "BOUNCED_LOG_FORMAT", "text or json", &c.LogFormat),
-	}
+	}, c.Mailboxes.options()...)
 }
 
 // Load builds a Config from defaults, then the environment, then flags in
 // args. It returns flag.ErrHelp when args ask for help (usage is written
 // to output).
 func Load(args []string, getenv func(string) string, output io.Writer) (Config, error) {
-	c := Config{
+	c, rest, err := LoadCommand("bounced", args, getenv, output, nil)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("config: unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// LoadCommand is Load for a command that takes flags of its own (added by
+// extra, which may be nil) and arguments after the flags, returned in rest.
+func LoadCommand(name string, args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet)) (c Config, rest []string, err error) {
+	c = Config{
 		Listen:          ListenDefault,
 		DataDir:         DataDirDefault,
 		MaxBodyBytes:    MaxBodyBytesDefault,
 		ShutdownTimeout: ShutdownTimeoutDefault,
 		LogLevel:        LogLevelDefault,
 		LogFormat:       LogFormatDefault,
+		Mailboxes:       defaultMailboxes(),
 	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
@@ -77,27 +90,30 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 	for _, o := range opts {
 		v, err := fromEnv(getenv, o)
 		if err != nil {
-			return c, err
+			return c, nil, err
 		}
 		if v == "" {
 			continue
 		}
 		if err := o.set(v); err != nil {
-			return c, fmt.Errorf("config: %s: %w", o.env, err)
+			return c, nil, fmt.Errorf("config: %s: %w", o.env, err)
 		}
 	}
-	fs := flag.NewFlagSet("bounced", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	for _, o := range opts {
 		fs.Func(o.flag, o.usage+" (env "+o.env+")", o.set)
 	}
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, nil, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	if err := c.Mailboxes.loadIMAP(getenv); err != nil {
+		return c, nil, err
 	}
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
 }
 
 // fromEnv reads NAME, or the file named by NAME_FILE for secrets.
@@ -134,7 +150,7 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log-format: %q is not text or json", c.LogFormat)
 	}
-	return nil
+	return c.Mailboxes.validate()
 }
 
 // SlogLevel returns the configured log level.
@@ -156,6 +172,7 @@ func (c Config) String() string {
 		}
 		fmt.Fprintf(&b, "%s=%s\n", o.env, v)
 	}
+	b.WriteString(c.Mailboxes.imapString())
 	return b.String()
 }
 

@@ -1,0 +1,81 @@
+package api_test
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bounced/bounced/internal/api"
+	"github.com/bounced/bounced/internal/dbtest"
+	"github.com/bounced/bounced/internal/ingest"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// TestReadyzReportsFailingMailbox runs a real IMAP ingester against a
+// port nobody listens on: once it has failed for longer than allowed,
+// /readyz answers 503 naming the mailbox, while /healthz stays 200.
+func TestReadyzReportsFailingMailbox(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	db := dbtest.Open(t, store.Options{})
+	mail, err := ingest.NewMail(db, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	box, err := ingest.NewIMAP(ingest.IMAPConfig{
+		Name: "bounces", Host: "127.0.0.1", Port: port, TLS: ingest.TLSPlain, User: "u", Password: "p",
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, UnhealthyAfter: 200 * time.Millisecond,
+	}, ingest.MailboxDeps{Ingester: mail, Leases: db, Checkpoints: db, Logger: dbtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- box.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	s, err := api.New(api.Deps{
+		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
+		Health: []api.HealthChecker{box}, Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
+	}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(spec(t))
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg, valid: v}
+	t.Cleanup(h.srv.Close)
+
+	if r := h.get("/readyz"); r.status != 200 {
+		t.Errorf("/readyz before the mailbox failed long = %d %s", r.status, r.body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var r response
+	for r = h.get("/readyz"); r.status == 200 && time.Now().Before(deadline); r = h.get("/readyz") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	p := problemOf(t, r, 503)
+	if d, _ := p["detail"].(string); !strings.Contains(d, `"bounces"`) || !strings.Contains(d, "failed since") {
+		t.Errorf("detail %q does not name the failing mailbox", d)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if r := h.get("/healthz"); r.status != 200 {
+		t.Errorf("/healthz = %d: a failing mailbox must not fail liveness", r.status)
+	}
+}
