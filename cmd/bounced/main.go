@@ -6,6 +6,7 @@
 //	bounced parse FILE...  parse bounce messages, print JSON Lines
 //	bounced explain CODE   explain an SMTP status code
 //	bounced healthcheck    probe a running bounced (for containers)
+//	bounced ingest maildir PATH  import a Maildir or mbox file once
 //	bounced version        print the version
 package main
 
@@ -52,6 +53,8 @@ commands:
                      parse bounce messages; one JSON object per file per line
   explain [--json] CODE ...
                      explain an enhanced status code (5.1.1) or SMTP reply code (550)
+  ingest maildir [--progress auto|always|never] PATH
+                     import a Maildir or mbox file once; prints counts per kind and reason
   version            print the version
 
 Run 'bounced <command> -h' for a command's flags.
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return explain(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout, stderr)
+	case "ingest":
+		return ingestCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "bounced", version)
 		return nil

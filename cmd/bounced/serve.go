@@ -29,13 +29,18 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 		return cfg, nil, usageError{err.Error()}
 	}
+	return cfg, newLogger(cfg, stderr), nil
+}
+
+// newLogger returns the configured logger writing to w.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	level, _ := cfg.SlogLevel()
 	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	var h slog.Handler = slog.NewTextHandler(w, hopts)
 	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, hopts)
+		h = slog.NewJSONHandler(w, hopts)
 	}
-	return cfg, slog.New(h), nil
+	return slog.New(h)
 }
 
 // openDB connects to the configured database, or starts the private one.
@@ -95,8 +100,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	boxes, err := startMailboxes(ctx, cfg, db, mail, logger, reg)
+	if err != nil {
+		return err
+	}
+	// Mailboxes finish the messages in hand and release their leases
+	// before the database closes.
+	defer func() {
+		if err := boxes.stop(cfg.ShutdownTimeout); err != nil {
+			logger.Error("stopping mailboxes", "error", err)
+		}
+	}()
 	srv, err := api.New(api.Deps{
-		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
+		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
 		Logger: logger, Registerer: reg, Gatherer: reg,
 	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes})
 	if err != nil {
@@ -115,6 +131,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "bounced %s listening on http://%s\n", version, ln.Addr())
+	for _, line := range boxes.listening {
+		fmt.Fprintln(stdout, line)
+	}
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
