@@ -30,7 +30,23 @@ var (
 	specOnce sync.Once
 	specDoc  libopenapi.Document
 	errSpec  error
+	// validatorMu serialises NewValidator: it builds the model of the
+	// shared document, which is not safe to do from two tests at once.
+	validatorMu sync.Mutex
 )
+
+// newValidator returns a validator for openapi.yaml.
+func newValidator(t testing.TB) validator.Validator {
+	t.Helper()
+	doc := spec(t)
+	validatorMu.Lock()
+	defer validatorMu.Unlock()
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	return v
+}
 
 func spec(t testing.TB) libopenapi.Document {
 	t.Helper()
@@ -73,10 +89,7 @@ func newHarness(t *testing.T, opts api.Options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, errs := validator.NewValidator(spec(t))
-	if len(errs) > 0 {
-		t.Fatalf("validator: %v", errs)
-	}
+	v := newValidator(t)
 	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg, valid: v}
 	t.Cleanup(h.srv.Close)
 	return h
@@ -177,10 +190,7 @@ func TestRoutesMatchSpec(t *testing.T) {
 
 func TestSpecIsValidOpenAPI31(t *testing.T) {
 	t.Parallel()
-	v, errs := validator.NewValidator(spec(t))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	v := newValidator(t)
 	if ok, errs := v.ValidateDocument(); !ok {
 		t.Errorf("openapi.yaml is not a valid OpenAPI document: %s", describe(errs))
 	}

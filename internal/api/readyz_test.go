@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bounced/bounced/internal/api"
@@ -53,10 +52,7 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, errs := validator.NewValidator(spec(t))
-	if len(errs) > 0 {
-		t.Fatalf("validator: %v", errs)
-	}
+	v := newValidator(t)
 	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg, valid: v}
 	t.Cleanup(h.srv.Close)
 

@@ -150,9 +150,9 @@ func TestMaildirWatchNewToCurExactlyOnce(t *testing.T) {
 // process dies between commit and move.
 type failingAfter struct {
 	ingest.EnvelopeIngester
-	n, after int32
-	calls    atomic.Int32
-	crash    func()
+	after int32
+	calls atomic.Int32
+	crash func()
 }
 
 func (f *failingAfter) IngestEnvelope(ctx context.Context, env ingest.Envelope, raw []byte) (store.Outcome, error) {

@@ -20,7 +20,6 @@ type mboxReader struct {
 	max      int64
 	started  bool
 	pending  []byte // the next message's From_ line was read already
-	eof      bool
 	consumed int64
 }
 

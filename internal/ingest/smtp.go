@@ -201,7 +201,7 @@ func (r *Receiver) Run(ctx context.Context, drain time.Duration) error {
 			_ = r.server.Close()
 		}
 		cancel()
-		<-errc
+		err = <-errc // nil once closed
 	}
 	r.setState(StateStopped)
 	if r.cfg.Network == "unix" {
