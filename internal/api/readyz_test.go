@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -73,5 +74,37 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 	}
 	if r := h.get("/healthz"); r.status != 200 {
 		t.Errorf("/healthz = %d: a failing mailbox must not fail liveness", r.status)
+	}
+}
+
+// TestMessageWithEnvelopeMatchesSpec: mail from a mailbox carries its
+// envelope in the result, as openapi.yaml describes.
+func TestMessageWithEnvelopeMatchesSpec(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{})
+	mail, err := ingest.NewMail(h.db, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mail.IngestEnvelope(context.Background(), ingest.Envelope{
+		Source: "smtp", Provider: "smtp", RcptTo: []string{"bounces+who=example.com+c7@bounce.example.net"},
+		VERPRecipient: "who@example.com", VERPToken: "c7",
+	}, []byte("From: postmaster@mx.example.org\r\nSubject: undeliverable\r\n\r\nsorry\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.get(fmt.Sprintf("/v1/messages/%d", out.Message.ID))
+	var m struct {
+		EventIDs []int64 `json:"event_ids"`
+		Result   struct {
+			Envelope struct {
+				VERPToken         string `json:"verp_token"`
+				RecipientFromVERP bool   `json:"recipient_from_verp"`
+			} `json:"envelope"`
+		} `json:"result"`
+	}
+	r.json(t, &m)
+	if r.status != 200 || m.Result.Envelope.VERPToken != "c7" || !m.Result.Envelope.RecipientFromVERP || len(m.EventIDs) != 1 {
+		t.Errorf("GET message = %d %s", r.status, r.body)
 	}
 }

@@ -121,7 +121,7 @@ func statusInBody(raw []byte) (parse.Status, string, string) {
 func diagnosticLine(line string) string {
 	line = strings.TrimSpace(line)
 	if len(line) > 500 {
-		line = line[:500]
+		line = strings.ToValidUTF8(line[:500], "")
 	}
 	return line
 }
