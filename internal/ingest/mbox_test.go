@@ -184,3 +184,34 @@ func TestWithSeenFlag(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkMboxReader(b *testing.B) {
+	files, _ := filepath.Glob("../parse/testdata/sisimai/eml/*.eml")
+	var msgs [][]byte
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, raw)
+	}
+	mbox := writeMboxrd(msgs)
+	b.SetBytes(int64(len(mbox)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newMboxReader(bytes.NewReader(mbox), 1<<30)
+		n := 0
+		for {
+			if _, err := r.Next(); err != nil {
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				break
+			}
+			n++
+		}
+		if n != len(msgs) {
+			b.Fatalf("read %d messages, want %d", n, len(msgs))
+		}
+	}
+}
