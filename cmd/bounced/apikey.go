@@ -47,7 +47,7 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 			fs.IntVar(&burst, "burst", 0, "burst above the rate (0: one second's worth)")
 		}
 	}
-	cfg, rest, err := config.LoadArgs(args, getenv, stderr, extra)
+	cfg, rest, err := config.LoadCommand("apikey", args, getenv, stderr, extra)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stderr, apikeyUsage)

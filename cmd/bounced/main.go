@@ -7,6 +7,7 @@
 //	bounced explain CODE   explain an SMTP status code
 //	bounced apikey ...     create, list and revoke API keys
 //	bounced healthcheck    probe a running bounced (for containers)
+//	bounced ingest maildir PATH  import a Maildir or mbox file once
 //	bounced version        print the version
 package main
 
@@ -55,6 +56,8 @@ commands:
                      explain an enhanced status code (5.1.1) or SMTP reply code (550)
   apikey create|list|revoke ...
                      manage API keys (bounced apikey -h)
+  ingest maildir [--progress auto|always|never] PATH
+                     import a Maildir or mbox file once; prints counts per kind and reason
   version            print the version
 
 Run 'bounced <command> -h' for a command's flags.
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return apikey(ctx, args, getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout, stderr)
+	case "ingest":
+		return ingestCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "bounced", version)
 		return nil

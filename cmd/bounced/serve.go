@@ -32,12 +32,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	return cfg, newLogger(cfg, stderr), nil
 }
 
-func newLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
+// newLogger returns the configured logger writing to w.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	level, _ := cfg.SlogLevel()
 	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	var h slog.Handler = slog.NewTextHandler(w, hopts)
 	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, hopts)
+		h = slog.NewJSONHandler(w, hopts)
 	}
 	return slog.New(h)
 }
@@ -119,8 +120,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := checkExposure(ctx, cfg, db, logger); err != nil {
 		return err
 	}
+	boxes, err := startMailboxes(ctx, cfg, db, mail, logger, reg)
+	if err != nil {
+		return err
+	}
+	// Mailboxes finish the messages in hand and release their leases
+	// before the database closes.
+	defer func() {
+		if err := boxes.stop(cfg.ShutdownTimeout); err != nil {
+			logger.Error("stopping mailboxes", "error", err)
+		}
+	}()
 	srv, err := api.New(api.Deps{
-		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
+		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
 		Logger: logger, Registerer: reg, Gatherer: reg,
 	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth),
@@ -146,6 +158,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "bounced %s listening on http://%s\n", version, ln.Addr())
+	for _, line := range boxes.listening {
+		fmt.Fprintln(stdout, line)
+	}
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()

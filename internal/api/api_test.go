@@ -34,7 +34,23 @@ var (
 	specOnce sync.Once
 	specDoc  libopenapi.Document
 	errSpec  error
+	// validatorMu serialises NewValidator: it builds the model of the
+	// shared document, which is not safe to do from two tests at once.
+	validatorMu sync.Mutex
 )
+
+// newValidator returns a validator for openapi.yaml.
+func newValidator(t testing.TB, opts ...config.Option) validator.Validator {
+	t.Helper()
+	doc := spec(t)
+	validatorMu.Lock()
+	defer validatorMu.Unlock()
+	v, errs := validator.NewValidator(doc, opts...)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	return v
+}
 
 func spec(t testing.TB) libopenapi.Document {
 	t.Helper()
@@ -86,15 +102,12 @@ func newHarness(t *testing.T, opts api.Options) *harness {
 	}
 	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg}
 	h.open.Store(opts.AdminKey == "" && opts.Auth != api.AuthOn)
-	v, errs := validator.NewValidator(spec(t), config.WithAuthenticationFunc(func(_ context.Context, in *config.AuthenticationInput) error {
+	v := newValidator(t, config.WithAuthenticationFunc(func(_ context.Context, in *config.AuthenticationInput) error {
 		if strings.HasPrefix(in.Request.Header.Get("Authorization"), "Bearer ") || h.open.Load() {
 			return nil
 		}
 		return errors.New("no bearer key and the server is not open")
 	}))
-	if len(errs) > 0 {
-		t.Fatalf("validator: %v", errs)
-	}
 	h.valid = v
 	t.Cleanup(h.srv.Close)
 	return h
@@ -218,10 +231,7 @@ func TestRoutesMatchSpec(t *testing.T) {
 
 func TestSpecIsValidOpenAPI31(t *testing.T) {
 	t.Parallel()
-	v, errs := validator.NewValidator(spec(t))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	v := newValidator(t)
 	if ok, errs := v.ValidateDocument(); !ok {
 		t.Errorf("openapi.yaml is not a valid OpenAPI document: %s", describe(errs))
 	}

@@ -48,6 +48,14 @@ type TooManyItemsError struct {
 
 func (e *TooManyItemsError) Error() string { return fmt.Sprintf("api: more than %d items", e.Limit) }
 
+// NotReadyError is a component (a mailbox) that has been failing: the
+// service is up but not doing all its work. Detail names the component.
+type NotReadyError struct {
+	Detail string
+}
+
+func (e *NotReadyError) Error() string { return "api: not ready: " + e.Detail }
+
 // problem is an RFC 9457 problem details object.
 type problem struct {
 	Type     string `json:"type"`
@@ -73,6 +81,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var limited *RateLimitedError
 	var tooMany *TooManyItemsError
 	var policyErr *store.PolicyError
+	var notReady *NotReadyError
 	switch {
 	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrBadKey):
 		p.Status, p.Type, p.Title = http.StatusUnauthorized, problemType("unauthorized"), "Unauthorized"
@@ -128,6 +137,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "the database is unavailable; retry later"
 		w.Header().Set("Retry-After", "5")
 		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+	case errors.As(err, &notReady):
+		// Not logged: the failing component logs its own errors, and
+		// probes ask every few seconds.
+		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, problemType("not-ready"), "Not ready", notReady.Detail
+		w.Header().Set("Retry-After", "30")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client went away; nobody is listening
 	default:

@@ -98,6 +98,14 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// HealthChecker is a component /readyz asks besides the database, such
+// as a mailbox ingester. CheckHealth returns nil when the component is
+// healthy, else an error whose text says which component and since when
+// (it is shown to the caller).
+type HealthChecker interface {
+	CheckHealth(ctx context.Context) error
+}
+
 var (
 	_ MessageReader       = (*store.DB)(nil)
 	_ SuppressionStore    = (*store.DB)(nil)
@@ -124,6 +132,7 @@ type Deps struct {
 	Policy       PolicyStore
 	Keys         KeyStore // nil: no stored keys (only Options.AdminKey)
 	DB           Pinger
+	Health       []HealthChecker
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	Gatherer     prometheus.Gatherer
@@ -321,6 +330,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	if err := s.deps.DB.Ping(ctx); err != nil {
 		return err
+	}
+	for _, h := range s.deps.Health {
+		if err := h.CheckHealth(ctx); err != nil {
+			return &NotReadyError{Detail: err.Error()}
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

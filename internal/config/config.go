@@ -47,6 +47,8 @@ type Config struct {
 	RateBurst      int64
 	MaxImportBytes int64
 	CheckCacheSize int64 // addresses the single check caches; 0 turns the cache off
+	// Mailboxes configure IMAP, Maildir and SMTP/LMTP ingestion.
+	Mailboxes Mailboxes
 }
 
 // option binds one setting to its flag and environment variable.
@@ -58,7 +60,7 @@ type option struct {
 }
 
 func (c *Config) options() []option {
-	return []option{
+	return append([]option{
 		strOpt("listen", "BOUNCED_LISTEN", "HTTP listen address", &c.Listen),
 		secretOpt("database-url", "BOUNCED_DATABASE_URL", "PostgreSQL URL; empty starts a private server (also DATABASE_URL)", &c.DatabaseURL),
 		strOpt("data-dir", "BOUNCED_DATA_DIR", "directory for the private PostgreSQL", &c.DataDir),
@@ -73,25 +75,24 @@ func (c *Config) options() []option {
 		intOpt("rate-burst", "BOUNCED_RATE_BURST", "burst allowed above the rate (0: one second's worth)", &c.RateBurst),
 		intOpt("max-import-bytes", "BOUNCED_MAX_IMPORT_BYTES", "largest CSV import accepted (streamed)", &c.MaxImportBytes),
 		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
-	}
+	}, c.Mailboxes.options()...)
 }
 
 // Load builds a Config from defaults, then the environment, then flags in
 // args. It returns flag.ErrHelp when args ask for help (usage is written
 // to output).
 func Load(args []string, getenv func(string) string, output io.Writer) (Config, error) {
-	c, rest, err := LoadArgs(args, getenv, output, nil)
+	c, rest, err := LoadCommand("bounced", args, getenv, output, nil)
 	if err == nil && len(rest) > 0 {
-		return c, fmt.Errorf("config: unexpected argument %q", rest[0])
+		err = fmt.Errorf("config: unexpected argument %q", rest[0])
 	}
 	return c, err
 }
 
-// LoadArgs is Load for commands with flags and arguments of their own:
-// extra adds the command's flags to the set, and the arguments left after
-// the flags are returned.
-func LoadArgs(args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet)) (Config, []string, error) {
-	c := Config{
+// LoadCommand is Load for a command that takes flags of its own (added by
+// extra, which may be nil) and arguments after the flags, returned in rest.
+func LoadCommand(name string, args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet)) (c Config, rest []string, err error) {
+	c = Config{
 		Listen:          ListenDefault,
 		DataDir:         DataDirDefault,
 		MaxBodyBytes:    MaxBodyBytesDefault,
@@ -101,6 +102,7 @@ func LoadArgs(args []string, getenv func(string) string, output io.Writer, extra
 		Auth:            AuthDefault,
 		MaxImportBytes:  MaxImportBytesDefault,
 		CheckCacheSize:  CheckCacheSizeDefault,
+		Mailboxes:       defaultMailboxes(),
 	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
@@ -118,7 +120,7 @@ func LoadArgs(args []string, getenv func(string) string, output io.Writer, extra
 			return c, nil, fmt.Errorf("config: %s: %w", o.env, err)
 		}
 	}
-	fs := flag.NewFlagSet("bounced", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	for _, o := range opts {
 		fs.Func(o.flag, o.usage+" (env "+o.env+")", o.set)
@@ -127,6 +129,9 @@ func LoadArgs(args []string, getenv func(string) string, output io.Writer, extra
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	if err := c.Mailboxes.loadIMAP(getenv); err != nil {
 		return c, nil, err
 	}
 	return c, fs.Args(), c.Validate()
@@ -176,7 +181,7 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log-format: %q is not text or json", c.LogFormat)
 	}
-	return nil
+	return c.Mailboxes.validate()
 }
 
 // SlogLevel returns the configured log level.
@@ -198,6 +203,7 @@ func (c Config) String() string {
 		}
 		fmt.Fprintf(&b, "%s=%s\n", o.env, v)
 	}
+	b.WriteString(c.Mailboxes.imapString())
 	return b.String()
 }
 

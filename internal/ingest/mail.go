@@ -69,19 +69,77 @@ func NewMail(rec Recorder, logger *slog.Logger, reg prometheus.Registerer, now f
 // Ingest parses raw and records it. An unreadable message is still stored
 // (ParseStatus failed) and its id returned; only a store error fails.
 func (m *Mail) Ingest(ctx context.Context, source, provider string, raw []byte) (store.Outcome, error) {
+	return m.IngestEnvelope(ctx, Envelope{Source: source, Provider: provider}, raw)
+}
+
+// Envelope is what a transport knew about a message besides its bytes.
+type Envelope struct {
+	Source   string // http, imap, maildir, mbox, smtp, lmtp
+	Provider string // the mailbox or listener name; may be empty
+	// MailFrom and RcptTo are the SMTP envelope of mail received over
+	// SMTP or LMTP.
+	MailFrom string
+	RcptTo   []string
+	// VERPRecipient is the original recipient decoded from the VERP
+	// bounce address the message was sent to (see parse.VERP), and
+	// VERPToken its optional per-message token. The recipient stands in
+	// when the report itself names none, also when it cannot be parsed.
+	VERPRecipient string
+	VERPToken     string
+}
+
+func (e Envelope) empty() bool {
+	return e.MailFrom == "" && len(e.RcptTo) == 0 && e.VERPRecipient == "" && e.VERPToken == ""
+}
+
+// mailResult is the stored result of mail that came with an envelope.
+type mailResult struct {
+	*parse.Report
+	Envelope envelopeResult `json:"envelope"`
+}
+
+type envelopeResult struct {
+	MailFrom      string   `json:"mail_from,omitempty"`
+	RcptTo        []string `json:"rcpt_to,omitempty"`
+	VERPRecipient string   `json:"verp_recipient,omitempty"`
+	VERPToken     string   `json:"verp_token,omitempty"`
+	// RecipientFromVERP says the report named no recipient and the VERP
+	// recipient was used instead.
+	RecipientFromVERP bool `json:"recipient_from_verp,omitempty"`
+}
+
+// IngestEnvelope parses raw and records it with what env says. Like
+// Ingest, only a store error fails.
+func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (store.Outcome, error) {
 	start := time.Now()
 	rep, perr := parse.Parse(raw)
 	m.parseDur.Observe(time.Since(start).Seconds())
+	fromVERP := false
+	if env.VERPRecipient != "" && !errors.Is(perr, parse.ErrTooLarge) && !errors.Is(perr, parse.ErrEmpty) {
+		fromVERP = useVERPRecipient(rep, env.VERPRecipient, raw)
+	}
+	var result any = rep
+	if !env.empty() {
+		result = mailResult{Report: rep, Envelope: envelopeResult{
+			MailFrom: env.MailFrom, RcptTo: env.RcptTo,
+			VERPRecipient: env.VERPRecipient, VERPToken: env.VERPToken, RecipientFromVERP: fromVERP,
+		}}
+	}
 	in := store.Input{
-		Source: source, Provider: provider, ContentType: "message/rfc822", Raw: raw,
-		Status: store.ParseParsed, Kind: string(rep.Kind), Result: rep,
+		Source: env.Source, Provider: env.Provider, ContentType: "message/rfc822", Raw: raw,
+		Status: store.ParseParsed, Kind: string(rep.Kind), Result: result,
 	}
 	if perr != nil {
-		in.Status, in.Error, in.Result = store.ParseFailed, perr.Error(), nil
-		if errors.Is(perr, parse.ErrTooLarge) || errors.Is(perr, parse.ErrEmpty) || len(rep.Recipients) == 0 {
+		in.Status, in.Error = store.ParseFailed, perr.Error()
+		switch {
+		case fromVERP:
+			// The VERP address names the recipient the report could not.
+			in.Events = store.EventsFromReport(rep, m.now())
+		case errors.Is(perr, parse.ErrTooLarge) || errors.Is(perr, parse.ErrEmpty) || len(rep.Recipients) == 0:
 			in.Kind = ""
-		} else {
-			in.Result = rep // partial, still useful
+			if env.empty() {
+				in.Result = nil
+			}
 		}
 		m.parsed.WithLabelValues("error").Inc()
 	} else {
@@ -92,6 +150,6 @@ func (m *Mail) Ingest(ctx context.Context, source, provider string, raw []byte) 
 	if err != nil {
 		return store.Outcome{}, err
 	}
-	m.received.WithLabelValues(source).Inc()
+	m.received.WithLabelValues(env.Source).Inc()
 	return out, nil
 }
