@@ -51,6 +51,9 @@ type Options struct {
 	CheckCacheSize int
 	// CleanupInterval is how often Run removes expired suppressions.
 	CleanupInterval time.Duration
+	// PerEventBatches makes RecordBatch apply events one statement at a
+	// time, as Record does, instead of set-based (see batchset.go).
+	PerEventBatches bool
 }
 
 // DB is bounced's database.
@@ -67,6 +70,8 @@ type DB struct {
 	cache        *checkCache
 	keys         *keyCache
 	cleanupEvery time.Duration
+	// setBased records batches with set-based statements.
+	setBased bool
 }
 
 // Open connects to the database at url. It does not apply migrations; call
@@ -85,7 +90,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc, keys: newKeyCache(),
-		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault)}
+		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault), setBased: !opts.PerEventBatches}
 	if opts.CheckCacheSize >= 0 {
 		db.cache = newCheckCache(cmp.Or(opts.CheckCacheSize, CheckCacheSizeDefault))
 	}

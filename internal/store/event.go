@@ -375,17 +375,7 @@ func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision,
 			address = EXCLUDED.address,
 			soft_count = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_count ELSE r.soft_count END,
 			soft_first_at = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_first_at ELSE r.soft_first_at END,
-			hard_count = r.hard_count + EXCLUDED.hard_count,
-			complaint_count = r.complaint_count + EXCLUDED.complaint_count,
-			sender_error_count = r.sender_error_count + EXCLUDED.sender_error_count,
-			last_event_id = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
-				THEN EXCLUDED.last_event_id ELSE r.last_event_id END,
-			last_event_type = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
-				THEN EXCLUDED.last_event_type ELSE r.last_event_type END,
-			last_event_at = greatest(r.last_event_at, EXCLUDED.last_event_at),
-			last_bounce_at = greatest(r.last_bounce_at, EXCLUDED.last_bounce_at),
-			last_delivery_at = greatest(r.last_delivery_at, EXCLUDED.last_delivery_at),
-			updated_at = now()
+			`+recipientCountersSQL+`
 		RETURNING soft_count`,
 		TenantOf(ev.Scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), hard,
 		complaint, sender, eventID, string(ev.Type), at, lastBounce, lastDelivery,
@@ -395,6 +385,21 @@ func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision,
 	}
 	return softCount, nil
 }
+
+// recipientCountersSQL is the part of applyToRecipient's upsert that
+// every event applies the same way; RecordBatch's set-based path
+// (batchset.go) shares it.
+const recipientCountersSQL = `hard_count = r.hard_count + EXCLUDED.hard_count,
+			complaint_count = r.complaint_count + EXCLUDED.complaint_count,
+			sender_error_count = r.sender_error_count + EXCLUDED.sender_error_count,
+			last_event_id = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
+				THEN EXCLUDED.last_event_id ELSE r.last_event_id END,
+			last_event_type = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
+				THEN EXCLUDED.last_event_type ELSE r.last_event_type END,
+			last_event_at = greatest(r.last_event_at, EXCLUDED.last_event_at),
+			last_bounce_at = greatest(r.last_bounce_at, EXCLUDED.last_bounce_at),
+			last_delivery_at = greatest(r.last_delivery_at, EXCLUDED.last_delivery_at),
+			updated_at = now()`
 
 // messageKey is the original Message-ID as compared for one-count-per-message.
 func messageKey(id string) string {

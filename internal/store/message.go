@@ -69,80 +69,121 @@ type Outcome struct {
 // recipients' state and the suppression list. Identical bytes stored
 // before make it a no-op that returns the earlier message.
 func (db *DB) Record(ctx context.Context, in Input) (Outcome, error) {
-	sum := sha256.Sum256(in.Raw)
-	var result []byte
-	if in.Result != nil {
-		var err error
-		if result, err = json.Marshal(in.Result); err != nil {
-			return Outcome{}, fmt.Errorf("store: encode result: %w", err)
-		}
-		result = cleanJSON(result)
+	p, err := prepare(in, db.now())
+	if err != nil {
+		return Outcome{}, err
 	}
-	received := db.now()
-	var out Outcome
-	var recorded, added []NewEvent
-	err := db.transact(ctx, func(tx pgx.Tx) error {
-		out, recorded, added = Outcome{}, recorded[:0], added[:0]
-		var id int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO raw_messages (sha256, source, provider, content_type, body, received_at,
-				parse_status, parse_error, kind, result)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (sha256) DO NOTHING
-			RETURNING id`,
-			sum[:], in.Source, in.Provider, in.ContentType, in.Raw, received,
-			string(in.Status), clip(in.Error, 2000), in.Kind, result).Scan(&id)
-		if err == pgx.ErrNoRows {
-			out.Message, err = getMessageBySum(ctx, tx, sum[:])
-			return err
-		}
-		if err != nil {
-			return fmt.Errorf("insert raw: %w", err)
-		}
-		out.Created = true
-		pol, err := db.currentPolicy(ctx, tx)
-		if err != nil {
-			return err
-		}
-		rules := applyRules{policy: pol, now: received}
-		eventIDs := make([]int64, 0, len(in.Events))
-		for _, ev := range in.Events {
-			if ev.OccurredAt.IsZero() {
-				ev.OccurredAt = received
-			}
-			evID, isNew, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
-			if err != nil {
-				return err
-			}
-			if evID == 0 {
-				continue
-			}
-			eventIDs = append(eventIDs, evID)
-			recorded = append(recorded, ev)
-			out.Recorded++
-			if isNew {
-				out.SuppressionsAdded++
-				added = append(added, ev)
-			}
-		}
-		out.Message = Message{
-			ID: id, SHA256: fmt.Sprintf("%x", sum), Source: in.Source, Provider: in.Provider,
-			ContentType: in.ContentType, Size: len(in.Raw), ReceivedAt: received, ParseStatus: in.Status,
-			ParseError: in.Error, Kind: in.Kind, Result: result, EventIDs: eventIDs,
-		}
-		return nil
+	var res recorded
+	err = db.transact(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = db.recordTx(ctx, tx, p)
+		return err
 	})
 	if err != nil {
 		return Outcome{}, err
 	}
-	for _, ev := range recorded {
+	db.countRecorded(res)
+	return res.out, nil
+}
+
+// prepared is an input with what can be computed before a transaction.
+type prepared struct {
+	in       Input
+	sum      [32]byte
+	result   []byte
+	received time.Time
+}
+
+func prepare(in Input, received time.Time) (*prepared, error) {
+	p := &prepared{in: in, sum: sha256.Sum256(in.Raw), received: received}
+	if in.Result != nil {
+		var err error
+		if p.result, err = json.Marshal(in.Result); err != nil {
+			return nil, fmt.Errorf("store: encode result: %w", err)
+		}
+		p.result = cleanJSON(p.result)
+	}
+	return p, nil
+}
+
+// recorded is what recording one input did, with the events to count in
+// metrics and drop from the check cache once the transaction commits.
+type recorded struct {
+	out           Outcome
+	events, added []NewEvent
+}
+
+// recordTx stores one prepared input inside tx: the raw bytes first, then
+// each event applied in order through insertEvent under the policy.
+func (db *DB) recordTx(ctx context.Context, tx pgx.Tx, p *prepared) (recorded, error) {
+	in := p.in
+	var res recorded
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO raw_messages (sha256, source, provider, content_type, body, received_at,
+			parse_status, parse_error, kind, result)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (sha256) DO NOTHING
+		RETURNING id`,
+		p.sum[:], in.Source, in.Provider, in.ContentType, in.Raw, p.received,
+		string(in.Status), clip(in.Error, 2000), in.Kind, p.result).Scan(&id)
+	if err == pgx.ErrNoRows {
+		res.out.Message, err = getMessageBySum(ctx, tx, p.sum[:])
+		return res, err
+	}
+	if err != nil {
+		return res, fmt.Errorf("insert raw: %w", err)
+	}
+	res.out.Created = true
+	pol, err := db.currentPolicy(ctx, tx)
+	if err != nil {
+		return res, err
+	}
+	rules := applyRules{policy: pol, now: p.received}
+	eventIDs := make([]int64, 0, len(in.Events))
+	for _, ev := range in.Events {
+		if ev.OccurredAt.IsZero() {
+			ev.OccurredAt = p.received
+		}
+		evID, isNew, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
+		if err != nil {
+			return res, err
+		}
+		if evID == 0 {
+			continue
+		}
+		eventIDs = append(eventIDs, evID)
+		res.events = append(res.events, ev)
+		res.out.Recorded++
+		if isNew {
+			res.out.SuppressionsAdded++
+			res.added = append(res.added, ev)
+		}
+	}
+	res.out.Message = p.message(id, eventIDs)
+	return res, nil
+}
+
+// message is the stored form of a newly inserted input.
+func (p *prepared) message(id int64, eventIDs []int64) Message {
+	in := p.in
+	return Message{
+		ID: id, SHA256: fmt.Sprintf("%x", p.sum), Source: in.Source, Provider: in.Provider,
+		ContentType: in.ContentType, Size: len(in.Raw), ReceivedAt: p.received, ParseStatus: in.Status,
+		ParseError: in.Error, Kind: in.Kind, Result: p.result, EventIDs: eventIDs,
+	}
+}
+
+// countRecorded drops the recorded addresses from the check cache and
+// updates the metrics, after commit.
+func (db *DB) countRecorded(res recorded) {
+	for _, ev := range res.events {
 		db.invalidate(parse.AddressKey(ev.Address))
 		db.metrics.events.WithLabelValues(string(ev.Type), string(ev.Class)).Inc()
 	}
-	for _, ev := range added {
+	for _, ev := range res.added {
 		db.metrics.suppressionsAdded.WithLabelValues(string(ev.Reason)).Inc()
 	}
-	return out, nil
 }
 
 const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, length(body), received_at,

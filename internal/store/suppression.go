@@ -78,27 +78,7 @@ func suppress(ctx context.Context, tx pgx.Tx, now time.Time, e entry) (bool, err
 				diagnostic, source, provider, first_event_id, last_event_id, state_event_id, first_seen_at,
 				last_seen_at, expires_at, created_by, note, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $13, $14, $15, $16, $17)
-			ON CONFLICT (scope, address_key) DO UPDATE SET
-				reason = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.reason ELSE s.reason END,
-				class = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.class ELSE s.class END,
-				status = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.status ELSE s.status END,
-				reply_code = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.reply_code ELSE s.reply_code END,
-				diagnostic = CASE WHEN `+deadSQL+` OR `+outranksSQL+` THEN EXCLUDED.diagnostic ELSE s.diagnostic END,
-				source = CASE WHEN `+deadSQL+` THEN EXCLUDED.source ELSE s.source END,
-				provider = CASE WHEN `+deadSQL+` THEN EXCLUDED.provider ELSE s.provider END,
-				event_count = CASE WHEN `+deadSQL+` THEN 1 ELSE s.event_count + 1 END,
-				first_seen_at = CASE WHEN `+deadSQL+` THEN EXCLUDED.first_seen_at ELSE least(s.first_seen_at, EXCLUDED.first_seen_at) END,
-				last_seen_at = CASE WHEN `+deadSQL+` THEN EXCLUDED.last_seen_at ELSE greatest(s.last_seen_at, EXCLUDED.last_seen_at) END,
-				first_event_id = CASE WHEN `+deadSQL+` THEN EXCLUDED.first_event_id ELSE s.first_event_id END,
-				last_event_id = EXCLUDED.last_event_id,
-				expires_at = `+newExpirySQL+`,
-				created_by = CASE WHEN `+deadSQL+` THEN EXCLUDED.created_by ELSE s.created_by END,
-				note = CASE WHEN `+deadSQL+` THEN EXCLUDED.note ELSE s.note END,
-				created_at = CASE WHEN `+deadSQL+` THEN EXCLUDED.created_at ELSE s.created_at END,
-				state_event_id = CASE WHEN `+deadSQL+`
-					OR (`+outranksSQL+` AND (EXCLUDED.reason <> s.reason OR EXCLUDED.class <> s.class))
-					OR s.expires_at IS DISTINCT FROM `+newExpirySQL+`
-					THEN EXCLUDED.state_event_id ELSE s.state_event_id END
+			`+suppressOnConflictSQL+`
 			RETURNING coalesce(first_event_id = $12, false) AS added, coalesce(state_event_id = $12, false) AS changed
 		)
 		SELECT added FROM up, LATERAL (SELECT CASE WHEN up.changed THEN pg_notify('`+channelSuppressions+`', $3) END) n`,
@@ -124,6 +104,31 @@ const (
 )
 
 var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "EXCLUDED.class") + " >= " + fmt.Sprintf(classRankSQL, "s.class") + ")"
+
+// suppressOnConflictSQL is what suppress does to an entry already there;
+// RecordBatch's set-based path (batchset.go) shares it. $17 is the time
+// now.
+var suppressOnConflictSQL = `ON CONFLICT (scope, address_key) DO UPDATE SET
+				reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reason ELSE s.reason END,
+				class = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.class ELSE s.class END,
+				status = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.status ELSE s.status END,
+				reply_code = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reply_code ELSE s.reply_code END,
+				diagnostic = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.diagnostic ELSE s.diagnostic END,
+				source = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.source ELSE s.source END,
+				provider = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.provider ELSE s.provider END,
+				event_count = CASE WHEN ` + deadSQL + ` THEN 1 ELSE s.event_count + 1 END,
+				first_seen_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.first_seen_at ELSE least(s.first_seen_at, EXCLUDED.first_seen_at) END,
+				last_seen_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.last_seen_at ELSE greatest(s.last_seen_at, EXCLUDED.last_seen_at) END,
+				first_event_id = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.first_event_id ELSE s.first_event_id END,
+				last_event_id = EXCLUDED.last_event_id,
+				expires_at = ` + newExpirySQL + `,
+				created_by = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.created_by ELSE s.created_by END,
+				note = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.note ELSE s.note END,
+				created_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.created_at ELSE s.created_at END,
+				state_event_id = CASE WHEN ` + deadSQL + `
+					OR (` + outranksSQL + ` AND (EXCLUDED.reason <> s.reason OR EXCLUDED.class <> s.class))
+					OR s.expires_at IS DISTINCT FROM ` + newExpirySQL + `
+					THEN EXCLUDED.state_event_id ELSE s.state_event_id END`
 
 // activeSQL keeps entries that still suppress at $now.
 const activeSQL = `(expires_at IS NULL OR expires_at > %s)`
