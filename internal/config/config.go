@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,12 @@ type Config struct {
 	CheckCacheSize int64 // addresses the single check caches; 0 turns the cache off
 	// Mailboxes configure IMAP, Maildir and SMTP/LMTP ingestion.
 	Mailboxes Mailboxes
+	// Webhooks configure the ESP webhook routes, GroupCommit how their
+	// requests share transactions.
+	Webhooks    Webhooks
+	GroupCommit GroupCommit
+	// DebugListen serves Go's pprof profiles when set; keep it on loopback.
+	DebugListen string
 }
 
 // option binds one setting to its flag and environment variable.
@@ -75,7 +82,8 @@ func (c *Config) options() []option {
 		intOpt("rate-burst", "BOUNCED_RATE_BURST", "burst allowed above the rate (0: one second's worth)", &c.RateBurst),
 		intOpt("max-import-bytes", "BOUNCED_MAX_IMPORT_BYTES", "largest CSV import accepted (streamed)", &c.MaxImportBytes),
 		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
-	}, c.Mailboxes.options()...)
+		strOpt("debug-listen", "BOUNCED_DEBUG_LISTEN", "serve /debug/pprof/ on this address (empty: off; keep it on loopback)", &c.DebugListen),
+	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
 
 // Load builds a Config from defaults, then the environment, then flags in
@@ -103,6 +111,8 @@ func LoadCommand(name string, args []string, getenv func(string) string, output 
 		MaxImportBytes:  MaxImportBytesDefault,
 		CheckCacheSize:  CheckCacheSizeDefault,
 		Mailboxes:       defaultMailboxes(),
+		Webhooks:        defaultWebhooks(),
+		GroupCommit:     defaultGroupCommit(),
 	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
@@ -181,7 +191,13 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log-format: %q is not text or json", c.LogFormat)
 	}
-	return c.Mailboxes.validate()
+	if err := c.Mailboxes.validate(); err != nil {
+		return err
+	}
+	if err := c.Webhooks.validate(); err != nil {
+		return err
+	}
+	return c.GroupCommit.validate()
 }
 
 // SlogLevel returns the configured log level.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,15 @@ func TestLoad(t *testing.T) {
 	}
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets := filepath.Join(t.TempDir(), "generic")
+	if err := os.WriteFile(secrets, []byte("first\nsecond\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pems := filepath.Join(t.TempDir(), "postal.pem")
+	pemText := "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n-----BEGIN PUBLIC KEY-----\nBBBB\nCCCC\n-----END PUBLIC KEY-----\n"
+	if err := os.WriteFile(pems, []byte(pemText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -65,6 +75,29 @@ func TestLoad(t *testing.T) {
 		{"bad rate", nil, env("BOUNCED_RATE_LIMIT", "fast"), nil, "BOUNCED_RATE_LIMIT"},
 		{"negative rate", []string{"--rate-limit", "-1"}, env(), nil, "rate-limit"},
 		{"cache size", []string{"--check-cache-size", "0"}, env(), func(c Config) bool { return c.CheckCacheSize == 0 }, ""},
+		{"webhook defaults", nil, env(), func(c Config) bool {
+			w := c.Webhooks
+			return w.MaxBodyBytes == WebhookMaxBodyBytesDefault && w.TimestampWindow == 5*time.Minute && w.SESAutoConfirm &&
+				len(w.SESCertHosts) == 2 && len(w.SendGridPublicKeys) == 0 && c.GroupCommit.Wait == GroupCommitWaitDefault
+		}, ""},
+		{"webhook lists", nil, env("BOUNCED_WEBHOOK_MAILGUN_SIGNING_KEYS", " k1, k2 ,,k3", "BOUNCED_WEBHOOK_SES_TOPIC_ARNS", "arn:aws:sns:eu-west-1:1:a"), func(c Config) bool {
+			return slices.Equal(c.Webhooks.MailgunSigningKeys, []string{"k1", "k2", "k3"}) && len(c.Webhooks.SESTopicARNs) == 1
+		}, ""},
+		{"webhook secrets from a file, one a line", nil, env("BOUNCED_WEBHOOK_GENERIC_SECRETS_FILE", secrets), func(c Config) bool {
+			return slices.Equal(c.Webhooks.GenericSecrets, []string{"first", "second"})
+		}, ""},
+		{"PEM keys stay whole", nil, env("BOUNCED_WEBHOOK_POSTAL_PUBLIC_KEYS_FILE", pems), func(c Config) bool {
+			k := c.Webhooks.PostalPublicKeys
+			return len(k) == 2 && strings.HasPrefix(k[1], "-----BEGIN PUBLIC KEY-----\nBBBB") && strings.HasSuffix(k[1], "-----END PUBLIC KEY-----")
+		}, ""},
+		{"flag list", []string{"--webhook-sendgrid-public-keys", "a,b", "--webhook-ses-auto-confirm=false"}, env(), func(c Config) bool {
+			return len(c.Webhooks.SendGridPublicKeys) == 2 && !c.Webhooks.SESAutoConfirm
+		}, ""},
+		{"mandrill keys without URL", nil, env("BOUNCED_WEBHOOK_MANDRILL_KEYS", "k"), nil, "webhook-mandrill-urls"},
+		{"basic auth without password", nil, env("BOUNCED_WEBHOOK_MAILJET_BASIC_AUTH", "user"), nil, "user:password"},
+		{"bad bool", nil, env("BOUNCED_WEBHOOK_SES_AUTO_CONFIRM", "maybe"), nil, "BOUNCED_WEBHOOK_SES_AUTO_CONFIRM"},
+		{"bad window", []string{"--webhook-timestamp-window", "0s"}, env(), nil, "webhook-timestamp-window"},
+		{"bad group commit", []string{"--group-commit-workers", "0"}, env(), nil, "group-commit-workers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +130,8 @@ func TestHelp(t *testing.T) {
 
 func TestStringMasksSecrets(t *testing.T) {
 	t.Parallel()
-	c, err := Load(nil, env("DATABASE_URL", "postgres://u:hunter2@db/x", "BOUNCED_ADMIN_KEY", "swordfish-swordfish-swordfish"), io.Discard)
+	c, err := Load(nil, env("DATABASE_URL", "postgres://u:hunter2@db/x", "BOUNCED_ADMIN_KEY", "swordfish-swordfish-swordfish",
+		"BOUNCED_WEBHOOK_GENERIC_SECRETS", "s3cret,other", "BOUNCED_WEBHOOK_MAILJET_BASIC_AUTH", "mj:pa55word"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +141,10 @@ func TestStringMasksSecrets(t *testing.T) {
 	}
 	if strings.Contains(s, "swordfish") || !strings.Contains(s, "BOUNCED_ADMIN_KEY=********") {
 		t.Errorf("String() = %q, want the admin key masked", s)
+	}
+	for _, secret := range []string{"s3cret", "pa55word"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("String() shows webhook secret %q", secret)
+		}
 	}
 }
