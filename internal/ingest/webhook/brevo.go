@@ -1,0 +1,93 @@
+package webhook
+
+import (
+	"context"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// brevo receives Brevo's (formerly Sendinblue) transactional and
+// marketing webhooks, authenticated with HTTP Basic credentials in the
+// URL or a bearer token.
+type brevo struct{ auth *credentials }
+
+func (b *brevo) verify(_ context.Context, req *request) error { return b.auth.check(req.header) }
+
+type brevoEvent struct {
+	Event     string `json:"event"`
+	Email     string `json:"email"`
+	MessageID string `json:"message-id"`
+	Reason    string `json:"reason"`
+	TSEvent   text   `json:"ts_event"`
+	TS        text   `json:"ts"`
+	TSEpoch   text   `json:"ts_epoch"`
+	CampID    text   `json:"camp_id"`
+}
+
+var brevoIgnored = map[string]bool{
+	"request": true, "sent": true, "click": true, "opened": true, "unique_opened": true, "proxy_open": true,
+	"unique_proxy_open": true, "error": true, "list_addition": true, "contact_updated": true, "contact_deleted": true,
+}
+
+func (b *brevo) decode(req *request) (*decoded, error) { return decodeBrevo(req.body, req.now) }
+
+func decodeBrevo(body []byte, now time.Time) (*decoded, error) {
+	evs, err := decodeOneOrMany[brevoEvent](body)
+	if err != nil {
+		return nil, err
+	}
+	d := newDecoded("events")
+	for _, e := range evs {
+		var ev store.NewEvent
+		switch e.Event {
+		case "hard_bounce":
+			ev = bounceEvent(store.EventBounce, e.Email, failure{diagnostic: e.Reason, fallbackReason: parse.ReasonUserUnknown, fallbackClass: parse.ClassHard})
+		case "soft_bounce":
+			ev = bounceEvent(store.EventBounce, e.Email, failure{diagnostic: e.Reason, fallbackReason: parse.ReasonOther, fallbackClass: parse.ClassSoft})
+			if ev.Class == parse.ClassHard {
+				// Brevo retries soft bounces; its verdict stands.
+				ev.Class = parse.ClassSoft
+			}
+		case "invalid_email":
+			ev = store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonBadSyntax, Diagnostic: e.Reason}
+		case "blocked":
+			// Brevo's own block list or policy refused to send.
+			ev = senderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason)
+		case "deferred":
+			ev = bounceEvent(store.EventDelay, e.Email, failure{diagnostic: e.Reason, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+		case "delivered":
+			ev = deliveryEvent(e.Email)
+		case "spam", "complaint":
+			ev = complaintEvent(e.Email)
+		case "unsubscribed", "unsubscribe":
+			ev = unsubscribeEvent(e.Email)
+		default:
+			if brevoIgnored[e.Event] {
+				d.ignore(e.Event)
+			} else {
+				d.unknownType(e.Event)
+			}
+			continue
+		}
+		at := unixTime(e.TSEvent, now)
+		if at.IsZero() {
+			at = unixTime(e.TS, now)
+		}
+		ev.OccurredAt = at
+		ev.OriginalMessageID = trimAngle(e.MessageID)
+		// QUIRK(brevo): "id" is the webhook's id, the same on every event;
+		// events have none, so they are keyed by a hash of their content.
+		ev.ProviderEventID = hashID(Brevo, e.Event, keyAddress(e.Email), e.MessageID, string(e.TSEvent), string(e.TSEpoch), string(e.TS), string(e.CampID), e.Reason)
+		d.add(e.Event, ev)
+	}
+	return d, nil
+}
+
+func trimAngle(s string) string {
+	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,351 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*/*.golden.json")
+
+// testNow is after every fixture's events.
+var testNow = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+// decoders reads each provider's fixture as it arrives after
+// verification: SES fixtures are the message inside SNS, Mandrill's the
+// mandrill_events JSON.
+var decoders = map[string]func(body []byte, now time.Time) (*decoded, error){
+	SES:       func(b []byte, now time.Time) (*decoded, error) { return decodeSES("sns-message-id", b, now) },
+	SendGrid:  decodeSendGrid,
+	Mailgun:   decodeMailgun,
+	Postmark:  decodePostmark,
+	SparkPost: decodeSparkPost,
+	Mailjet:   decodeMailjet,
+	Brevo:     decodeBrevo,
+	Mandrill: func(b []byte, now time.Time) (*decoded, error) {
+		return decodeMandrill([]byte("mandrill_events="+url.QueryEscape(string(b))), now)
+	},
+	Resend:  func(b []byte, now time.Time) (*decoded, error) { return decodeResend("msg_2Lh9K5Q", b, now) },
+	Postal:  decodePostal,
+	Generic: decodeGeneric,
+}
+
+// golden is what a fixture decodes to, as stored in its golden file.
+type golden struct {
+	Kind    string           `json:"kind"`
+	Types   map[string]int   `json:"types"`
+	Ignored int              `json:"ignored"`
+	Unknown int              `json:"unknown"`
+	Events  []store.NewEvent `json:"events"`
+}
+
+func fixtures(t testing.TB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for name := range decoders {
+		files, err := filepath.Glob(filepath.Join("testdata", name, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f, ".golden.json") {
+				out[name] = append(out[name], f)
+			}
+		}
+		if len(out[name]) == 0 {
+			t.Fatalf("no fixtures for %s", name)
+		}
+	}
+	return out
+}
+
+// TestDecodeGolden decodes every fixture and compares the events with its
+// golden file; go test ./internal/ingest/webhook -update rewrites them.
+func TestDecodeGolden(t *testing.T) {
+	t.Parallel()
+	for provider, files := range fixtures(t) {
+		for _, f := range files {
+			t.Run(f, func(t *testing.T) {
+				t.Parallel()
+				body, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := decoders[provider](body, testNow)
+				if err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+				got, err := json.MarshalIndent(golden{d.kind, d.types, d.ignored, d.unknown, d.events}, "", "  ")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, '\n')
+				path := strings.TrimSuffix(f, filepath.Ext(f)) + ".golden.json"
+				if *update {
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run with -update to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("decoded %s differs from %s:\n%s", f, path, diffLines(string(want), string(got)))
+				}
+			})
+		}
+	}
+}
+
+func diffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			b.WriteString("- " + wl + "\n+ " + gl + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestClassification pins the decisions that matter: what suppresses,
+// what only counts, what is the sender's problem.
+func TestClassification(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		provider, fixture, address string
+		typ                        store.EventType
+		class                      parse.Class
+		reason                     parse.Reason
+	}{
+		{SES, "bounce-permanent.json", "gone@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-permanent.json", "Also.Gone@example.net", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-transient-5xx.json", "nobody@example.org", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-transient-5xx.json", "full@example.org", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{SES, "bounce-544.json", "user@no-such-domain.example", store.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
+		{SES, "bounce-suppressed.json", "suppressed@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-sender-auth.json", "ok@example.com", store.EventBounce, parse.ClassSender, parse.ReasonAuthRequired},
+		{SES, "complaint.json", "angry@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{SES, "delivery.json", "happy@example.com", store.EventDelivery, parse.ClassNone, parse.ReasonDelivered},
+		{SES, "event-bounce.json", "event.gone@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "event-delivery-delay.json", "slow@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
+		{SendGrid, "batch.json", "bounce@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SendGrid, "batch.json", "blocked@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonPolicyRejected},
+		{SendGrid, "batch.json", "deferred@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonDelayed},
+		{SendGrid, "batch.json", "dropped@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SendGrid, "batch.json", "spamreport@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{SendGrid, "batch.json", "group@example.com", store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther},
+		{Mailgun, "failed-permanent.json", "alice@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailgun, "failed-temporary.json", "carol@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Mailgun, "suppress-bounce.json", "dave@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailgun, "complained.json", "erin@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Postmark, "hard-bounce.json", "john@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Postmark, "hard-bounce-no-code.json", "nocode@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Postmark, "soft-bounce.json", "jane@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Postmark, "spam-complaint.json", "spammy@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Postmark, "subscription-change.json", "leaver@example.com", store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther},
+		{SparkPost, "batch.json", "invalid@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SparkPost, "batch.json", "full@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{SparkPost, "batch.json", "admin@example.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{SparkPost, "batch.json", "blocked@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonSpamBlocked},
+		{SparkPost, "batch.json", "vague@example.com", store.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
+		{SparkPost, "batch.json", "oob@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SparkPost, "batch.json", "later@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonPolicyRejected},
+		{Mailjet, "bounce.json", "bounce@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailjet, "grouped.json", "soft@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Mailjet, "grouped.json", "preblocked@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailjet, "grouped.json", "content@example.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Brevo, "hard-bounce.json", "gone@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Brevo, "batch.json", "full@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Brevo, "batch.json", "blocked@example.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Mandrill, "events.json", "example.webhook@mandrillapp.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mandrill, "events.json", "rejected@mandrillapp.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Resend, "bounced.json", "delivered@resend.dev", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Resend, "bounced-multi.json", "two@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonUserUnknown},
+		{Postal, "delivery-failed.json", "test@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Postal, "delayed.json", "slow@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
+		{Postal, "bounced.json", "bounced@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonOther},
+		{Generic, "events.json", "user@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Generic, "events.json", "sender.side@example.com", store.EventBounce, parse.ClassSender, parse.ReasonProtocolError},
+		{Generic, "single.json", "Single@example.com", store.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider+"/"+tt.fixture+"/"+tt.address, func(t *testing.T) {
+			t.Parallel()
+			body, err := os.ReadFile(filepath.Join("testdata", tt.provider, tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := decoders[tt.provider](body, testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen []string
+			for _, ev := range d.events {
+				if ev.Address != tt.address || ev.Type != tt.typ {
+					continue
+				}
+				if ev.Class == tt.class && ev.Reason == tt.reason {
+					if ev.ProviderEventID == "" {
+						t.Errorf("%s: no provider event id", tt.address)
+					}
+					return
+				}
+				seen = append(seen, string(ev.Class)+" "+string(ev.Reason))
+			}
+			t.Errorf("%s %s: got %v, want %s %s", tt.address, tt.typ, seen, tt.class, tt.reason)
+		})
+	}
+}
+
+// TestSESRecordsOnlyBouncedRecipients: mail.destination lists a third
+// address that did not bounce.
+func TestSESRecordsOnlyBouncedRecipients(t *testing.T) {
+	t.Parallel()
+	body, _ := os.ReadFile("testdata/ses/bounce-permanent.json")
+	d, err := decodeSES("id", body, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.events) != 2 {
+		t.Fatalf("decoded %d events, want 2 (the bounced recipients only)", len(d.events))
+	}
+	for _, ev := range d.events {
+		if strings.Contains(ev.Address, "still.here") {
+			t.Errorf("recorded %s, which did not bounce", ev.Address)
+		}
+	}
+}
+
+// TestBigIDsKeepTheirDigits: Postmark's ID and Mailjet's MessageID exceed
+// 2^53, where float64 would round them.
+func TestBigIDsKeepTheirDigits(t *testing.T) {
+	t.Parallel()
+	pm, _ := os.ReadFile("testdata/postmark/hard-bounce-no-code.json")
+	d, err := decodePostmark(pm, testNow)
+	if err != nil || len(d.events) != 1 || d.events[0].ProviderEventID != "9007199254740993" {
+		t.Errorf("Postmark ID = %v, %v; want 9007199254740993", d, err)
+	}
+	mj, _ := os.ReadFile("testdata/mailjet/bounce.json")
+	d, err = decodeMailjet(mj, testNow)
+	if err != nil || len(d.events) != 1 || !strings.Contains(d.events[0].ProviderEventID, ":13792286917004336:") {
+		t.Errorf("Mailjet key = %v, %v; want it to hold 13792286917004336", d, err)
+	}
+}
+
+// TestHashIDsAreStable: events without provider ids get the same key
+// each time they are decoded, and different events different keys.
+func TestHashIDsAreStable(t *testing.T) {
+	t.Parallel()
+	body, _ := os.ReadFile("testdata/brevo/batch.json")
+	a, _ := decodeBrevo(body, testNow)
+	b, _ := decodeBrevo(body, testNow.Add(time.Hour))
+	seen := map[string]bool{}
+	for i := range a.events {
+		if a.events[i].ProviderEventID != b.events[i].ProviderEventID {
+			t.Errorf("event %d: key changed between decodes", i)
+		}
+		if seen[a.events[i].ProviderEventID] {
+			t.Errorf("event %d: key %s shared with another event", i, a.events[i].ProviderEventID)
+		}
+		seen[a.events[i].ProviderEventID] = true
+	}
+}
+
+func TestDecodeBadPayloads(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, provider, body string
+	}{
+		{"sendgrid truncated", SendGrid, `[{"email":"a@example.com","event":"bounce"`},
+		{"sendgrid object not array", SendGrid, `{"email":"a@example.com"}`},
+		{"sendgrid wrong type", SendGrid, `[{"email":5,"event":"bounce"}]`},
+		{"mailgun truncated", Mailgun, `{"event-data":{"event":"failed"`},
+		{"mailgun wrong type", Mailgun, `{"event-data":{"event":"failed","recipient":["a"]}}`},
+		{"postmark wrong type", Postmark, `{"RecordType":"Bounce","Email":{}}`},
+		{"postmark trailing data", Postmark, `{"RecordType":"Bounce"} {}`},
+		{"sparkpost truncated", SparkPost, `[{"msys":{"message_event":{"type":"bounce"`},
+		{"sparkpost wrong type", SparkPost, `[{"msys":{"message_event":{"type":7}}}]`},
+		{"mailjet wrong type", Mailjet, `{"event":"bounce","email":true}`},
+		{"brevo truncated", Brevo, `{"event":"hard_bounce",`},
+		{"mandrill not json", Mandrill, `mandrill`},
+		{"resend wrong type", Resend, `{"type":"email.bounced","data":{"to":"a@example.com"}}`},
+		{"postal wrong type", Postal, `{"event":"MessageSent","payload":[]}`},
+		{"generic no recipient", Generic, `{"status":"5.1.1"}`},
+		{"generic bad status", Generic, `{"recipient":"a@example.com","status":"banana"}`},
+		{"generic bad time", Generic, `{"recipient":"a@example.com","occurred_at":"yesterday"}`},
+		{"generic empty array", Generic, `[]`},
+		{"ses truncated", SES, `{"notificationType":"Bounce","bounce":{`},
+		{"ses bounce without object", SES, `{"notificationType":"Bounce"}`},
+		{"ses no type", SES, `{"mail":{}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if d, err := decoders[tt.provider]([]byte(tt.body), testNow); err == nil {
+				t.Errorf("decode(%q) = %+v, want an error", tt.body, d)
+			}
+		})
+	}
+}
+
+// fuzzDecoder feeds a provider's decoder arbitrary bytes, seeded with its
+// fixtures: it must return events or an error, never panic, and every
+// event it returns must be storable.
+func fuzzDecoder(f *testing.F, provider string) {
+	for _, file := range fixtures(f)[provider] {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, err := decoders[provider](body, testNow)
+		if err != nil {
+			return
+		}
+		for _, ev := range d.events {
+			if !ev.Type.Valid() {
+				t.Errorf("event type %q", ev.Type)
+			}
+			switch ev.Class {
+			case parse.ClassHard, parse.ClassSoft, parse.ClassSender, parse.ClassComplaint, parse.ClassNone:
+			default:
+				t.Errorf("event class %q", ev.Class)
+			}
+			if ev.ProviderEventID == "" {
+				t.Errorf("event without an idempotency key: %+v", ev)
+			}
+		}
+	})
+}
+
+func FuzzDecodeSES(f *testing.F)       { fuzzDecoder(f, SES) }
+func FuzzDecodeSendGrid(f *testing.F)  { fuzzDecoder(f, SendGrid) }
+func FuzzDecodeMailgun(f *testing.F)   { fuzzDecoder(f, Mailgun) }
+func FuzzDecodePostmark(f *testing.F)  { fuzzDecoder(f, Postmark) }
+func FuzzDecodeSparkPost(f *testing.F) { fuzzDecoder(f, SparkPost) }
+func FuzzDecodeMailjet(f *testing.F)   { fuzzDecoder(f, Mailjet) }
+func FuzzDecodeBrevo(f *testing.F)     { fuzzDecoder(f, Brevo) }
+func FuzzDecodeMandrill(f *testing.F)  { fuzzDecoder(f, Mandrill) }
+func FuzzDecodeResend(f *testing.F)    { fuzzDecoder(f, Resend) }
+func FuzzDecodePostal(f *testing.F)    { fuzzDecoder(f, Postal) }
+func FuzzDecodeGeneric(f *testing.F)   { fuzzDecoder(f, Generic) }

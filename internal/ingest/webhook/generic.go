@@ -1,0 +1,130 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// generic receives bounced's own documented JSON shape from any sender
+// that can compute an HMAC.
+type generic struct{ secrets []string }
+
+// GenericSignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the
+// raw body under a shared secret.
+const GenericSignatureHeader = "X-Bounced-Signature"
+
+func (g *generic) verify(_ context.Context, req *request) error {
+	h := req.header.Get(GenericSignatureHeader)
+	if h == "" {
+		return unauthenticated(Generic, reasonMissingAuth, "the %s header is required", GenericSignatureHeader)
+	}
+	hexSig, ok := strings.CutPrefix(h, "sha256=")
+	if !ok {
+		return unauthenticated(Generic, reasonBadAuth, "%s must be sha256=<hex>", GenericSignatureHeader)
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return unauthenticated(Generic, reasonBadAuth, "the signature is not hex")
+	}
+	for _, s := range g.secrets {
+		if hmac.Equal(hmacSHA256([]byte(s), req.body), got) {
+			return nil
+		}
+	}
+	return unauthenticated(Generic, reasonBadAuth, "the signature does not verify with any configured secret")
+}
+
+// GenericEvent is the generic webhook's JSON shape; a request carries one
+// or an array of them.
+type GenericEvent struct {
+	// Recipient is the address the event is about (required).
+	Recipient string `json:"recipient"`
+	// Type is bounce (the default), delay, delivery, complaint or
+	// unsubscribe.
+	Type string `json:"type,omitempty"`
+	// Status is the enhanced status code, such as 5.1.1.
+	Status string `json:"status,omitempty"`
+	// ReplyCode is the SMTP reply code, such as 550.
+	ReplyCode string `json:"reply_code,omitempty"`
+	// Diagnostic is the remote server's text.
+	Diagnostic string `json:"diagnostic,omitempty"`
+	// OccurredAt is an RFC 3339 time; the time of receipt when empty.
+	OccurredAt string `json:"occurred_at,omitempty"`
+	// ID makes the event idempotent: the same ID is recorded once. A hash
+	// of the event stands in when empty.
+	ID string `json:"id,omitempty"`
+	// OriginalMessageID is the Message-ID of the mail the event is about.
+	OriginalMessageID string `json:"original_message_id,omitempty"`
+}
+
+func (g *generic) decode(req *request) (*decoded, error) { return decodeGeneric(req.body, req.now) }
+
+func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
+	evs, err := decodeOneOrMany[GenericEvent](body)
+	if err != nil {
+		return nil, err
+	}
+	d := newDecoded("events")
+	for i, e := range evs {
+		if strings.TrimSpace(e.Recipient) == "" {
+			return nil, fmt.Errorf("event %d: recipient is required", i)
+		}
+		if e.Status != "" {
+			if _, err := parse.ParseStatus(e.Status); err != nil {
+				return nil, fmt.Errorf("event %d: status %q is not an enhanced status code such as 5.1.1", i, e.Status)
+			}
+		}
+		var at time.Time
+		if e.OccurredAt != "" {
+			t, err := time.Parse(time.RFC3339Nano, e.OccurredAt)
+			if err != nil {
+				return nil, fmt.Errorf("event %d: occurred_at %q is not an RFC 3339 time", i, e.OccurredAt)
+			}
+			at = plausible(t, now)
+		}
+		typ := e.Type
+		if typ == "" {
+			typ = "bounce"
+		}
+		var ev store.NewEvent
+		switch typ {
+		case "bounce":
+			ev = bounceEvent(store.EventBounce, e.Recipient, failure{status: e.Status, reply: e.ReplyCode, diagnostic: e.Diagnostic,
+				fallbackReason: parse.ReasonOther, fallbackClass: parse.ClassSoft})
+		case "delay":
+			ev = bounceEvent(store.EventDelay, e.Recipient, failure{status: e.Status, reply: e.ReplyCode, diagnostic: e.Diagnostic,
+				fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+		case "delivery":
+			ev = deliveryEvent(e.Recipient)
+		case "complaint":
+			ev = complaintEvent(e.Recipient)
+		case "unsubscribe":
+			ev = unsubscribeEvent(e.Recipient)
+		default:
+			d.unknownType(typ)
+			continue
+		}
+		if ev.Diagnostic == "" {
+			ev.Diagnostic = e.Diagnostic
+		}
+		ev.OccurredAt = at
+		ev.OriginalMessageID = trimAngle(e.OriginalMessageID)
+		ev.ProviderEventID = e.ID
+		if ev.ProviderEventID == "" {
+			ev.ProviderEventID = hashID(Generic, typ, keyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID)
+		}
+		d.add(typ, ev)
+	}
+	if len(evs) == 0 {
+		return nil, errors.New("no events")
+	}
+	return d, nil
+}

@@ -1,0 +1,175 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// mailgun receives Mailgun's JSON webhooks.
+type mailgun struct {
+	keys   [][]byte
+	window time.Duration
+	tokens *replayCache
+}
+
+func newMailgun(keys []string, window time.Duration) *mailgun {
+	m := &mailgun{window: window, tokens: newReplayCache(2*window, 100_000)}
+	for _, k := range keys {
+		m.keys = append(m.keys, []byte(k))
+	}
+	return m
+}
+
+type mailgunPayload struct {
+	EventData *mailgunEvent `json:"event-data"`
+}
+
+type mailgunEvent struct {
+	Event          string `json:"event"`
+	ID             string `json:"id"`
+	Timestamp      text   `json:"timestamp"`
+	Severity       string `json:"severity"`
+	Reason         string `json:"reason"`
+	Recipient      string `json:"recipient"`
+	DeliveryStatus struct {
+		Code         text   `json:"code"`
+		Message      string `json:"message"`
+		Description  string `json:"description"`
+		EnhancedCode string `json:"enhanced-code"`
+		BounceCode   string `json:"bounce-code"`
+		MXHost       string `json:"mx-host"`
+	} `json:"delivery-status"`
+	Message struct {
+		Headers struct {
+			MessageID string `json:"message-id"`
+		} `json:"headers"`
+	} `json:"message"`
+}
+
+// QUIRK(mailgun): the signature sits inside the JSON body and covers only
+// timestamp and token, signed with the webhook signing key (not the API
+// key); a token is accepted once per body within the window, so a
+// captured signature cannot be lifted onto other events.
+func (m *mailgun) verify(_ context.Context, req *request) error {
+	var p struct {
+		Signature json.RawMessage `json:"signature"`
+	}
+	if err := decodeJSON(req.body, &p); err != nil {
+		return malformed(Mailgun, "the body is not Mailgun's JSON webhook: %v", err)
+	}
+	var sig struct {
+		Timestamp text   `json:"timestamp"`
+		Token     string `json:"token"`
+		Signature string `json:"signature"`
+	}
+	if len(p.Signature) == 0 || json.Unmarshal(p.Signature, &sig) != nil || sig.Token == "" || sig.Signature == "" || sig.Timestamp == "" {
+		return unauthenticated(Mailgun, reasonMissingAuth, "the body has no signature object with timestamp, token and signature")
+	}
+	ts, ok := parseUnix(string(sig.Timestamp))
+	if !ok {
+		return unauthenticated(Mailgun, reasonBadAuth, "the signed timestamp is not a Unix time")
+	}
+	if err := checkWindow(Mailgun, req.now, ts, m.window); err != nil {
+		return err
+	}
+	got, err := hex.DecodeString(sig.Signature)
+	if err != nil {
+		return unauthenticated(Mailgun, reasonBadAuth, "the signature is not hex")
+	}
+	msg := []byte(string(sig.Timestamp) + sig.Token)
+	verified := false
+	for _, k := range m.keys {
+		if hmac.Equal(hmacSHA256(k, msg), got) {
+			verified = true
+		}
+	}
+	if !verified {
+		return unauthenticated(Mailgun, reasonBadAuth, "the signature does not verify with any configured signing key")
+	}
+	if !m.tokens.claim(sig.Token, req.body, req.now) {
+		return unauthenticated(Mailgun, reasonReplayed, "this token was already used with another payload")
+	}
+	return nil
+}
+
+var mailgunIgnored = map[string]bool{
+	"accepted": true, "opened": true, "clicked": true, "stored": true, "rejected": true, "list_member_uploaded": true,
+	"list_member_upload_error": true, "list_uploaded": true,
+}
+
+func (m *mailgun) decode(req *request) (*decoded, error) { return decodeMailgun(req.body, req.now) }
+
+func decodeMailgun(body []byte, now time.Time) (*decoded, error) {
+	var p mailgunPayload
+	if err := decodeJSON(body, &p); err != nil {
+		return nil, err
+	}
+	d := newDecoded("events")
+	e := p.EventData
+	if e == nil {
+		d.unknownType("(no event-data)")
+		return d, nil
+	}
+	ds := e.DeliveryStatus
+	diag := strings.TrimSpace(strings.Join([]string{ds.Message, ds.Description}, " "))
+	status := ds.EnhancedCode
+	if status == "" {
+		status = ds.BounceCode
+	}
+	var ev store.NewEvent
+	switch e.Event {
+	case "failed":
+		if e.Severity == "temporary" {
+			ev = bounceEvent(store.EventDelay, e.Recipient, failure{
+				status: status, reply: string(ds.Code), diagnostic: diag, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft,
+			})
+			break
+		}
+		switch e.Reason {
+		case "suppress-complaint":
+			ev = complaintEvent(e.Recipient)
+		case "suppress-unsubscribe":
+			ev = unsubscribeEvent(e.Recipient)
+		case "espblock":
+			ev = senderEvent(e.Recipient, parse.ReasonPolicyRejected, diag)
+		default:
+			reason := parse.ReasonOther
+			if e.Reason == "suppress-bounce" {
+				reason = parse.ReasonUserUnknown
+			}
+			ev = bounceEvent(store.EventBounce, e.Recipient, failure{
+				status: status, reply: string(ds.Code), diagnostic: diag, fallbackReason: reason, fallbackClass: parse.ClassHard,
+			})
+		}
+	case "delivered":
+		ev = deliveryEvent(e.Recipient)
+		ev.Diagnostic = ds.Message
+	case "complained":
+		ev = complaintEvent(e.Recipient)
+	case "unsubscribed":
+		ev = unsubscribeEvent(e.Recipient)
+	default:
+		if mailgunIgnored[e.Event] {
+			d.ignore(e.Event)
+		} else {
+			d.unknownType(e.Event)
+		}
+		return d, nil
+	}
+	ev.OccurredAt = unixTime(e.Timestamp, now)
+	ev.OriginalMessageID = strings.Trim(e.Message.Headers.MessageID, "<>")
+	ev.RemoteMTA = ds.MXHost
+	ev.ProviderEventID = e.ID
+	if ev.ProviderEventID == "" {
+		ev.ProviderEventID = hashID(Mailgun, e.Event, keyAddress(e.Recipient), string(e.Timestamp), e.Message.Headers.MessageID)
+	}
+	d.add(e.Event, ev)
+	return d, nil
+}

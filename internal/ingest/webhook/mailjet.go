@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// mailjet receives Mailjet's event API callbacks, authenticated with HTTP
+// Basic credentials in the callback URL.
+type mailjet struct{ auth *credentials }
+
+func (m *mailjet) verify(_ context.Context, req *request) error { return m.auth.check(req.header) }
+
+type mailjetEvent struct {
+	Event string `json:"event"`
+	Time  text   `json:"time"`
+	// QUIRK(mailjet): MessageID exceeds 2^53; read as text.
+	MessageID      text   `json:"MessageID"`
+	MessageGUID    string `json:"Message_GUID"`
+	Email          string `json:"email"`
+	ErrorRelatedTo string `json:"error_related_to"`
+	Error          string `json:"error"`
+	Comment        string `json:"comment"`
+	HardBounce     bool   `json:"hard_bounce"`
+	Source         string `json:"source"`
+}
+
+// mailjetErrors maps Mailjet's error names to reasons.
+var mailjetErrors = map[string]parse.Reason{
+	"user unknown":        parse.ReasonUserUnknown,
+	"mailbox inactive":    parse.ReasonMailboxDisabled,
+	"quota exceeded":      parse.ReasonMailboxFull,
+	"invalid domain":      parse.ReasonDomainUnknown,
+	"no mail host":        parse.ReasonDomainUnknown,
+	"relay/access denied": parse.ReasonRelayDenied,
+	"sender blocked":      parse.ReasonSenderRejected,
+	"content blocked":     parse.ReasonPolicyRejected,
+	"policy issue":        parse.ReasonPolicyRejected,
+	"system issue":        parse.ReasonSystemError,
+	"protocol issue":      parse.ReasonProtocolError,
+	"connection issue":    parse.ReasonNetworkError,
+	"greylisted":          parse.ReasonDelayed,
+}
+
+func (m *mailjet) decode(req *request) (*decoded, error) { return decodeMailjet(req.body, req.now) }
+
+func decodeMailjet(body []byte, now time.Time) (*decoded, error) {
+	// QUIRK(mailjet): one event or an array of them, per the account's
+	// "group events" setting.
+	evs, err := decodeOneOrMany[mailjetEvent](body)
+	if err != nil {
+		return nil, err
+	}
+	d := newDecoded("events")
+	for _, e := range evs {
+		var ev store.NewEvent
+		errName := strings.ToLower(strings.TrimSpace(e.Error))
+		diag := strings.TrimSpace(strings.Join([]string{e.ErrorRelatedTo, e.Error, e.Comment}, " "))
+		switch e.Event {
+		case "bounce":
+			class := parse.ClassSoft
+			if e.HardBounce {
+				class = parse.ClassHard
+			}
+			reason, ok := mailjetErrors[errName]
+			if !ok {
+				reason, _ = parse.ClassifyStatus("", "", diag)
+			}
+			switch {
+			case reason.Class() == parse.ClassSender:
+				class = parse.ClassSender
+			case reason == parse.ReasonDelayed:
+				class = parse.ClassSoft
+			}
+			ev = store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: class, Reason: reason, Diagnostic: diag}
+			if st, reply := codes("", "", e.Comment); st != "" || reply != "" {
+				ev.Status, ev.ReplyCode = st, reply
+			}
+		case "blocked":
+			// Mailjet did not send: the address is on its block list
+			// ("preblocked", after earlier hard bounces) or the message
+			// or sender was refused, which is not the mailbox's fault.
+			if errName == "preblocked" {
+				ev = store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonUserUnknown, Diagnostic: diag}
+			} else {
+				ev = senderEvent(e.Email, parse.ReasonPolicyRejected, diag)
+			}
+		case "sent":
+			ev = deliveryEvent(e.Email)
+		case "spam":
+			ev = complaintEvent(e.Email)
+		case "unsub":
+			ev = unsubscribeEvent(e.Email)
+		case "open", "click":
+			d.ignore(e.Event)
+			continue
+		default:
+			d.unknownType(e.Event)
+			continue
+		}
+		ev.OccurredAt = unixTime(e.Time, now)
+		ev.OriginalMessageID = e.MessageGUID
+		// QUIRK(mailjet): events carry no id of their own; the event,
+		// message, recipient and time together are one.
+		ev.ProviderEventID = e.Event + ":" + string(e.MessageID) + ":" + keyAddress(e.Email) + ":" + string(e.Time)
+		d.add(e.Event, ev)
+	}
+	return d, nil
+}

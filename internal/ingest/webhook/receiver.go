@@ -1,0 +1,387 @@
+package webhook
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bounced/bounced/internal/config"
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// Provider names: the last element of each route /v1/webhooks/{name}.
+const (
+	SES       = "ses"
+	SendGrid  = "sendgrid"
+	Mailgun   = "mailgun"
+	Postmark  = "postmark"
+	SparkPost = "sparkpost"
+	Mailjet   = "mailjet"
+	Brevo     = "brevo"
+	Mandrill  = "mandrill"
+	Resend    = "resend"
+	Postal    = "postal"
+	Generic   = "generic"
+)
+
+// Providers lists every provider this package knows.
+func Providers() []string {
+	return []string{SES, SendGrid, Mailgun, Postmark, SparkPost, Mailjet, Brevo, Mandrill, Resend, Postal, Generic}
+}
+
+// Recorder stores an input with its events in one transaction and returns
+// only once it has committed. It returns store.ErrUnavailable when the
+// database cannot be reached.
+type Recorder interface {
+	Record(ctx context.Context, in store.Input) (store.Outcome, error)
+}
+
+var (
+	_ Recorder = (*store.DB)(nil)
+	_ Recorder = (*store.GroupCommitter)(nil)
+)
+
+// Options are the Receiver's dependencies; zero fields take defaults.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	NowFunc    func() time.Time
+	// HTTPClient fetches SNS signing certificates and confirms SNS
+	// subscriptions; a client with a 10 s timeout when nil.
+	HTTPClient *http.Client
+}
+
+// Receiver verifies, decodes and stores webhook requests.
+type Receiver struct {
+	providers map[string]provider
+	rec       Recorder
+	logger    *slog.Logger
+	now       func() time.Time
+	metrics   metrics
+}
+
+// request is one webhook delivery as the providers see it.
+type request struct {
+	header http.Header
+	body   []byte
+	now    time.Time
+	// Set by verify for decode: what was read to authenticate.
+	svixID string
+	sns    *snsEnvelope
+}
+
+// decoded is what a provider read from a verified request.
+type decoded struct {
+	kind   string
+	events []store.NewEvent
+	// types counts the provider's event types seen; ignored counts the
+	// ones that say nothing about deliverability, unknown the ones this
+	// package does not know.
+	types   map[string]int
+	ignored int
+	unknown int
+	// unaddressed counts events dropped for want of a usable address.
+	unaddressed int
+	// confirmURL is an SNS subscription to confirm.
+	confirmURL string
+}
+
+func newDecoded(kind string) *decoded { return &decoded{kind: kind, types: map[string]int{}} }
+
+// add records events of a provider type, each with its address
+// normalised; an event without a usable address is counted, not kept.
+func (d *decoded) add(providerType string, evs ...store.NewEvent) {
+	d.types[providerType]++
+	for _, ev := range evs {
+		addr, err := parse.NormalizeAddress(ev.Address)
+		if err != nil {
+			d.unaddressed++
+			continue
+		}
+		ev.Address = addr
+		d.events = append(d.events, ev)
+	}
+}
+
+func (d *decoded) ignore(providerType string) { d.types[providerType]++; d.ignored++ }
+
+func (d *decoded) unknownType(providerType string) {
+	d.types[clipType(providerType)]++
+	d.unknown++
+}
+
+// clipType bounds what an unknown type can put into the stored summary.
+func clipType(t string) string {
+	if len(t) > 64 {
+		t = t[:64]
+	}
+	if t == "" {
+		t = "(none)"
+	}
+	return t
+}
+
+// provider is one ESP's authentication and payload format.
+type provider interface {
+	// verify authenticates req; it returns a *RejectError when it cannot.
+	verify(ctx context.Context, req *request) error
+	// decode reads the events of a verified request. An error means the
+	// payload is not what the provider sends; it is stored anyway.
+	decode(req *request) (*decoded, error)
+}
+
+// actor is a provider with something to do once a request is verified and
+// decoded, before it is stored (SNS confirms subscriptions).
+type actor interface {
+	act(ctx context.Context, d *decoded) error
+}
+
+// Summary is stored as the result of a webhook input.
+type Summary struct {
+	Provider string         `json:"provider"`
+	Kind     string         `json:"kind"`
+	Events   int            `json:"events"`
+	Types    map[string]int `json:"types"`
+	Ignored  int            `json:"ignored"`
+	Unknown  int            `json:"unknown"`
+	// Unaddressed counts events without a usable recipient address.
+	Unaddressed int `json:"unaddressed"`
+}
+
+// New builds a receiver for every provider cfg has credentials for.
+func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
+	r := &Receiver{providers: map[string]provider{}, rec: rec, logger: opts.Logger, now: opts.NowFunc}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	r.logger = r.logger.With("component", "ingest.webhook")
+	if r.now == nil {
+		r.now = time.Now
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	window := cmp.Or(cfg.TimestampWindow, config.WebhookTimestampWindowDefault)
+	add := func(name string, p provider, err error) error {
+		if err != nil {
+			return fmt.Errorf("webhook: %s: %w", name, err)
+		}
+		if p != nil {
+			r.providers[name] = p
+		}
+		return nil
+	}
+	var errs []error
+	if len(cfg.SESTopicARNs) > 0 {
+		p, err := newSNS(cfg, client, r.logger)
+		errs = append(errs, add(SES, p, err))
+	}
+	if len(cfg.SendGridPublicKeys) > 0 {
+		p, err := newSendGrid(cfg.SendGridPublicKeys, window)
+		errs = append(errs, add(SendGrid, p, err))
+	}
+	if len(cfg.MailgunSigningKeys) > 0 {
+		errs = append(errs, add(Mailgun, newMailgun(cfg.MailgunSigningKeys, window), nil))
+	}
+	if len(cfg.PostmarkBasicAuth)+len(cfg.PostmarkTokens) > 0 {
+		errs = append(errs, add(Postmark, &postmark{auth: newCredentials(Postmark, cfg.PostmarkBasicAuth, cfg.PostmarkTokens, "X-Bounced-Token")}, nil))
+	}
+	if len(cfg.SparkPostBasicAuth)+len(cfg.SparkPostTokens) > 0 {
+		errs = append(errs, add(SparkPost, &sparkPost{auth: newCredentials(SparkPost, cfg.SparkPostBasicAuth, cfg.SparkPostTokens, "X-MessageSystems-Webhook-Token")}, nil))
+	}
+	if len(cfg.MailjetBasicAuth) > 0 {
+		errs = append(errs, add(Mailjet, &mailjet{auth: newCredentials(Mailjet, cfg.MailjetBasicAuth, nil)}, nil))
+	}
+	if len(cfg.BrevoBasicAuth)+len(cfg.BrevoTokens) > 0 {
+		errs = append(errs, add(Brevo, &brevo{auth: newCredentials(Brevo, cfg.BrevoBasicAuth, cfg.BrevoTokens)}, nil))
+	}
+	if len(cfg.MandrillKeys) > 0 {
+		errs = append(errs, add(Mandrill, &mandrill{keys: cfg.MandrillKeys, urls: cfg.MandrillURLs}, nil))
+	}
+	if len(cfg.ResendSecrets) > 0 {
+		p, err := newResend(cfg.ResendSecrets, window)
+		errs = append(errs, add(Resend, p, err))
+	}
+	if len(cfg.PostalPublicKeys) > 0 {
+		p, err := newPostal(cfg.PostalPublicKeys)
+		errs = append(errs, add(Postal, p, err))
+	}
+	if len(cfg.GenericSecrets) > 0 {
+		errs = append(errs, add(Generic, &generic{secrets: cfg.GenericSecrets}, nil))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.metrics, err = newMetrics(opts.Registerer); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Configured lists the providers with credentials, in route order.
+func (r *Receiver) Configured() []string {
+	var out []string
+	for _, name := range Providers() {
+		if r.providers[name] != nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Receive reads one webhook request for provider from body (which the
+// caller caps), verifies and decodes it and records it. It answers:
+//   - store.ErrNotFound for a provider that is not configured;
+//   - a *RejectError for a request that fails authentication or cannot be
+//     read far enough to try (nothing is stored);
+//   - the reader's error, such as *http.MaxBytesError, for a body that
+//     could not be read;
+//   - store.ErrUnavailable when the database is down (nothing was
+//     acknowledged; the provider should retry).
+//
+// A verified payload that cannot be decoded is stored with parse status
+// failed and returned without error; the caller reports it.
+func (r *Receiver) Receive(ctx context.Context, providerName string, header http.Header, body io.Reader) (store.Outcome, error) {
+	p := r.providers[providerName]
+	if p == nil {
+		return store.Outcome{}, fmt.Errorf("webhook: provider %q: %w", providerName, store.ErrNotFound)
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			r.reject(providerName, reasonTooLarge)
+		}
+		return store.Outcome{}, err
+	}
+	req := &request{header: header, body: raw, now: r.now()}
+	if err := p.verify(ctx, req); err != nil {
+		var rej *RejectError
+		if errors.As(err, &rej) {
+			r.reject(providerName, rej.Reason)
+			r.logger.DebugContext(ctx, "webhook rejected", "provider", providerName, "reason", rej.Reason, "error", err)
+		}
+		return store.Outcome{}, err
+	}
+	in := store.Input{Source: "webhook", Provider: providerName, ContentType: contentType(header), Raw: raw}
+	d, derr := decodeSafely(p, req)
+	if derr != nil {
+		in.Status, in.Error = store.ParseFailed, derr.Error()
+	} else {
+		if a, ok := p.(actor); ok {
+			if err := a.act(ctx, d); err != nil {
+				r.metrics.requests.WithLabelValues(providerName, "error").Inc()
+				return store.Outcome{}, err
+			}
+		}
+		in.Status, in.Kind, in.Events = store.ParseParsed, d.kind, d.events
+		in.Result = Summary{Provider: providerName, Kind: d.kind, Events: len(d.events), Types: d.types, Ignored: d.ignored, Unknown: d.unknown, Unaddressed: d.unaddressed}
+	}
+	out, err := r.rec.Record(ctx, in)
+	if err != nil {
+		outcome := "error"
+		if errors.Is(err, store.ErrUnavailable) {
+			outcome = "unavailable"
+		}
+		r.metrics.requests.WithLabelValues(providerName, outcome).Inc()
+		return store.Outcome{}, err
+	}
+	switch {
+	case derr != nil:
+		r.metrics.requests.WithLabelValues(providerName, "unparsable").Inc()
+		r.logger.WarnContext(ctx, "webhook payload not understood; stored", "provider", providerName, "raw_id", out.Message.ID, "error", derr)
+	case !out.Created:
+		r.metrics.requests.WithLabelValues(providerName, "replayed").Inc()
+	default:
+		r.metrics.requests.WithLabelValues(providerName, "accepted").Inc()
+		r.count(providerName, d)
+	}
+	return out, nil
+}
+
+// decodeSafely turns a decoder panic into an error: a payload must never
+// take the process down, and the raw bytes are kept for a later look.
+func decodeSafely(p provider, req *request) (d *decoded, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			d, err = nil, fmt.Errorf("webhook: decoder failed: %v", v)
+		}
+	}()
+	return p.decode(req)
+}
+
+func (r *Receiver) reject(providerName, reason string) {
+	r.metrics.rejected.WithLabelValues(providerName, reason).Inc()
+	r.metrics.requests.WithLabelValues(providerName, "rejected").Inc()
+}
+
+func (r *Receiver) count(providerName string, d *decoded) {
+	byType := map[store.EventType]int{}
+	for _, ev := range d.events {
+		byType[ev.Type]++
+	}
+	for t, n := range byType {
+		r.metrics.events.WithLabelValues(providerName, string(t)).Add(float64(n))
+	}
+	if d.ignored > 0 {
+		r.metrics.events.WithLabelValues(providerName, "ignored").Add(float64(d.ignored))
+	}
+	if d.unknown > 0 {
+		r.metrics.events.WithLabelValues(providerName, "unknown").Add(float64(d.unknown))
+	}
+}
+
+// contentType is the request's media type, kept with the raw bytes.
+func contentType(h http.Header) string {
+	ct := h.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		return mt
+	}
+	if ct == "" || len(ct) > 100 {
+		return "application/octet-stream"
+	}
+	return ct
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	events   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	m := metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "webhook", Name: "requests_total",
+			Help: "Webhook requests by provider and outcome (accepted, replayed, unparsable, rejected, unavailable, error).",
+		}, []string{"provider", "outcome"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "webhook", Name: "rejected_total",
+			Help: "Webhook requests refused before storing, by provider and reason.",
+		}, []string{"provider", "reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "webhook", Name: "events_total",
+			Help: "Events read from committed webhook requests, by provider and type (ignored and unknown types included).",
+		}, []string{"provider", "type"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.rejected, m.events} {
+		if err := reg.Register(c); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,155 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// resend receives Resend's webhooks, which Svix signs (the Standard
+// Webhooks scheme).
+type resend struct {
+	secrets [][]byte
+	window  time.Duration
+}
+
+func newResend(secrets []string, window time.Duration) (*resend, error) {
+	r := &resend{window: window}
+	for i, s := range secrets {
+		// QUIRK(resend): the secret is "whsec_" and base64 of the key.
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "whsec_"))
+		if err != nil || len(key) == 0 {
+			return nil, fmt.Errorf("secret %d: want whsec_ followed by base64", i+1)
+		}
+		r.secrets = append(r.secrets, key)
+	}
+	return r, nil
+}
+
+// verify checks svix-signature, a space-separated list of "v1,<base64>"
+// signatures (several while a secret is rotated), each HMAC-SHA256 over
+// "id.timestamp.body".
+func (r *resend) verify(_ context.Context, req *request) error {
+	id, ts, sigs := req.header.Get("Svix-Id"), req.header.Get("Svix-Timestamp"), req.header.Get("Svix-Signature")
+	if id == "" || ts == "" || sigs == "" {
+		return unauthenticated(Resend, reasonMissingAuth, "the svix-id, svix-timestamp and svix-signature headers are required")
+	}
+	t, ok := parseUnix(ts)
+	if !ok || strings.Contains(ts, ".") {
+		return unauthenticated(Resend, reasonBadAuth, "svix-timestamp is not a Unix time in seconds")
+	}
+	if err := checkWindow(Resend, req.now, t, r.window); err != nil {
+		return err
+	}
+	signed := make([]byte, 0, len(id)+len(ts)+len(req.body)+2)
+	signed = append(append(append(append(append(signed, id...), '.'), ts...), '.'), req.body...)
+	for _, key := range r.secrets {
+		want := hmacSHA256(key, signed)
+		for _, s := range strings.Fields(sigs) {
+			version, b64, ok := strings.Cut(s, ",")
+			if !ok || version != "v1" {
+				continue
+			}
+			got, err := base64.StdEncoding.DecodeString(b64)
+			if err == nil && hmac.Equal(got, want) {
+				req.svixID = id
+				return nil
+			}
+		}
+	}
+	return unauthenticated(Resend, reasonBadAuth, "no v1 signature verifies with any configured secret")
+}
+
+type resendEvent struct {
+	Type      string `json:"type"`
+	CreatedAt string `json:"created_at"`
+	Data      struct {
+		EmailID string   `json:"email_id"`
+		To      []string `json:"to"`
+		Bounce  struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+			SubType string `json:"subType"`
+		} `json:"bounce"`
+	} `json:"data"`
+}
+
+var resendIgnored = map[string]bool{
+	"email.sent": true, "email.opened": true, "email.clicked": true, "email.scheduled": true,
+	"email.received": true, "email.failed": true,
+}
+
+func (r *resend) decode(req *request) (*decoded, error) {
+	return decodeResend(req.svixID, req.body, req.now)
+}
+
+func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
+	var e resendEvent
+	if err := decodeJSON(body, &e); err != nil {
+		return nil, err
+	}
+	d := newDecoded("events")
+	if strings.HasPrefix(e.Type, "contact.") || strings.HasPrefix(e.Type, "domain.") || resendIgnored[e.Type] {
+		d.ignore(e.Type)
+		return d, nil
+	}
+	var evs []store.NewEvent
+	for _, to := range e.Data.To {
+		var ev store.NewEvent
+		switch e.Type {
+		case "email.bounced":
+			reason, class := sesFallback(e.Data.Bounce.Type, e.Data.Bounce.SubType)
+			ev = bounceEvent(store.EventBounce, to, failure{diagnostic: e.Data.Bounce.Message, fallbackReason: reason, fallbackClass: class})
+			if len(e.Data.To) > 1 && ev.Class == parse.ClassHard {
+				// QUIRK(resend): the event names the email's recipients,
+				// not which of them bounced; none is suppressed for
+				// another's fault, each is counted soft.
+				ev.Class = parse.ClassSoft
+			}
+		case "email.delivered":
+			ev = deliveryEvent(to)
+		case "email.delivery_delayed":
+			ev = bounceEvent(store.EventDelay, to, failure{fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+		case "email.complained":
+			if len(e.Data.To) > 1 {
+				d.ignore(e.Type + "/ambiguous") // same quirk: who complained is unknown
+				return d, nil
+			}
+			ev = complaintEvent(to)
+		default:
+			d.unknownType(e.Type)
+			return d, nil
+		}
+		ev.OccurredAt = rfc3339Time(e.CreatedAt, now)
+		ev.OriginalMessageID = e.Data.EmailID
+		// QUIRK(resend): the event's id is only in the svix-id header.
+		ev.ProviderEventID = svixID
+		if len(e.Data.To) > 1 {
+			ev.ProviderEventID += ":" + keyAddress(to)
+		}
+		if svixID == "" {
+			ev.ProviderEventID = hashID(Resend, e.Type, e.Data.EmailID, keyAddress(to), e.CreatedAt)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) == 0 && !isResendEmailType(e.Type) {
+		d.unknownType(e.Type)
+		return d, nil
+	}
+	d.add(e.Type, evs...)
+	return d, nil
+}
+
+func isResendEmailType(t string) bool {
+	switch t {
+	case "email.bounced", "email.delivered", "email.delivery_delayed", "email.complained":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,170 @@
+package webhook
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// sendGrid receives SendGrid's signed Event Webhook.
+type sendGrid struct {
+	keys   []*ecdsa.PublicKey
+	window time.Duration
+}
+
+func newSendGrid(keys []string, window time.Duration) (*sendGrid, error) {
+	parsed, err := parseECDSAKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	return &sendGrid{keys: parsed, window: window}, nil
+}
+
+const (
+	sendGridSignature = "X-Twilio-Email-Event-Webhook-Signature"
+	sendGridTimestamp = "X-Twilio-Email-Event-Webhook-Timestamp"
+)
+
+// QUIRK(sendgrid): the signature is ECDSA P-256 over SHA-256 of the
+// timestamp header followed by the body exactly as sent, trailing CRLF
+// included; re-serialised JSON never verifies.
+func (s *sendGrid) verify(_ context.Context, req *request) error {
+	sigB64, tsText := req.header.Get(sendGridSignature), req.header.Get(sendGridTimestamp)
+	if sigB64 == "" || tsText == "" {
+		return unauthenticated(SendGrid, reasonMissingAuth, "the %s and %s headers are required", sendGridSignature, sendGridTimestamp)
+	}
+	ts, ok := parseUnix(tsText)
+	if !ok {
+		return unauthenticated(SendGrid, reasonBadAuth, "the signed timestamp is not a Unix time")
+	}
+	if err := checkWindow(SendGrid, req.now, ts, s.window); err != nil {
+		return err
+	}
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sigB64))
+	if err != nil {
+		return unauthenticated(SendGrid, reasonBadAuth, "the signature is not base64")
+	}
+	h := sha256.New()
+	h.Write([]byte(tsText))
+	h.Write(req.body)
+	digest := h.Sum(nil)
+	for _, k := range s.keys {
+		if ecdsa.VerifyASN1(k, digest, sig) {
+			return nil
+		}
+	}
+	return unauthenticated(SendGrid, reasonBadAuth, "the signature does not verify with any configured key")
+}
+
+type sendGridEvent struct {
+	Email        string `json:"email"`
+	Event        string `json:"event"`
+	Timestamp    text   `json:"timestamp"`
+	EventID      text   `json:"sg_event_id"`
+	MessageID    text   `json:"sg_message_id"`
+	SMTPID       string `json:"smtp-id"`
+	Reason       string `json:"reason"`
+	Status       text   `json:"status"`
+	Response     string `json:"response"`
+	Type         string `json:"type"`
+	BounceClass  string `json:"bounce_classification"`
+	Attempt      text   `json:"attempt"`
+	ASMGroupID   text   `json:"asm_group_id"`
+	Unsubscribed text   `json:"unsubscribe"`
+}
+
+var sendGridIgnored = map[string]bool{
+	"processed": true, "open": true, "click": true, "group_resubscribe": true,
+}
+
+func (s *sendGrid) decode(req *request) (*decoded, error) { return decodeSendGrid(req.body, req.now) }
+
+func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
+	var evs []sendGridEvent
+	if err := decodeJSON(body, &evs); err != nil {
+		return nil, err
+	}
+	d := newDecoded("events")
+	for _, e := range evs {
+		var ev store.NewEvent
+		switch e.Event {
+		case "bounce":
+			// "bounce" events are hard bounces, "blocked" ones the
+			// receiver's refusals, typically reputation or content.
+			reason, class := parse.ReasonOther, parse.ClassHard
+			if e.Type == "blocked" {
+				reason, class = parse.ReasonSpamBlocked, parse.ClassSoft
+			}
+			ev = bounceEvent(store.EventBounce, e.Email, failure{
+				status: string(e.Status), diagnostic: e.Reason, fallbackReason: reason, fallbackClass: class,
+			})
+		case "blocked":
+			ev = bounceEvent(store.EventBounce, e.Email, failure{
+				status: string(e.Status), diagnostic: e.Reason, fallbackReason: parse.ReasonSpamBlocked, fallbackClass: parse.ClassSoft,
+			})
+		case "deferred":
+			ev = bounceEvent(store.EventDelay, e.Email, failure{
+				diagnostic: e.Response, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft,
+			})
+		case "dropped":
+			var ok bool
+			if ev, ok = sendGridDropped(e); !ok {
+				d.ignore(e.Event)
+				continue
+			}
+		case "delivered":
+			ev = deliveryEvent(e.Email)
+			ev.Diagnostic = e.Response
+		case "spamreport":
+			ev = complaintEvent(e.Email)
+		case "unsubscribe", "group_unsubscribe":
+			ev = unsubscribeEvent(e.Email)
+		default:
+			if sendGridIgnored[e.Event] {
+				d.ignore(e.Event)
+			} else {
+				d.unknownType(e.Event)
+			}
+			continue
+		}
+		ev.OccurredAt = unixTime(e.Timestamp, now)
+		ev.OriginalMessageID = strings.Trim(e.SMTPID, "<>")
+		if ev.OriginalMessageID == "" {
+			ev.OriginalMessageID = string(e.MessageID)
+		}
+		ev.ProviderEventID = string(e.EventID)
+		if ev.ProviderEventID == "" {
+			ev.ProviderEventID = hashID(SendGrid, e.Event, keyAddress(e.Email), string(e.Timestamp), string(e.MessageID), e.Reason)
+		}
+		d.add(e.Event, ev)
+	}
+	return d, nil
+}
+
+// sendGridDropped maps a message SendGrid did not send at all. Only its
+// reason says why; a drop is never evidence about the mailbox, except
+// that SendGrid already knows it bounced or complained.
+func sendGridDropped(e sendGridEvent) (store.NewEvent, bool) {
+	r := strings.ToLower(e.Reason)
+	switch {
+	case strings.Contains(r, "bounced address"):
+		ev := bounceEvent(store.EventBounce, e.Email, failure{fallbackReason: parse.ReasonUserUnknown, fallbackClass: parse.ClassHard})
+		ev.Diagnostic = e.Reason
+		return ev, true
+	case strings.Contains(r, "invalid"):
+		return store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonBadSyntax, Diagnostic: e.Reason}, true
+	case strings.Contains(r, "spam reporting"):
+		return complaintEvent(e.Email), true
+	case strings.Contains(r, "unsubscribed"):
+		return unsubscribeEvent(e.Email), true
+	case r == "":
+		return store.NewEvent{}, false
+	}
+	return senderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason), true
+}

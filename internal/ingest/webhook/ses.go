@@ -1,0 +1,547 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha1" //nolint:gosec // SNS SignatureVersion 1 is RSA-SHA1 by specification
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bounced/bounced/internal/config"
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+// sns receives Amazon SES notifications through Amazon SNS.
+type sns struct {
+	topics      []string // "*" accepts any
+	certHosts   []string // "*" is one DNS label
+	autoConfirm bool
+	client      *http.Client
+	certs       *certCache
+	logger      *slog.Logger
+}
+
+func newSNS(cfg config.Webhooks, client *http.Client, logger *slog.Logger) (*sns, error) {
+	hosts := cfg.SESCertHosts
+	if len(hosts) == 0 {
+		hosts = config.SNSCertHostsDefault
+	}
+	for _, h := range hosts {
+		if strings.Contains(h, "/") {
+			return nil, fmt.Errorf("cert host %q: want a host name, optionally with :port", h)
+		}
+	}
+	return &sns{
+		topics: cfg.SESTopicARNs, certHosts: hosts, autoConfirm: cfg.SESAutoConfirm, client: client,
+		certs: &certCache{byURL: map[string]*x509.Certificate{}}, logger: logger,
+	}, nil
+}
+
+// snsEnvelope is an SNS HTTP(S) delivery.
+type snsEnvelope struct {
+	Type             string  `json:"Type"`
+	MessageID        string  `json:"MessageId"`
+	Token            string  `json:"Token"`
+	TopicArn         string  `json:"TopicArn"`
+	Subject          *string `json:"Subject"`
+	Message          string  `json:"Message"`
+	Timestamp        string  `json:"Timestamp"`
+	SignatureVersion string  `json:"SignatureVersion"`
+	Signature        string  `json:"Signature"`
+	SigningCertURL   string  `json:"SigningCertURL"`
+	SubscribeURL     string  `json:"SubscribeURL"`
+}
+
+const (
+	snsNotification = "Notification"
+	snsSubscribe    = "SubscriptionConfirmation"
+	snsUnsubscribe  = "UnsubscribeConfirmation"
+)
+
+// stringToSign is what SNS signs: the named fields as "name\nvalue\n", in
+// this order, Subject only when the message has one.
+func (e *snsEnvelope) stringToSign() []byte {
+	var b bytes.Buffer
+	field := func(name, value string) {
+		b.WriteString(name)
+		b.WriteByte('\n')
+		b.WriteString(value)
+		b.WriteByte('\n')
+	}
+	field("Message", e.Message)
+	field("MessageId", e.MessageID)
+	if e.Type == snsNotification {
+		if e.Subject != nil {
+			field("Subject", *e.Subject)
+		}
+		field("Timestamp", e.Timestamp)
+		field("TopicArn", e.TopicArn)
+	} else {
+		field("SubscribeURL", e.SubscribeURL)
+		field("Timestamp", e.Timestamp)
+		field("Token", e.Token)
+		field("TopicArn", e.TopicArn)
+	}
+	field("Type", e.Type)
+	return b.Bytes()
+}
+
+// QUIRK(sns): the signed Timestamp is the publish time and SNS retries a
+// delivery with the same signed message for as long as its delivery
+// policy says, so no timestamp window applies: the signature and the
+// certificate's validity are the check, and idempotency makes a replay
+// harmless.
+func (s *sns) verify(ctx context.Context, req *request) error {
+	var e snsEnvelope
+	if err := decodeJSON(req.body, &e); err != nil {
+		return malformed(SES, "the body is not an SNS message: %v", err)
+	}
+	switch e.Type {
+	case snsNotification, snsSubscribe, snsUnsubscribe:
+	default:
+		return malformed(SES, "SNS message type %q is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation", e.Type)
+	}
+	if h := req.header.Get("X-Amz-Sns-Message-Type"); h != "" && h != e.Type {
+		return malformed(SES, "x-amz-sns-message-type %q does not match Type %q", h, e.Type)
+	}
+	if e.MessageID == "" || e.TopicArn == "" || e.Signature == "" || e.SigningCertURL == "" {
+		return malformed(SES, "the SNS message lacks MessageId, TopicArn, Signature or SigningCertURL")
+	}
+	if !slices.Contains(s.topics, "*") && !slices.Contains(s.topics, e.TopicArn) {
+		return unauthenticated(SES, reasonTopic, "topic %s is not one this server accepts", e.TopicArn)
+	}
+	var hash crypto.Hash
+	switch e.SignatureVersion {
+	case "1":
+		hash = crypto.SHA1
+	case "2":
+		hash = crypto.SHA256
+	default:
+		return unauthenticated(SES, reasonBadAuth, "SignatureVersion %q is not 1 or 2", e.SignatureVersion)
+	}
+	if err := s.checkAWSURL(e.SigningCertURL); err != nil {
+		return unauthenticated(SES, reasonCertificate, "SigningCertURL: %v", err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(e.Signature)
+	if err != nil {
+		return unauthenticated(SES, reasonBadAuth, "the signature is not base64")
+	}
+	cert, err := s.certs.get(ctx, s.client, e.SigningCertURL)
+	if err != nil {
+		var bad *badCertError
+		if errors.As(err, &bad) {
+			return unauthenticated(SES, reasonCertificate, "signing certificate: %v", bad.err)
+		}
+		return fmt.Errorf("webhook: ses: fetch signing certificate: %w", err)
+	}
+	if req.now.Before(cert.NotBefore) || req.now.After(cert.NotAfter) {
+		return unauthenticated(SES, reasonCertificate, "the signing certificate is not valid now")
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return unauthenticated(SES, reasonCertificate, "the signing certificate's key is not RSA")
+	}
+	// QUIRK(sns): x509.Certificate.CheckSignature refuses SHA-1, which
+	// SignatureVersion 1 uses: verify the PKCS #1 v1.5 signature directly.
+	var digest []byte
+	if hash == crypto.SHA1 {
+		d := sha1.Sum(e.stringToSign()) //nolint:gosec // required by SignatureVersion 1
+		digest = d[:]
+	} else {
+		d := sha256.Sum256(e.stringToSign())
+		digest = d[:]
+	}
+	if err := rsa.VerifyPKCS1v15(pub, hash, digest, sig); err != nil {
+		return unauthenticated(SES, reasonBadAuth, "the SNS signature does not verify")
+	}
+	req.sns = &e
+	return nil
+}
+
+// checkAWSURL allows only https URLs on an allow-listed host, so neither
+// a forged certificate nor a subscription confirmation can make bounced
+// fetch an arbitrary URL.
+func (s *sns) checkAWSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "https" || u.User != nil {
+		return errors.New("not an https URL")
+	}
+	for _, pattern := range s.certHosts {
+		if hostMatches(pattern, u.Host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("host %q is not an allowed SNS host", u.Host)
+}
+
+// hostMatches compares a host[:port] with a pattern whose "*" labels
+// match exactly one DNS label.
+func hostMatches(pattern, host string) bool {
+	host = strings.ToLower(host)
+	pattern = strings.ToLower(pattern)
+	ph, pport, _ := strings.Cut(pattern, ":")
+	hh, hport, _ := strings.Cut(host, ":")
+	if hport == "443" && pport == "" {
+		hport = ""
+	}
+	if pport != hport {
+		return false
+	}
+	pl, hl := strings.Split(ph, "."), strings.Split(hh, ".")
+	if len(pl) != len(hl) {
+		return false
+	}
+	for i := range pl {
+		if pl[i] == "*" {
+			if hl[i] == "" || strings.ContainsFunc(hl[i], func(r rune) bool {
+				return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-'
+
+			}) {
+				return false
+			}
+			continue
+		}
+		if pl[i] != hl[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *sns) decode(req *request) (*decoded, error) {
+	e := req.sns
+	if e == nil {
+		return nil, errors.New("not verified")
+	}
+	switch e.Type {
+	case snsSubscribe:
+		d := newDecoded("subscription_confirmation")
+		d.confirmURL = e.SubscribeURL
+		return d, nil
+	case snsUnsubscribe:
+		return newDecoded("unsubscribe_confirmation"), nil
+	}
+	return decodeSES(e.MessageID, []byte(e.Message), req.now)
+}
+
+func (s *sns) act(ctx context.Context, d *decoded) error {
+	switch {
+	case d.kind == "unsubscribe_confirmation":
+		s.logger.WarnContext(ctx, "SNS topic unsubscribed this endpoint; SES events will stop arriving")
+	case d.confirmURL == "":
+	case !s.autoConfirm:
+		s.logger.WarnContext(ctx, "SNS subscription awaits confirmation; open its SubscribeURL to confirm", "subscribe_url", d.confirmURL)
+	default:
+		if err := s.confirm(ctx, d.confirmURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// confirm fetches SubscribeURL, which is how an SNS subscription is
+// confirmed.
+func (s *sns) confirm(ctx context.Context, raw string) error {
+	if err := s.checkAWSURL(raw); err != nil {
+		return fmt.Errorf("webhook: ses: SubscribeURL: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return fmt.Errorf("webhook: ses: SubscribeURL: %w", err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: ses: confirm subscription: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("webhook: ses: confirm subscription: %s", resp.Status)
+	}
+	s.logger.InfoContext(ctx, "SNS subscription confirmed")
+	return nil
+}
+
+// certCache keeps signing certificates by URL: SNS signs every message
+// with one of a few certificates, which must not be fetched per request.
+type certCache struct {
+	mu    sync.Mutex
+	byURL map[string]*x509.Certificate
+	// fetching serialises fetches of one URL, so a burst of messages
+	// costs one download.
+	fetching sync.Map
+}
+
+// badCertError is a certificate that was fetched but is not usable.
+type badCertError struct{ err error }
+
+func (e *badCertError) Error() string { return e.err.Error() }
+
+const maxCachedCerts = 64
+
+func (c *certCache) get(ctx context.Context, client *http.Client, raw string) (*x509.Certificate, error) {
+	c.mu.Lock()
+	cert := c.byURL[raw]
+	c.mu.Unlock()
+	if cert != nil {
+		return cert, nil
+	}
+	lock, _ := c.fetching.LoadOrStore(raw, &sync.Mutex{})
+	lock.(*sync.Mutex).Lock()
+	defer lock.(*sync.Mutex).Unlock()
+	c.mu.Lock()
+	cert = c.byURL[raw]
+	c.mu.Unlock()
+	if cert != nil {
+		return cert, nil
+	}
+	cert, err := fetchCert(ctx, client, raw)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.byURL) >= maxCachedCerts {
+		clear(c.byURL)
+	}
+	c.byURL[raw] = cert
+	c.mu.Unlock()
+	return cert, nil
+}
+
+func fetchCert(ctx context.Context, client *http.Client, raw string) (*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s", raw, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(body)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, &badCertError{errors.New("not a PEM certificate")}
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, &badCertError{err}
+	}
+	return cert, nil
+}
+
+// sesNotification is an SES notification (notificationType) or an SES
+// event publishing record (eventType).
+type sesNotification struct {
+	NotificationType string `json:"notificationType"`
+	EventType        string `json:"eventType"`
+	Mail             struct {
+		MessageID     string `json:"messageId"`
+		CommonHeaders struct {
+			MessageID string `json:"messageId"`
+		} `json:"commonHeaders"`
+	} `json:"mail"`
+	Bounce *struct {
+		BounceType        string `json:"bounceType"`
+		BounceSubType     string `json:"bounceSubType"`
+		BouncedRecipients []struct {
+			EmailAddress   string `json:"emailAddress"`
+			Status         string `json:"status"`
+			DiagnosticCode string `json:"diagnosticCode"`
+		} `json:"bouncedRecipients"`
+		Timestamp    string `json:"timestamp"`
+		FeedbackID   string `json:"feedbackId"`
+		ReportingMTA string `json:"reportingMTA"`
+		RemoteMtaIP  string `json:"remoteMtaIp"`
+	} `json:"bounce"`
+	Complaint *struct {
+		ComplainedRecipients []struct {
+			EmailAddress string `json:"emailAddress"`
+		} `json:"complainedRecipients"`
+		Timestamp             string `json:"timestamp"`
+		FeedbackID            string `json:"feedbackId"`
+		ComplaintFeedbackType string `json:"complaintFeedbackType"`
+	} `json:"complaint"`
+	Delivery *struct {
+		Timestamp    string   `json:"timestamp"`
+		Recipients   []string `json:"recipients"`
+		SMTPResponse string   `json:"smtpResponse"`
+		ReportingMTA string   `json:"reportingMTA"`
+		RemoteMtaIP  string   `json:"remoteMtaIp"`
+	} `json:"delivery"`
+	DeliveryDelay *struct {
+		DelayType         string `json:"delayType"`
+		DelayedRecipients []struct {
+			EmailAddress   string `json:"emailAddress"`
+			Status         string `json:"status"`
+			DiagnosticCode string `json:"diagnosticCode"`
+		} `json:"delayedRecipients"`
+		Timestamp    string `json:"timestamp"`
+		ReportingMTA string `json:"reportingMTA"`
+	} `json:"deliveryDelay"`
+}
+
+// sesIgnored are SES event types that say nothing about deliverability.
+var sesIgnored = map[string]bool{
+	"Send": true, "Reject": true, "Open": true, "Click": true, "Rendering Failure": true,
+	"Subscription": true, "AmazonSnsSubscriptionSucceeded": true,
+}
+
+// decodeSES reads the SES JSON an SNS notification carries.
+func decodeSES(snsID string, msg []byte, now time.Time) (*decoded, error) {
+	d := newDecoded("events")
+	if t := bytes.TrimSpace(msg); len(t) == 0 || t[0] != '{' {
+		// QUIRK(ses): setting up event publishing sends a plain-text
+		// "Successfully validated SNS topic" notification.
+		d.ignore("text")
+		return d, nil
+	}
+	var n sesNotification
+	if err := decodeJSON(msg, &n); err != nil {
+		return nil, fmt.Errorf("SES notification: %w", err)
+	}
+	typ := n.NotificationType
+	if typ == "" {
+		typ = n.EventType
+	}
+	omid := n.Mail.CommonHeaders.MessageID
+	if omid == "" {
+		omid = n.Mail.MessageID
+	}
+	var evs []store.NewEvent
+	add := func(ev store.NewEvent, id string, at time.Time, reporting, remote string) {
+		ev.ProviderEventID, ev.OccurredAt, ev.OriginalMessageID = id, at, omid
+		ev.ReportingMTA, ev.RemoteMTA = reporting, remote
+		evs = append(evs, ev)
+	}
+	switch typ {
+	case "Bounce":
+		b := n.Bounce
+		if b == nil {
+			return nil, errors.New("SES Bounce notification without a bounce object")
+		}
+		reason, class := sesFallback(b.BounceType, b.BounceSubType)
+		at := rfc3339Time(b.Timestamp, now)
+		// QUIRK(ses): only bouncedRecipients bounced; mail.destination
+		// lists every recipient of the message.
+		for _, r := range b.BouncedRecipients {
+			ev := bounceEvent(store.EventBounce, r.EmailAddress, failure{
+				status: r.Status, diagnostic: r.DiagnosticCode, fallbackReason: reason, fallbackClass: class,
+			})
+			add(ev, sesEventID("b", b.FeedbackID, snsID, r.EmailAddress), at, b.ReportingMTA, b.RemoteMtaIP)
+		}
+	case "Complaint":
+		c := n.Complaint
+		if c == nil {
+			return nil, errors.New("SES Complaint notification without a complaint object")
+		}
+		// QUIRK(ses): an RFC 5965 "not-spam" report withdraws a complaint.
+		if c.ComplaintFeedbackType == "not-spam" {
+			d.ignore(typ + "/not-spam")
+			return d, nil
+		}
+		at := rfc3339Time(c.Timestamp, now)
+		for _, r := range c.ComplainedRecipients {
+			add(complaintEvent(r.EmailAddress), sesEventID("c", c.FeedbackID, snsID, r.EmailAddress), at, "", "")
+		}
+	case "Delivery":
+		dl := n.Delivery
+		if dl == nil {
+			return nil, errors.New("SES Delivery notification without a delivery object")
+		}
+		at := rfc3339Time(dl.Timestamp, now)
+		for _, r := range dl.Recipients {
+			ev := deliveryEvent(r)
+			ev.Diagnostic = dl.SMTPResponse
+			add(ev, sesEventID("d", n.Mail.MessageID, snsID, r), at, dl.ReportingMTA, dl.RemoteMtaIP)
+		}
+	case "DeliveryDelay":
+		dd := n.DeliveryDelay
+		if dd == nil {
+			return nil, errors.New("SES DeliveryDelay event without a deliveryDelay object")
+		}
+		at := rfc3339Time(dd.Timestamp, now)
+		for _, r := range dd.DelayedRecipients {
+			ev := bounceEvent(store.EventDelay, r.EmailAddress, failure{
+				status: r.Status, diagnostic: r.DiagnosticCode, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft,
+			})
+			add(ev, hashID(SES, "delay", n.Mail.MessageID, dd.Timestamp, keyAddress(r.EmailAddress)), at, dd.ReportingMTA, "")
+		}
+	case "":
+		return nil, errors.New("SES notification has neither notificationType nor eventType")
+	default:
+		if sesIgnored[typ] {
+			d.ignore(typ)
+		} else {
+			d.unknownType(typ)
+		}
+		return d, nil
+	}
+	d.add(typ, evs...)
+	return d, nil
+}
+
+// sesEventID keys an SES event by its feedback id (or message id) and
+// recipient; SNS's own MessageId stands in when SES gives neither.
+func sesEventID(kind, id, snsID, addr string) string {
+	if id == "" {
+		return hashID(SES, kind, snsID, keyAddress(addr))
+	}
+	return kind + ":" + id + ":" + keyAddress(addr)
+}
+
+// sesFallback is the verdict of SES's bounce type and subtype, used when
+// the recipient's status code does not say more. Resend reports bounces
+// in the same terms.
+func sesFallback(bounceType, subType string) (parse.Reason, parse.Class) {
+	switch bounceType {
+	case "Permanent":
+		switch subType {
+		case "NoEmail", "Suppressed", "OnAccountSuppressionList":
+			return parse.ReasonUserUnknown, parse.ClassHard
+		case "MailboxFull":
+			return parse.ReasonMailboxFull, parse.ClassSoft
+		case "MessageTooLarge":
+			return parse.ReasonMessageTooLarge, parse.ClassSoft
+		case "ContentRejected", "AttachmentRejected":
+			return parse.ReasonPolicyRejected, parse.ClassSoft
+		}
+		return parse.ReasonOther, parse.ClassHard
+	case "Transient":
+		switch subType {
+		case "MailboxFull":
+			return parse.ReasonMailboxFull, parse.ClassSoft
+		case "MessageTooLarge":
+			return parse.ReasonMessageTooLarge, parse.ClassSoft
+		case "ContentRejected", "AttachmentRejected":
+			return parse.ReasonPolicyRejected, parse.ClassSoft
+		}
+	}
+	return parse.ReasonOther, parse.ClassSoft
+}
