@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/bounced/bounced/internal/api"
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/ingest"
+	"github.com/bounced/bounced/internal/ingest/webhook"
 	"github.com/bounced/bounced/internal/pgserver"
 	"github.com/bounced/bounced/internal/store"
 )
@@ -131,12 +133,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			logger.Error("stopping mailboxes", "error", err)
 		}
 	}()
+	// Webhooks share transactions: one commit for many requests. A
+	// configured wait of 0 means none (the store's zero means its default).
+	wait := cfg.GroupCommit.Wait
+	if wait == 0 {
+		wait = -1
+	}
+	group, err := store.NewGroupCommitter(db, store.GroupCommitOptions{
+		MaxWait: wait, MaxInputs: int(cfg.GroupCommit.MaxInputs), Workers: int(cfg.GroupCommit.Workers),
+		Registerer: reg, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	hooks, err := webhook.New(cfg.Webhooks, group, webhook.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if names := hooks.Configured(); len(names) > 0 {
+		logger.Info("webhooks configured", "providers", strings.Join(names, ","))
+	}
 	srv, err := api.New(api.Deps{
-		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
+		Ingester: mail, Webhooks: hooks, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
 		Logger: logger, Registerer: reg, Gatherer: reg,
 	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth),
-		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst)})
+		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst),
+		WebhookMaxBodyBytes: cfg.Webhooks.MaxBodyBytes})
 	if err != nil {
 		return err
 	}

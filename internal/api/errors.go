@@ -18,7 +18,16 @@ var (
 	ErrUnsupportedMediaType = errors.New("api: unsupported media type")
 	ErrBodyTooLarge         = errors.New("api: request body too large")
 	ErrMethodNotAllowed     = errors.New("api: method not allowed")
+	ErrWebhookNotConfigured = errors.New("api: webhook provider not configured")
 )
+
+// webhookRefusal is how a WebhookReceiver's refusals are recognised: the
+// receiver lives in a package api must not import, so the contract is a
+// method, as net.Error's Timeout is. Error() is safe to show the sender.
+type webhookRefusal interface {
+	error
+	Unauthenticated() bool
+}
 
 // BadRequestError is a request the client must fix; Detail says how.
 type BadRequestError struct {
@@ -82,6 +91,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooMany *TooManyItemsError
 	var policyErr *store.PolicyError
 	var notReady *NotReadyError
+	var refusal webhookRefusal
 	switch {
 	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrBadKey):
 		p.Status, p.Type, p.Title = http.StatusUnauthorized, problemType("unauthorized"), "Unauthorized"
@@ -116,6 +126,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &unparsable):
 		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, problemType("unparsable-message"), "Message could not be parsed"
 		p.Detail, p.RawID = unparsable.Detail+"; the raw message is stored", unparsable.RawID
+	case errors.As(err, &refusal) && refusal.Unauthenticated():
+		p.Status, p.Type, p.Title, p.Detail = http.StatusUnauthorized, problemType("webhook-unauthenticated"), "Webhook not authenticated", refusal.Error()
+		w.Header().Set("WWW-Authenticate", `Basic realm="bounced webhooks", charset="UTF-8"`)
+	case errors.As(err, &refusal):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, problemType("bad-request"), "Malformed webhook", refusal.Error()
+	case errors.Is(err, ErrWebhookNotConfigured):
+		p.Status, p.Type, p.Title = http.StatusNotFound, problemType("not-found"), "Not found"
+		p.Detail = "this server has no credentials for this provider's webhooks"
 	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
 		p.Status, p.Type, p.Title = http.StatusNotFound, problemType("not-found"), "Not found"
 	case errors.Is(err, ErrMethodNotAllowed):

@@ -122,6 +122,7 @@ var (
 // Deps are what the server calls.
 type Deps struct {
 	Ingester     MessageIngester
+	Webhooks     WebhookReceiver // nil: every webhook route answers 404
 	Messages     MessageReader
 	Suppressions SuppressionStore
 	Events       EventLister
@@ -141,8 +142,9 @@ type Deps struct {
 
 // Defaults for Options.
 const (
-	MaxBodyBytesDefault   = 10 << 20
-	MaxImportBytesDefault = 1 << 30
+	MaxBodyBytesDefault        = 10 << 20
+	MaxImportBytesDefault      = 1 << 30
+	WebhookMaxBodyBytesDefault = 5 << 20
 )
 
 // Options tune the server.
@@ -159,6 +161,8 @@ type Options struct {
 	// bursts of RateBurst (0: unlimited). A key's own limit wins.
 	RateLimit float64
 	RateBurst int
+	// WebhookMaxBodyBytes caps webhook bodies.
+	WebhookMaxBodyBytes int64
 }
 
 // Server is the HTTP API.
@@ -172,6 +176,11 @@ type Server struct {
 	router    chi.Router
 	duration  *prometheus.HistogramVec
 	inFlight  prometheus.Gauge
+
+	// webhookMaxBody caps webhook bodies; webhooks holds the configured
+	// providers.
+	webhookMaxBody int64
+	webhooks       map[string]bool
 }
 
 // route is one entry of the route table.
@@ -204,12 +213,31 @@ func (s *Server) routes() []route {
 		{"PUT", "/v1/policy", s.putPolicy},
 		{"GET", "/v1/codes", s.listCodes},
 		{"GET", "/v1/codes/{code}", s.getCode},
+		{"POST", "/v1/webhooks/ses", s.receiveWebhook("ses")},
+		{"POST", "/v1/webhooks/sendgrid", s.receiveWebhook("sendgrid")},
+		{"POST", "/v1/webhooks/mailgun", s.receiveWebhook("mailgun")},
+		{"POST", "/v1/webhooks/postmark", s.receiveWebhook("postmark")},
+		{"POST", "/v1/webhooks/sparkpost", s.receiveWebhook("sparkpost")},
+		{"POST", "/v1/webhooks/mailjet", s.receiveWebhook("mailjet")},
+		{"POST", "/v1/webhooks/brevo", s.receiveWebhook("brevo")},
+		{"POST", "/v1/webhooks/mandrill", s.receiveWebhook("mandrill")},
+		// QUIRK(mandrill): Mandrill checks a webhook URL with HEAD before saving it.
+		{"HEAD", "/v1/webhooks/mandrill", s.probeWebhook("mandrill")},
+		{"POST", "/v1/webhooks/resend", s.receiveWebhook("resend")},
+		{"POST", "/v1/webhooks/postal", s.receiveWebhook("postal")},
+		{"POST", "/v1/webhooks/generic", s.receiveWebhook("generic")},
 	}
 }
 
 // New returns a server ready to serve.
 func New(deps Deps, opts Options) (*Server, error) {
-	s := &Server{deps: deps, logger: deps.Logger, maxBody: opts.MaxBodyBytes, maxImport: opts.MaxImportBytes, now: deps.NowFunc}
+	s := &Server{deps: deps, logger: deps.Logger, maxBody: opts.MaxBodyBytes, maxImport: opts.MaxImportBytes, now: deps.NowFunc,
+		webhookMaxBody: cmp.Or(max(opts.WebhookMaxBodyBytes, 0), WebhookMaxBodyBytesDefault), webhooks: map[string]bool{}}
+	if deps.Webhooks != nil {
+		for _, p := range deps.Webhooks.Configured() {
+			s.webhooks[p] = true
+		}
+	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
