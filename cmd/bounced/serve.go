@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -181,6 +182,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if cfg.DebugListen != "" {
+		stopDebug, err := serveDebug(cfg.DebugListen, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	fmt.Fprintf(stdout, "bounced %s listening on http://%s\n", version, ln.Addr())
 	for _, line := range boxes.listening {
 		fmt.Fprintln(stdout, line)
@@ -266,4 +274,26 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// serveDebug serves Go's profiles (net/http/pprof) on their own listener,
+// apart from the API and its route table.
+func serveDebug(addr string, logger *slog.Logger) (func(), error) {
+	if !loopback(addr) {
+		return nil, fmt.Errorf("debug listen: %s is not a loopback address; profiles are not for the network", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("serving profiles", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }

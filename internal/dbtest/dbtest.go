@@ -181,3 +181,38 @@ func (w *tbWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// DurableURL starts a PostgreSQL server of the caller's own with fsync on
+// (the default durability, unlike the shared test server) and returns the
+// URL of a migrated database on it; the server stops when the test or
+// benchmark ends. Benchmarks use it: timings without fsync say little.
+func DurableURL(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "bounced-durable-pg-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The server runs as the postgres user when we are root.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := pgserver.Start(ctx, pgserver.Options{DataDir: dir + "/pg", Database: "bounced"})
+	if err != nil {
+		os.RemoveAll(dir)
+		tb.Fatalf("dbtest: durable server: %v", err)
+	}
+	tb.Cleanup(func() {
+		_ = s.Stop(context.Background())
+		os.RemoveAll(dir)
+	})
+	db, err := store.Open(ctx, s.URL(""), store.Options{MaxConns: 2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return s.URL("")
+}

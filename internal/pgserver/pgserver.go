@@ -43,6 +43,10 @@ type Options struct {
 	Database string
 	// Ephemeral trades durability for speed (fsync off), for tests.
 	Ephemeral bool
+	// SocketDir holds the server's unix socket. Empty: a private temporary
+	// directory, removed by Stop. A given directory is kept, so a server
+	// stopped and started again keeps its URL (the fault tests do that).
+	SocketDir string
 	Logger    *slog.Logger
 }
 
@@ -55,6 +59,7 @@ type Server struct {
 	runAs    *user.User
 	lock     *os.File
 	logger   *slog.Logger
+	ownSock  bool // sockDir was made by Start, and is removed by Stop
 }
 
 const socketPort = 5432 // only names the socket file; nothing listens on TCP
@@ -100,14 +105,22 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := s.stopOrphan(ctx); err != nil {
 		return nil, err
 	}
-	if s.sockDir, err = os.MkdirTemp("", "bounced-pg-"); err != nil {
-		return nil, fmt.Errorf("pgserver: socket dir: %w", err)
+	if opts.SocketDir != "" {
+		s.sockDir = opts.SocketDir
+		if err := os.MkdirAll(s.sockDir, 0o755); err != nil {
+			return nil, fmt.Errorf("pgserver: socket dir: %w", err)
+		}
+	} else {
+		if s.sockDir, err = os.MkdirTemp("", "bounced-pg-"); err != nil {
+			return nil, fmt.Errorf("pgserver: socket dir: %w", err)
+		}
+		s.ownSock = true
 	}
 	if err := s.chown(s.sockDir); err != nil {
 		return nil, err
 	}
 	if err := s.start(ctx, opts.Ephemeral); err != nil {
-		os.RemoveAll(s.sockDir)
+		s.removeSocketDir()
 		return nil, err
 	}
 	if err := s.createDatabase(ctx, s.database); err != nil {
@@ -134,13 +147,19 @@ func (s *Server) DataDir() string { return s.dataDir }
 // committed is lost) and removes the socket directory.
 func (s *Server) Stop(ctx context.Context) error {
 	defer s.releaseLock()
-	defer os.RemoveAll(s.sockDir)
+	defer s.removeSocketDir()
 	out, err := s.run(ctx, "pg_ctl", "-D", s.dataDir, "-m", "fast", "-w", "-t", "60", "stop")
 	if err != nil {
 		return fmt.Errorf("pgserver: stop: %w: %s", err, out)
 	}
 	s.logger.Info("private postgres stopped", "data_dir", s.dataDir)
 	return nil
+}
+
+func (s *Server) removeSocketDir() {
+	if s.ownSock {
+		os.RemoveAll(s.sockDir)
+	}
 }
 
 func findBinDir(dir string) (string, error) {

@@ -85,3 +85,35 @@ func TestMissingBinaries(t *testing.T) {
 		t.Errorf("Start() without binaries = %v, want ErrNoBinaries", err)
 	}
 }
+
+// TestRestartKeepsURL: with a SocketDir given, a server stopped and
+// started again on the same data answers at the same URL.
+func TestRestartKeepsURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := reachableTempDir(t)
+	opts := Options{DataDir: filepath.Join(base, "pg"), SocketDir: filepath.Join(base, "sock"), Ephemeral: true}
+	s, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.URL("")
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(opts.SocketDir); err != nil {
+		t.Errorf("Stop removed the given socket dir: %v", err)
+	}
+	if s, err = Start(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx) //nolint:errcheck
+	if s.URL("") != url {
+		t.Errorf("URL after restart %q, want %q", s.URL(""), url)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect after restart: %v", err)
+	}
+	conn.Close(ctx)
+}
