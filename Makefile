@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOLANGCI ?= $(shell command -v golangci-lint 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/golangci-lint)
 
-.PHONY: help run build test lint fuzz bench load postgres clean
+.PHONY: help run build test test-faults lint fuzz bench load load-tool postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ build: ## build bin/bounced
 test: postgres ## run every test against a real PostgreSQL (TEST_DATABASE_URL or a throwaway one)
 	$(GO) test -race -count=1 ./...
 
+test-faults: postgres ## only the reliability tests: kill -9 bounced and restart PostgreSQL under load, bad input for every provider
+	$(GO) test -count=1 -run '^TestFault' -v ./cmd/bounced/
+
 lint: ## gofmt, go vet and golangci-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -31,12 +34,15 @@ fuzz: ## a short run of every fuzz test
 	  done; \
 	done
 
-bench: ## benchmarks
+bench: ## benchmarks (the store's and the webhook route's start a PostgreSQL with fsync on)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 load: postgres ## bounded loopback load: single check (hot and cold), 1M import, 10k bulk check, 1M export
 	$(GO) test ./internal/api -run '^$$' -bench 'SingleCheck' -benchtime 100000x -count 3 -timeout 20m
 	$(GO) test ./internal/api -run '^$$' -bench 'Million' -benchtime 1x -count 1 -timeout 30m
+
+load-tool: ## build the webhook load tool bin/bounced-load (see README, "Load testing")
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bounced-load ./cmd/bounced-load
 
 # postgres makes sure the PostgreSQL server binaries are installed: bounced
 # and its tests start a private server from them when no URL is given.

@@ -21,7 +21,14 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// The fault tests run this binary as bounced, to kill it with SIGKILL.
+	if os.Getenv(childEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	dbtest.Main(m)
+}
 
 // env builds a getenv that sees only the given variables, so tests never
 // pick up the developer's DATABASE_URL.

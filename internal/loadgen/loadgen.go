@@ -74,6 +74,9 @@ type Result struct {
 	LatencyP90   time.Duration  `json:"latency_p90_ns"`
 	LatencyP99   time.Duration  `json:"latency_p99_ns"`
 	LatencyMax   time.Duration  `json:"latency_max_ns"`
+	// FailLatencyMax is the slowest answer that was not 2xx (a 503 during
+	// an outage should come fast).
+	FailLatencyMax time.Duration `json:"fail_latency_max_ns"`
 	// AckedRequests are the indices of acknowledged requests; request i
 	// carries the events RunID-i-0 ... RunID-i-(EventsPerRequest-1).
 	AckedRequests    []int `json:"-"`
@@ -260,6 +263,9 @@ func (r *runner) send(ctx context.Context, i int, giveUpAt time.Time) {
 			r.res.Unanswered++
 		} else {
 			r.res.Statuses[strconv.Itoa(status)]++
+			if status/100 != 2 {
+				r.res.FailLatencyMax = max(r.res.FailLatencyMax, lat)
+			}
 		}
 		if err == nil && status/100 == 2 {
 			r.res.Acked++
@@ -334,9 +340,9 @@ func (r *runner) finish() {
 func (res Result) String() string {
 	return fmt.Sprintf("run %s (%s): %d requests acknowledged, %d given up, %d attempts, %d unanswered, statuses %v\n"+
 		"%d events acknowledged in %v: %.0f requests/s, %.0f events/s\n"+
-		"latency of acknowledged attempts: p50 %v, p90 %v, p99 %v, max %v\n",
+		"latency of acknowledged attempts: p50 %v, p90 %v, p99 %v, max %v; slowest refusal %v\n",
 		res.RunID, res.Provider, res.Acked, res.GaveUp, res.Attempts, res.Unanswered, res.Statuses,
 		res.EventsAcked, res.Elapsed.Round(time.Millisecond), res.RequestsPerS, res.EventsPerS,
 		res.LatencyP50.Round(time.Microsecond), res.LatencyP90.Round(time.Microsecond),
-		res.LatencyP99.Round(time.Microsecond), res.LatencyMax.Round(time.Microsecond))
+		res.LatencyP99.Round(time.Microsecond), res.LatencyMax.Round(time.Microsecond), res.FailLatencyMax.Round(time.Microsecond))
 }

@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,12 @@ func (k *Kit) Close() { k.sns.Close() }
 
 // HTTPClient trusts the SNS certificate server's TLS certificate.
 func (k *Kit) HTTPClient() *http.Client { return k.sns.Client() }
+
+// TLSCertificatePEM is the SNS server's TLS certificate, for a process
+// that must trust it (SSL_CERT_FILE).
+func (k *Kit) TLSCertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.sns.Certificate().Raw})
+}
 
 // SNSHost is the host:port the SNS certificate server listens on.
 func (k *Kit) SNSHost() string { u, _ := url.Parse(k.sns.URL); return u.Host }
@@ -333,10 +340,11 @@ func (k *Kit) SNSSubscription(version int) []byte {
 // NewSNS is an unsigned SNS message of type typ.
 func (k *Kit) NewSNS(typ, message string) SNSMessage {
 	return SNSMessage{
-		Type:           typ,
-		MessageID:      fmt.Sprintf("%08x-0000-4000-8000-%012x", k.serial.Add(1), time.Now().UnixNano()&0xffffffffffff),
-		TopicArn:       k.TopicARN,
-		Message:        message,
+		Type:      typ,
+		MessageID: fmt.Sprintf("%08x-0000-4000-8000-%012x", k.serial.Add(1), time.Now().UnixNano()&0xffffffffffff),
+		TopicArn:  k.TopicARN,
+		// JSON carries only valid UTF-8: sign what the receiver will read.
+		Message:        strings.ToValidUTF8(message, "\uFFFD"),
 		Timestamp:      k.now().UTC().Format("2006-01-02T15:04:05.000Z"),
 		SigningCertURL: k.sns.URL + "/SimpleNotificationService-test.pem",
 		UnsubscribeURL: k.sns.URL + "/unsubscribe",
