@@ -8,7 +8,7 @@ GOLANGCI ?= $(shell command -v golangci-lint 2>/dev/null || echo $(shell $(GO) e
 .PHONY: help run build test test-faults lint fuzz bench load load-tool postgres clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: build postgres ## build and start bounced on 127.0.0.1:8025 (private PostgreSQL unless DATABASE_URL is set)
 	./$(BIN) serve
