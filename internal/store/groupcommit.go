@@ -17,10 +17,10 @@ var ErrClosed = errors.New("store: group committer closed")
 // Defaults for GroupCommitOptions.
 const (
 	GroupMaxInputsDefault = 256
-	GroupMaxEventsDefault = 10000
+	GroupMaxEventsDefault = 5000
 	GroupMaxWaitDefault   = 2 * time.Millisecond
-	GroupWorkersDefault   = 4
-	GroupTimeoutDefault   = 10 * time.Second
+	GroupWorkersDefault   = 2
+	GroupTimeoutDefault   = 5 * time.Second
 )
 
 // GroupCommitOptions tune a GroupCommitter. Zero fields take the defaults.

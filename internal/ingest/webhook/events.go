@@ -44,14 +44,11 @@ func (t *text) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeJSON reads exactly one JSON value.
+// decodeJSON reads exactly one JSON value (json.Unmarshal refuses data
+// after it).
 func decodeJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("payload is not the expected JSON: %w", err)
-	}
-	if dec.More() {
-		return errors.New("payload has data after its JSON value")
 	}
 	return nil
 }
