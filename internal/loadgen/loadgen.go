@@ -162,12 +162,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	issueUntil := start.Add(o.Duration)
 	giveUpAt := issueUntil.Add(o.Drain)
 	var next atomic.Int64
-	var pace <-chan time.Time
-	if o.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / o.Rate))
-		defer t.Stop()
-		pace = t.C
-	}
 	var wg sync.WaitGroup
 	for range o.Concurrency {
 		wg.Go(func() {
@@ -176,9 +170,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				if i >= o.Requests || time.Now().After(issueUntil) || ctx.Err() != nil {
 					return
 				}
-				if pace != nil {
+				if o.Rate > 0 {
+					// Request i is due at start + i/rate: an open-loop
+					// schedule, so slow answers do not lower the rate.
+					due := start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
 					select {
-					case <-pace:
+					case <-time.After(time.Until(due)):
 					case <-ctx.Done():
 						return
 					}
