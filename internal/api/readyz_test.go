@@ -36,7 +36,7 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 	ln.Close()
 	box, err := ingest.NewIMAP(ingest.IMAPConfig{
 		Name: "bounces", Host: "127.0.0.1", Port: port, TLS: ingest.TLSPlain, User: "u", Password: "p",
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, UnhealthyAfter: 200 * time.Millisecond,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, UnhealthyAfter: 2 * time.Second,
 	}, ingest.MailboxDeps{Ingester: mail, Leases: db, Checkpoints: db, Logger: dbtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
