@@ -2,55 +2,571 @@ package parse
 
 import "strings"
 
-// textRule maps a phrase found in a diagnostic to a reason. Rules are
-// checked in order, so more specific phrases come first.
+// Classification reads three signals: the enhanced status code, the SMTP
+// reply code and the remote server's own words. Codes are coarse and often
+// misused (5.7.1 covers spam blocks, relay denials and content filters;
+// some servers answer 5.5.0 or 5.2.1 for an unknown user), so the words
+// refine the code whenever they say something more specific.
+
+// textRule maps a phrase found in a diagnostic to a reason.
 type textRule struct {
-	phrase string // lower case
+	phrase string
 	reason Reason
+	// strength says which codes the phrase may overrule: vague words
+	// ("rejected") only speak when the code says nothing, normal ones
+	// overrule the bucket codes (X.7.1, X.2.0, ...), strong ones even a
+	// specific code ("5.1.1 ... Refused due to recipient preferences" is
+	// a filter, not an unknown user).
+	strength int
+	// trusted marks an unknown-user phrase that is the reporting
+	// server's own verdict on its directory, not a remote reply that a
+	// content filter may have given after DATA.
+	trusted bool
+	// rank, when set, overrides the reason's rank in reasonRank: a local
+	// delivery program that failed outranks what it printed.
+	rank int
 }
 
-// senderRules catch the sender's own configuration errors, which must win
-// over any recipient reading of the same code (a 5.7.1 "relay access
-// denied" is the sender's problem, not the recipient's).
-var senderRules = []textRule{
-	{"relay access denied", ReasonRelayDenied},
-	{"relaying denied", ReasonRelayDenied},
-	{"relay not permitted", ReasonRelayDenied},
-	{"unable to relay", ReasonRelayDenied},
-	{"relaying not allowed", ReasonRelayDenied},
-	{"not permitted to relay", ReasonRelayDenied},
-	{"must authenticate", ReasonAuthRequired},
-	{"authentication required", ReasonAuthRequired},
-	{"authentication is required", ReasonAuthRequired},
-	{"smtp auth required", ReasonAuthRequired},
-	{"need rcpt command", ReasonProtocolError},
-	{"need mail command", ReasonProtocolError},
-	{"bad sequence of commands", ReasonProtocolError},
-	{"authentication failed", ReasonAuthFailure},
-	{"authentication credentials invalid", ReasonAuthFailure},
+const (
+	vague  = 0
+	normal = 1
+	strong = 2
+)
+
+// reasonRank orders reasons found in one text: the first one found in
+// this order wins. Sender-side reasons come first (a 5.7.1 "relay access
+// denied" is the sender's problem whatever else the text says), then the
+// most specific statements about the recipient, then the vaguer ones.
+var reasonRank = map[Reason]int{
+	ReasonRelayDenied:     10,
+	ReasonAuthRequired:    20,
+	ReasonAuthFailure:     30,
+	ReasonProtocolError:   40,
+	ReasonSenderRejected:  50,
+	ReasonHasMoved:        60,
+	ReasonMailboxDisabled: 70,
+	ReasonUserUnknown:     80,
+	ReasonDomainUnknown:   90,
+	ReasonBadSyntax:       100,
+	ReasonMailboxFull:     110,
+	ReasonMessageTooLarge: 120,
+	ReasonExpired:         185,
+	ReasonSpamBlocked:     140,
+	ReasonRateLimited:     150,
+	ReasonPolicyRejected:  160,
+	ReasonNetworkError:    170,
+	ReasonSystemError:     180,
+	ReasonOther:           190,
 }
 
-var recipientRules = []textRule{
-	{"user unknown", ReasonUserUnknown},
-	{"unknown user", ReasonUserUnknown},
-	{"no such user", ReasonUserUnknown},
-	{"mailbox unavailable", ReasonUserUnknown},
-	{"does not exist", ReasonUserUnknown},
-	{"recipient address rejected", ReasonUserUnknown},
-	{"host not found", ReasonDomainUnknown},
-	{"domain not found", ReasonDomainUnknown},
-	{"name or service not known", ReasonDomainUnknown},
-	{"mailbox full", ReasonMailboxFull},
-	{"over quota", ReasonMailboxFull},
-	{"quota exceeded", ReasonMailboxFull},
-	{"message too large", ReasonMessageTooLarge},
-	{"spam", ReasonSpamBlocked},
-	{"blacklist", ReasonSpamBlocked},
-	{"blocklist", ReasonSpamBlocked},
-	{"too many connections", ReasonRateLimited},
-	{"rate limit", ReasonRateLimited},
-	{"connection timed out", ReasonNetworkError},
-	{"connection refused", ReasonNetworkError},
+// textRules are the phrases remote servers use, grouped by reason. They
+// are matched case-insensitively with white space collapsed; '|' marks a
+// word boundary.
+var textRules = []textRule{
+	// The sender's relay or submission setup.
+	rule("relay access denied", ReasonRelayDenied, strong),
+	rule("relaying denied", ReasonRelayDenied, strong),
+	rule("relay denied", ReasonRelayDenied, strong),
+	rule("relay not permitted", ReasonRelayDenied, strong),
+	rule("relaying not permitted", ReasonRelayDenied, strong),
+	rule("relaying not allowed", ReasonRelayDenied, strong),
+	rule("relaying disallowed", ReasonRelayDenied, strong),
+	rule("relay prohibited", ReasonRelayDenied, strong),
+	rule("unable to relay", ReasonRelayDenied, strong),
+	rule("not permitted to relay", ReasonRelayDenied, strong),
+	rule("not allowed to relay", ReasonRelayDenied, strong),
+	rule("we do not relay", ReasonRelayDenied, strong),
+	rule("no relaying", ReasonRelayDenied, strong),
+	rule("relay through this server without authentication", ReasonAuthRequired, strong),
+	rule("must authenticate", ReasonAuthRequired, strong),
+	rule("authentication required", ReasonAuthRequired, strong),
+	rule("authentication is required", ReasonAuthRequired, strong),
+	rule("auth required", ReasonAuthRequired, strong),
+	rule("authrequired", ReasonAuthRequired, strong),
+	rule("turn on smtp authentication", ReasonAuthRequired, strong),
+	rule("must issue a starttls command first", ReasonAuthRequired, strong),
+	rule("tls required", ReasonAuthRequired, strong),
+	rule("encryption required", ReasonAuthRequired, strong),
+	rule("authentication failed", ReasonAuthFailure, strong),
+	rule("authentication credentials invalid", ReasonAuthFailure, strong),
+	rule("authentication unsuccessful", ReasonAuthFailure, strong),
+
+	// The sender's domain authentication (SPF, DKIM, DMARC, ARC).
+	rule("dmarc", ReasonAuthFailure, strong),
+	rule("|spf|", ReasonAuthFailure, strong),
+	rule("sender policy framework", ReasonAuthFailure, strong),
+	rule("|dkim", ReasonAuthFailure, strong),
+	rule("unauthenticated email", ReasonAuthFailure, strong),
+	rule("unauthenticated mail", ReasonAuthFailure, strong),
+	rule("not authenticated", ReasonAuthFailure, normal),
+	rule("failed authentication", ReasonAuthFailure, strong),
+	rule("authentication checks", ReasonAuthFailure, strong),
+	rule("does not have authentication information", ReasonAuthFailure, strong),
+	rule("unauthenticated senders not allowed", ReasonAuthRequired, strong),
+	// The sender's SMTP dialogue.
+	rule("need rcpt command", ReasonProtocolError, strong),
+	rule("need mail command", ReasonProtocolError, strong),
+	rule("bad sequence of commands", ReasonProtocolError, strong),
+	rule("command out of sequence", ReasonProtocolError, strong),
+	rule("command unrecognized", ReasonProtocolError, strong),
+	rule("command not recognized", ReasonProtocolError, strong),
+	rule("unrecognized command", ReasonProtocolError, strong),
+	rule("syntax error in parameters", ReasonProtocolError, strong),
+	// QUIRK(exim): the sender's own message carried malformed addresses.
+	rule("incorrectly constructed", ReasonProtocolError, strong),
+	rule("may not follow", ReasonProtocolError, strong),
+	rule("command syntax error", ReasonProtocolError, strong),
+
+	// The envelope sender itself.
+	rule("sender address rejected", ReasonSenderRejected, strong),
+	rule("sender rejected", ReasonSenderRejected, strong),
+	rule("sender verify failed", ReasonSenderRejected, strong),
+	rule("sender verification failed", ReasonSenderRejected, strong),
+	rule("unroutable sender address", ReasonSenderRejected, strong),
+	rule("sender domain does not exist", ReasonSenderRejected, strong),
+	rule("sender domain must exist", ReasonSenderRejected, strong),
+	rule("domain of sender address", ReasonSenderRejected, strong),
+	rule("invalid sender", ReasonSenderRejected, strong),
+	rule("provide a valid from", ReasonSenderRejected, strong),	rule("sender address is not valid", ReasonSenderRejected, strong),
+	rule("mail from address rejected", ReasonSenderRejected, strong),
+	// Gmail: the sender's "Send mail as" alias is misconfigured.
+	rule("'send mail as'", ReasonSenderRejected, strong),
+	rule("send mail as feature", ReasonSenderRejected, strong),
+	rule("sender is not allowed", ReasonSenderRejected, normal),
+	rule("mailbox not allowed to send", ReasonSenderRejected, normal),
+
+	// The address no longer exists here.
+	rule("has moved", ReasonHasMoved, strong),
+	rule("address has changed", ReasonHasMoved, strong),
+	rule("no longer available", ReasonHasMoved, normal),
+	rule("no longer valid", ReasonHasMoved, normal),
+	rule("no longer active", ReasonHasMoved, normal),
+	rule("not our customer", ReasonHasMoved, normal),
+
+	// The mailbox exists but is switched off.
+	rule("account disabled", ReasonMailboxDisabled, strong),
+	rule("account is disabled", ReasonMailboxDisabled, strong),
+	rule("account has been disabled", ReasonMailboxDisabled, strong),
+	rule("mailbox disabled", ReasonMailboxDisabled, strong),
+	rule("mailbox is disabled", ReasonMailboxDisabled, strong),
+	rule("disabled recipient", ReasonMailboxDisabled, strong),
+	rule("recipient account is blocked", ReasonMailboxDisabled, strong),
+	rule("compte du destinataire est bloque", ReasonMailboxDisabled, strong),
+	rule("account has been suspended", ReasonMailboxDisabled, strong),
+	rule("account is suspended", ReasonMailboxDisabled, strong),
+	rule("account suspended", ReasonMailboxDisabled, strong),
+	rule("mailbox suspended", ReasonMailboxDisabled, strong),
+	rule("account is inactive", ReasonMailboxDisabled, strong),
+	rule("inactive account", ReasonMailboxDisabled, strong),
+	rule("mailbox is inactive", ReasonMailboxDisabled, strong),
+	rule("account inactive", ReasonMailboxDisabled, strong),
+	rule("account has been deactivated", ReasonMailboxDisabled, strong),
+	rule("account deactivated", ReasonMailboxDisabled, strong),
+	rule("mailbox is frozen", ReasonMailboxDisabled, strong),
+	rule("account is locked", ReasonMailboxDisabled, strong),
+	rule("account locked", ReasonMailboxDisabled, strong),
+	rule("temporary locked", ReasonMailboxDisabled, strong),
+	rule("temporarily locked", ReasonMailboxDisabled, strong),	rule("account expired", ReasonMailboxDisabled, strong),
+	rule("mailbox unavailable due to inactivity", ReasonMailboxDisabled, strong),
+	rule("user account disabled", ReasonMailboxDisabled, strong),
+	// QUIRK(au): au's own preface when a suspended account was refused.
+	rule("the user(s) account is disabled", ReasonMailboxDisabled, strong),
+	rule("the email account that you tried to reach is disabled", ReasonMailboxDisabled, strong),
+
+	// The mailbox does not exist.
+	rule("user unknown", ReasonUserUnknown, normal),
+	rule("unknown user", ReasonUserUnknown, normal),
+	rule("unknown recipient", ReasonUserUnknown, normal),
+	rule("recipient unknown", ReasonUserUnknown, normal),
+	rule("unknown address error", ReasonUserUnknown, normal),
+	rule("unknown local part", ReasonUserUnknown, normal),
+	rule("unknown mailbox", ReasonUserUnknown, normal),
+	rule("unknown or illegal user", ReasonUserUnknown, normal),
+	rule("no such user", ReasonUserUnknown, normal),
+	rule("no such mailbox", ReasonUserUnknown, normal),
+	rule("no such recipient", ReasonUserUnknown, normal),
+	rule("no such account", ReasonUserUnknown, normal),
+	rule("no such address", ReasonUserUnknown, normal),
+	rule("no such person", ReasonUserUnknown, normal),
+	rule("user not exist", ReasonUserUnknown, normal),	trustedRule("no mailbox here by that name", ReasonUserUnknown, normal),
+	rule("no mailbox by that name", ReasonUserUnknown, normal),
+	rule("no account by that name", ReasonUserUnknown, normal),
+	rule("invalid recipient", ReasonUserUnknown, normal),
+	rule("invalid mailbox", ReasonUserUnknown, normal),
+	rule("invalid user", ReasonUserUnknown, normal),
+	rule("recipient not found", ReasonUserUnknown, normal),
+	rule("mailbox not found", ReasonUserUnknown, normal),
+	rule("user not found", ReasonUserUnknown, normal),
+	rule("address not found", ReasonUserUnknown, normal),
+	rule("recipient does not exist", ReasonUserUnknown, normal),
+	rule("mailbox does not exist", ReasonUserUnknown, normal),
+	rule("user does not exist", ReasonUserUnknown, normal),
+	rule("address does not exist", ReasonUserUnknown, normal),
+	rule("account does not exist", ReasonUserUnknown, normal),
+	rule("user doesn't exist", ReasonUserUnknown, normal),
+	rule("doesn't have a", ReasonUserUnknown, normal),
+	rule("email account that you tried to reach does not exist", ReasonUserUnknown, normal),
+	rule("recipient address rejected: user unknown", ReasonUserUnknown, normal),
+	trustedRule("recipient name is not recognized", ReasonUserUnknown, normal),
+	rule("recipient not recognized", ReasonUserUnknown, normal),
+	trustedRule("not listed in domino directory", ReasonUserUnknown, normal),
+	trustedRule("not listed in public name", ReasonUserUnknown, normal),
+	rule("is not a valid mailbox", ReasonUserUnknown, normal),
+	rule("not a valid user", ReasonUserUnknown, normal),
+	rule("mailbox unavailable", ReasonUserUnknown, normal),
+	rule("mailbox is unavailable", ReasonUserUnknown, normal),
+	rule("address couldn't be found", ReasonUserUnknown, normal),
+	rule("address could not be found", ReasonUserUnknown, normal),
+	rule("adresse destinataire invalide", ReasonUserUnknown, normal),
+	rule("invalid recipient address", ReasonUserUnknown, normal),
+	rule("unknown account", ReasonUserUnknown, normal),
+	rule("bad destination mailbox address", ReasonUserUnknown, normal),
+	rule("destination mailbox address invalid", ReasonUserUnknown, normal),
+	trustedRule("requested action not taken: mailbox unavailable", ReasonUserUnknown, normal),
+	// QUIRK(yahoo): Yahoo refuses unknown users after DATA, as
+	// "554 delivery error: dd This user doesn't have a ... account".
+	trustedRule("delivery error: dd", ReasonUserUnknown, normal),
+	// QUIRK(laposte): La Poste's own wording, with a misused 5.5.0.
+	trustedRule("adresse destinataire invalide", ReasonUserUnknown, normal),
+	// Gmail's own verdict in its reports' text.
+	trustedRule("because the address couldn't be found", ReasonUserUnknown, normal),
+	// QUIRK(verizon): Verizon Wireless's MMS gateway checks the number
+	// itself; these are its own verdicts, not relayed answers.
+	trustedRule("error: invalid user address", ReasonUserUnknown, normal),
+	trustedRule("no valid recipients for this mm", ReasonUserUnknown, normal),
+	// QUIRK(imail): Ipswitch IMail names its own unknown users so.
+	trustedRule("unknown user:", ReasonUserUnknown, normal),
+	// QUIRK(trendmicro): InterScan's own verdict on an address.
+	trustedRule("please check if address is correct", ReasonUserUnknown, normal),
+	// QUIRK(office365): Directory-Based Edge Blocking refuses unknown
+	// recipients with 5.4.1 "Recipient address rejected: Access denied".
+	trustedRule("recipient address rejected: access denied", ReasonUserUnknown, strong),
+	// QUIRK(au): au (KDDI) refuses unknown recipients with a bare
+	// "Recipient address rejected." at RCPT.
+	rule("recipient address rejected.|", ReasonUserUnknown, normal),
+
+	// The domain does not exist or takes no mail.
+	rule("host not found", ReasonDomainUnknown, normal),
+	rule("host unknown", ReasonDomainUnknown, normal),
+	rule("unknown host", ReasonDomainUnknown, normal),
+	rule("domain not found", ReasonDomainUnknown, normal),
+	rule("unknown domain", ReasonDomainUnknown, normal),
+	rule("no such domain", ReasonDomainUnknown, normal),
+	rule("domain does not exist", ReasonDomainUnknown, normal),
+	rule("domain doesn't exist", ReasonDomainUnknown, normal),
+	rule("domain name not found", ReasonDomainUnknown, normal),
+	rule("name or service not known", ReasonDomainUnknown, normal),
+	rule("host or domain name not found", ReasonDomainUnknown, normal),
+	rule("unrouteable mail domain", ReasonDomainUnknown, normal),
+	rule("no mx record", ReasonDomainUnknown, normal),
+	rule("no valid mx", ReasonDomainUnknown, normal),
+	rule("mx points to", ReasonDomainUnknown, normal),
+	rule("point to non-existent hosts", ReasonDomainUnknown, normal),
+	rule("does not accept mail", ReasonDomainUnknown, normal),
+	rule("null mx", ReasonDomainUnknown, normal),
+	rule("domain is not valid", ReasonDomainUnknown, normal),
+	rule("invalid domain", ReasonDomainUnknown, normal),
+	rule("unable to route", ReasonDomainUnknown, normal),
+	rule("dns lookup failure", ReasonDomainUnknown, normal),
+	rankedRule("because the domain", ReasonDomainUnknown, normal, 75),
+	rule("rfc7505", ReasonDomainUnknown, normal),
+	rule("indicated no smtp service", ReasonDomainUnknown, normal),
+	// QUIRK(exim): cPanel's router says so when the lookup of a local or
+	// remote domain fails.
+	rule("the account or domain may not exist", ReasonDomainUnknown, normal),
+
+	// The address cannot be an address.
+	rule("bad address syntax", ReasonBadSyntax, normal),
+	rule("bad recipient address syntax", ReasonBadSyntax, normal),
+	rule("address syntax", ReasonBadSyntax, normal),
+	rule("malformed recipient address", ReasonBadSyntax, normal),
+	rule("malformed address", ReasonBadSyntax, normal),
+
+
+	// The mailbox is over quota.
+	rule("mailbox full", ReasonMailboxFull, strong),
+	rule("mailbox is full", ReasonMailboxFull, strong),
+	rule("mail box full", ReasonMailboxFull, strong),
+	rule("mailbox has exceeded", ReasonMailboxFull, strong),
+	rule("mailbox exceeds", ReasonMailboxFull, strong),
+	rule("mailbox size limit", ReasonMailboxFull, strong),
+	rule("mailbox would exceed", ReasonMailboxFull, strong),
+	rule("exceeded storage allocation", ReasonMailboxFull, strong),
+	rule("exceeds allowed size", ReasonMailboxFull, strong),
+	rule("over quota", ReasonMailboxFull, strong),
+	rule("overquota", ReasonMailboxFull, strong),
+	rule("quota exceeded", ReasonMailboxFull, strong),
+	rule("exceeded its quota", ReasonMailboxFull, strong),
+	rule("exceed the quota", ReasonMailboxFull, strong),
+	rule("quota exceed", ReasonMailboxFull, strong),
+	rule("disk quota", ReasonMailboxFull, strong),
+	rule("not enough disk space", ReasonMailboxFull, strong),
+	rule("not enough storage", ReasonMailboxFull, strong),
+	rule("out of storage", ReasonMailboxFull, strong),
+	rule("user is over", ReasonMailboxFull, strong),
+	rule("messages in recipient's mailbox exceeded", ReasonMailboxFull, strong),
+	rule("full mailbox", ReasonMailboxFull, strong),
+	rule("is full", ReasonMailboxFull, vague),
+
+	// The message is too big.
+	rule("message too large", ReasonMessageTooLarge, strong),
+	rule("message too big", ReasonMessageTooLarge, strong),
+	rule("message is too large", ReasonMessageTooLarge, strong),
+	rule("message is too big", ReasonMessageTooLarge, strong),
+	rule("message size exceeds", ReasonMessageTooLarge, strong),
+	rule("message exceeds", ReasonMessageTooLarge, normal),
+	rule("message length exceeds", ReasonMessageTooLarge, strong),
+	rule("size limit exceeded", ReasonMessageTooLarge, strong),
+	rule("mail size limit", ReasonMessageTooLarge, strong),
+	rule("exceeds size limit", ReasonMessageTooLarge, strong),
+	rule("exceeds the maximum", ReasonMessageTooLarge, normal),
+	rule("message file too big", ReasonMessageTooLarge, strong),
+	rule("line limit exceeded", ReasonMessageTooLarge, normal),
+	rule("too big for system", ReasonMessageTooLarge, strong),
+	rule("size exceeds", ReasonMessageTooLarge, normal),
+
+	// Delivery was retried until the queue gave up.
+	rule("retry timeout exceeded", ReasonExpired, strong),
+	rule("retry time not reached", ReasonExpired, normal),
+	rule("message expired", ReasonExpired, strong),
+	rule("delivery time expired", ReasonExpired, strong),
+	rule("giving up", ReasonExpired, normal),
+	rule("given up", ReasonExpired, normal),
+	rule("gave up", ReasonExpired, normal),
+	rule("has been failing for a long time", ReasonExpired, strong),
+	rule("have been failing for a long time", ReasonExpired, strong),
+	rule("could not be delivered within", ReasonExpired, strong),
+	rule("was not delivered within", ReasonExpired, strong),
+	rule("couldn't be delivered within", ReasonExpired, strong),
+	rule("too long in queue", ReasonExpired, strong),
+	rule("could not deliver for the last", ReasonExpired, strong),
+	rule("delivery attempts will continue", ReasonExpired, normal),
+	rule("retry period", ReasonExpired, normal),
+	rule("maximum queue time", ReasonExpired, strong),
+	rule("envelope expired", ReasonExpired, strong),
+	rule("in the queue too long", ReasonExpired, normal),
+	rule("could not be delivered for too long", ReasonExpired, normal),
+	rule("cannot send message for", ReasonExpired, normal),
+	rule("still undelivered after", ReasonExpired, normal),
+	rule("was aborted after", ReasonExpired, normal),
+	rule("attempts:", ReasonExpired, normal),
+	// Connection timeouts are transient: when they end a delivery, the
+	// queue gave up retrying them.
+	rule("connection timed out", ReasonExpired, normal),
+	rule("timed out", ReasonExpired, normal),
+	rule("did not accept our requests to connect", ReasonExpired, normal),
+	rule("host not reachable", ReasonExpired, normal),
+	rule("not responding", ReasonExpired, normal),
+	rule("|on hold|", ReasonOther, strong),
+	// Block lists, reputation, reverse DNS, spam and virus filters.
+	rule("spam", ReasonSpamBlocked, normal),
+	rule("spamhaus", ReasonSpamBlocked, strong),
+	rule("spamcop", ReasonSpamBlocked, strong),
+	rule("sorbs.net", ReasonSpamBlocked, strong),
+	rule("uceprotect", ReasonSpamBlocked, strong),
+	rule("barracudacentral", ReasonSpamBlocked, strong),
+	rule("blacklist", ReasonSpamBlocked, strong),
+	rule("black list", ReasonSpamBlocked, strong),
+	rule("blocklist", ReasonSpamBlocked, strong),
+	rule("block list", ReasonSpamBlocked, strong),
+	rule("blocked using", ReasonSpamBlocked, strong),
+	rule("listed in", ReasonSpamBlocked, normal),
+	rule("dnsbl", ReasonSpamBlocked, strong),
+	rule("|rbl", ReasonSpamBlocked, normal),
+	rule("reputation", ReasonSpamBlocked, normal),
+	rule("reverse dns", ReasonSpamBlocked, normal),
+	rule("open relay", ReasonSpamBlocked, normal),
+	rule("mismatches client ip", ReasonSpamBlocked, normal),
+	rule("ip name lookup failed", ReasonSpamBlocked, normal),
+	rule("unverifyable sending ip", ReasonSpamBlocked, normal),
+	rule("unverifiable sending ip", ReasonSpamBlocked, normal),
+	rankedRule("my name was rejected", ReasonSpamBlocked, normal, 25),
+	rule("not accepting connections", ReasonSpamBlocked, normal),
+	rule("unfortunately, messages from", ReasonSpamBlocked, normal),
+	rule("invalid ip for sending mail", ReasonSpamBlocked, normal),
+	rule("service refused", ReasonSpamBlocked, normal),
+	rule("content rejected", ReasonSpamBlocked, normal),
+	rule("|ube|", ReasonSpamBlocked, strong),
+	// QUIRK(orange): Orange's code for mail its filter took for spam.
+	rule("ofr_506", ReasonSpamBlocked, strong),
+	// QUIRK(cox): Cox's code for a sender IP on a block list, given with
+	// "sender rejected".
+	rankedRule("aup#cdrbl", ReasonSpamBlocked, strong, 5),
+	rankedRule("rejected due to spam classification", ReasonSpamBlocked, strong, 25),	rule("ptr record", ReasonSpamBlocked, normal),
+	rule("no ptr", ReasonSpamBlocked, normal),
+	rule("rdns", ReasonSpamBlocked, normal),
+	rule("dynamic ip", ReasonSpamBlocked, normal),
+	rule("dynamic address", ReasonSpamBlocked, normal),
+	rule("dial-up", ReasonSpamBlocked, normal),
+	rule("dialup", ReasonSpamBlocked, normal),
+	rule("residential", ReasonSpamBlocked, normal),
+	rule("smtp server of your isp", ReasonSpamBlocked, normal),
+	rule("virus", ReasonSpamBlocked, normal),
+	rule("malware", ReasonSpamBlocked, normal),
+	rule("infected", ReasonSpamBlocked, normal),
+	rule("junk mail", ReasonSpamBlocked, normal),
+	rule("client host rejected", ReasonSpamBlocked, normal),
+	rule("access denied", ReasonSpamBlocked, normal),
+	rule("blocked", ReasonSpamBlocked, vague),
+	rule("banned", ReasonSpamBlocked, vague),
+	rule("unsolicited", ReasonSpamBlocked, normal),
+	rule("bulk mail", ReasonSpamBlocked, normal),
+
+	// Throttling.
+	rule("too many connections", ReasonRateLimited, normal),
+	rule("frequency limited", ReasonRateLimited, strong),
+	rule("receiving mail at a rate", ReasonRateLimited, strong),	rule("too many recipients", ReasonRateLimited, strong),
+	rule("too many concurrent", ReasonRateLimited, normal),
+	rule("connection limit", ReasonRateLimited, normal),
+	rule("rate limit", ReasonRateLimited, normal),
+	rule("ratelimit", ReasonRateLimited, normal),
+	rule("rate-limit", ReasonRateLimited, normal),
+	rule("throttl", ReasonRateLimited, normal),
+	rule("sending rate", ReasonRateLimited, normal),
+	rule("too fast", ReasonRateLimited, normal),
+	rule("too many messages from", ReasonRateLimited, normal),
+	rule("too many emails", ReasonRateLimited, normal),
+	rule("exceeded the maximum number of connections", ReasonRateLimited, normal),
+
+	// Local policy and content filters.
+	rule("recipient preferences", ReasonPolicyRejected, strong),
+	rule("domain filter", ReasonPolicyRejected, normal),
+	rule("policy violation", ReasonPolicyRejected, normal),
+	rule("protocol violation", ReasonPolicyRejected, normal),
+	rankedRule("not accepted for policy reasons", ReasonPolicyRejected, strong, 25),
+	rankedRule("duplicate header", ReasonPolicyRejected, strong, 25),	rule("violates", ReasonPolicyRejected, vague),
+	rankedRule("not rfc 5322 compliant", ReasonPolicyRejected, strong, 25),
+	// QUIRK(googlegroups): the group refused the post (it may not
+	// exist, or the sender may not post); the words are localised.
+	rule("groups.google.com/support", ReasonPolicyRejected, normal),	rule("message content", ReasonPolicyRejected, normal),
+	rule("not compliant", ReasonPolicyRejected, normal),
+	rule("rfc 5322", ReasonPolicyRejected, normal),
+	rule("rfc5322", ReasonPolicyRejected, normal),
+	rule("rfc 2822", ReasonPolicyRejected, normal),
+	rule("rfc2822", ReasonPolicyRejected, normal),
+	rule("prohibited", ReasonPolicyRejected, vague),
+	rule("not permitted", ReasonPolicyRejected, vague),
+	rule("not allowed", ReasonPolicyRejected, vague),
+	rule("not authorized", ReasonPolicyRejected, vague),
+	rule("refused", ReasonPolicyRejected, vague),
+	rule("rejected", ReasonPolicyRejected, vague),
+	rule("denied", ReasonPolicyRejected, vague),
+	rule("policy", ReasonPolicyRejected, vague),
+	rule("filtered", ReasonPolicyRejected, vague),
+	rule("permission to post", ReasonPolicyRejected, normal),
+	rule("not a member", ReasonPolicyRejected, normal),
+
+	// The path to the destination.
+	rule("connection refused", ReasonNetworkError, normal),
+	// Postfix: the server's greeting refused the connection.
+	rule("refused to talk to me", ReasonSpamBlocked, normal),
+	rule("no route to host", ReasonNetworkError, normal),
+	rule("network is unreachable", ReasonNetworkError, normal),
+	rule("host unreachable", ReasonNetworkError, normal),
+	rule("lost connection", ReasonNetworkError, normal),
+	rule("connection reset", ReasonNetworkError, normal),
+	rule("network error", ReasonNetworkError, normal),
+	rule("able to establish an smtp connection", ReasonNetworkError, normal),
+	rule("host name lookup failure", ReasonNetworkError, normal),	rule("connection dropped", ReasonNetworkError, normal),
+	rule("could not connect", ReasonNetworkError, normal),
+	rule("unable to connect", ReasonNetworkError, normal),
+	rule("couldn't connect", ReasonNetworkError, normal),
+	rule("routing loop", ReasonNetworkError, normal),
+	rule("mail loop", ReasonNetworkError, normal),
+	rule("loop detected", ReasonNetworkError, normal),
+	rule("too many hops", ReasonNetworkError, normal),
+	rule("hop count exceeded", ReasonNetworkError, normal),
+	rule("no answer", ReasonNetworkError, normal),
+	rule("temporary lookup failure", ReasonNetworkError, normal),
+
+	// The destination system failed.
+	rule("system error", ReasonSystemError, normal),
+	rule("internal error", ReasonSystemError, normal),
+	rule("internal server error", ReasonSystemError, normal),
+	rule("local error", ReasonSystemError, normal),
+	rule("mail system full", ReasonSystemError, normal),
+	rule("system is full", ReasonSystemError, normal),
+	rule("insufficient system storage", ReasonSystemError, normal),
+	rule("insufficient disk space", ReasonSystemError, normal),
+	rule("ldap", ReasonSystemError, normal),
+	rule("service currently unavailable", ReasonSystemError, normal),
+	rule("duplicated message-id", ReasonSystemError, normal),	rule("out of memory", ReasonSystemError, normal),
+	rule("i/o error", ReasonSystemError, normal),
+	rule("mailer error", ReasonSystemError, normal),
+	rankedRule("pipe to |", ReasonSystemError, strong, 55),
+	rankedRule("command output:", ReasonSystemError, strong, 55),
+	rankedRule("procmail:", ReasonSystemError, strong, 55),
+	rankedRule("command died", ReasonSystemError, strong, 55),
+	rule("exited with", ReasonSystemError, normal),
+	rule("unable to execute", ReasonSystemError, normal),
+	rule("server configuration", ReasonSystemError, normal),
+	rule("misconfigured", ReasonSystemError, normal),
+	rule("service unavailable", ReasonSystemError, vague),
+	rule("temporarily unavailable", ReasonSystemError, vague),
+	rule("try again later", ReasonSystemError, vague),
+}
+
+func rule(phrase string, reason Reason, strength int) textRule {
+	return textRule{phrase: phrase, reason: reason, strength: strength}
+}
+
+func trustedRule(phrase string, reason Reason, strength int) textRule {
+	return textRule{phrase: phrase, reason: reason, strength: strength, trusted: true}
+}
+
+func rankedRule(phrase string, reason Reason, strength, rank int) textRule {
+	return textRule{phrase: phrase, reason: reason, strength: strength, rank: rank}
+}
+
+var textPhrases = func() *phraseSet {
+	list := make([]string, len(textRules))
+	for i, r := range textRules {
+		list[i] = r.phrase
+	}
+	return newPhraseSet(list)
+}()
+
+// textVerdict is what the words of a diagnostic say.
+type textVerdict struct {
+	reason   Reason
+	strength int
+	trusted  bool
+	found    bool
+}
+
+// readText finds the reason the words of a diagnostic give: the best
+// ranked phrase found, with the strongest wording of that reason.
+func readText(text string) textVerdict {
+	var v textVerdict
+	if text == "" {
+		return v
+	}
+	bestRank := 1 << 30
+	textPhrases.scan(text, func(id int) bool {
+		r := &textRules[id]
+		rank := r.rank
+		if rank == 0 {
+			rank = reasonRank[r.reason]
+		}
+		if r.strength == vague {
+			rank += 1000 // vague words speak only when nothing else does
+		}
+		switch {
+		case rank < bestRank:
+			v, bestRank = textVerdict{reason: r.reason, strength: r.strength, trusted: r.trusted, found: true}, rank
+		case r.reason == v.reason:
+			v.strength = max(v.strength, r.strength)
+			v.trusted = v.trusted || r.trusted
+		}
+		return true
+	})
+	return v
+}
+
+// textReason returns the reason the words of a text give, if any.
+func textReason(text string) (Reason, bool) {
+	v := readText(text)
+	return v.reason, v.found
 }
 
 // senderReplies are SMTP replies that always mean the sending side erred:
@@ -67,57 +583,100 @@ var senderReplies = map[string]Reason{
 	"538": ReasonAuthRequired,
 }
 
+// specificCode reports codes whose own reason the text may only overrule
+// with a strong phrase: they name one condition precisely, where the rest
+// (X.0.0, X.1.0, X.2.0, X.3.0, X.5.x, X.7.0, X.7.1, ...) are buckets.
+func specificCode(st Status) bool {
+	switch st.SubjectDetail() {
+	case "1.1", "1.2", "1.3", "1.6", "1.10", "2.2", "2.3", "3.4", "4.4",
+		"7.8", "7.9", "7.10", "7.11", "7.20", "7.21", "7.22", "7.23", "7.24", "7.25", "7.26", "7.27", "7.29":
+		return true
+	}
+	return false
+}
+
 // ClassifyStatus returns the reason and class of a failure from its
 // enhanced status st, SMTP reply code and the server's diagnostic text
 // (any may be empty).
 func ClassifyStatus(st Status, reply, diagnostic string) (Reason, Class) {
+	reason := classify(st, reply, diagnostic, smtpStage(diagnostic), false)
+	return reason, classOf(reason, st, reply)
+}
+
+// classOf settles the class of a reason given the code's class: a
+// transient failure is soft unless the sender's side is at fault.
+func classOf(reason Reason, st Status, reply string) Class {
+	switch {
+	case reason == ReasonDelivered || reason == ReasonAutoReply:
+		return ClassNone
+	case reason.Class() == ClassSender || reason == ReasonComplaint:
+		return reason.Class()
+	case st.Class() == 4 || st == "" && len(reply) == 3 && reply[0] == '4':
+		return ClassSoft
+	}
+	return reason.Class()
+}
+
+// classify reads a failure's reason from its code, reply, words and the
+// SMTP command it answered ("" when unknown). trusted says the report's
+// own words confirm an unknown user.
+func classify(st Status, reply, diagnostic, stage string, trusted bool) Reason {
 	if st == "" {
 		st = StatusFromReply(reply)
 	}
 	if st.Class() == 2 {
-		return ReasonDelivered, ClassNone
+		return ReasonDelivered
 	}
-	lower := strings.ToLower(diagnostic)
-	if r, ok := matchRules(senderRules, lower); ok {
-		return r, ClassSender
+	tv := readText(diagnostic)
+	if tv.found && tv.reason.Class() == ClassSender {
+		return tv.reason
 	}
-	if r, ok := senderReplies[reply]; ok {
-		return r, ClassSender
+	var cr Reason
+	if info, ok := Lookup(st); ok && !st.Generic() {
+		cr = info.Reason
 	}
-	reason := ReasonOther
-	if info, ok := Lookup(st); ok {
-		reason = info.Reason
+	sd := st.SubjectDetail()
+	if strings.HasPrefix(sd, "5.") && !(len(reply) == 3 && reply[:2] == "50") && (reply != "" || tv.found) {
+		// X.5.x is the sender's protocol error only with a 50x reply, or
+		// when nothing else is known: servers also give it with 421, or
+		// 550 for unknown and blocked recipients (hotmail, laposte).
+		cr = ""
 	}
-	// A generic or unregistered code says little; the text may say more.
-	if reason == ReasonOther || st.Generic() || st == "" {
-		if r, ok := matchRules(recipientRules, lower); ok {
-			reason = r
+	if r, ok := senderReplies[reply]; ok && !specificCode(st) && (!tv.found || tv.strength == vague) {
+		return r
+	}
+	reason := cr
+	switch {
+	case cr == "" || cr == ReasonOther:
+		if tv.found {
+			reason = tv.reason
 		}
+	case tv.found && (tv.strength == strong || tv.strength == normal && !specificCode(st)):
+		reason = tv.reason
 	}
-	switch st.Class() {
-	case 4:
-		if reason.Class() == ClassSender {
-			return reason, ClassSender
-		}
-		if reason == ReasonDelivered {
-			reason = ReasonOther
-		}
-		return reason, ClassSoft
+	if reason == "" || reason == ReasonDelivered {
+		reason = ReasonOther // a success detail on a failure says nothing
 	}
-	if reason == ReasonDelivered {
-		reason = ReasonOther
+	switch {
+	case reason == ReasonUserUnknown && cr != ReasonUserUnknown && stage != "rcpt" && !tv.trusted && (!trusted || stage == "data"):
+		// "Unknown user" without a code saying so, and not in answer to
+		// RCPT TO, is how content filters (Japanese carriers' domain
+		// filters, filtering appliances) refuse mail after DATA: it is no
+		// proof the mailbox is gone.
+		return ReasonPolicyRejected
+	case stage == "mail" && (reason.Class() == ClassHard || reason == ReasonOther):
+		// Refused at MAIL FROM: the envelope sender was the problem.
+		return ReasonSenderRejected
+	case (stage == "conn" || stage == "helo") && (reason == ReasonOther || reason == ReasonPolicyRejected):
+		// Refused before any address was given: the sending host was.
+		return ReasonSpamBlocked
+	case reason == ReasonDomainUnknown && st.Class() == 4 && !containsAny(nullMXPhrases, diagnostic):
+		// A transient code on "domain not found" means the lookup failed
+		// for now (a DNS timeout, a lame server), not that it is gone.
+		return ReasonNetworkError
 	}
-	return reason, reason.Class()
+	return reason
 }
 
-func matchRules(rules []textRule, lower string) (Reason, bool) {
-	if lower == "" {
-		return "", false
-	}
-	for _, r := range rules {
-		if strings.Contains(lower, r.phrase) {
-			return r.reason, true
-		}
-	}
-	return "", false
-}
+// nullMXPhrases mark a domain that publishes it takes no mail (RFC 7505).
+var nullMXPhrases = newPhraseSet([]string{"null mx", "rfc7505", "rfc 7505", "indicated no smtp service", "does not accept mail"})

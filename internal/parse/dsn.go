@@ -1,7 +1,6 @@
 package parse
 
 import (
-	"bytes"
 	"strings"
 )
 
@@ -10,43 +9,91 @@ import (
 type field struct{ name, value string }
 
 // fieldGroups splits an RFC 3464 delivery-status body into its blocks:
-// the per-message fields, then one block per recipient.
-func fieldGroups(body []byte) [][]field {
+// the per-message fields, then one block per recipient. Empty lines
+// separate blocks; a Final-Recipient after one already read starts a new
+// block too, for reports that leave the empty lines out.
+func fieldGroups(body string) [][]field {
 	var groups [][]field
 	var cur []field
+	var cont strings.Builder // continuation of cur's last field
+	flushCont := func() {
+		if cont.Len() > 0 {
+			cur[len(cur)-1].value += cont.String()
+			cont.Reset()
+		}
+	}
+	endGroup := func() {
+		flushCont()
+		if len(cur) > 0 {
+			groups = append(groups, cur)
+			cur = nil
+		}
+	}
 	for len(body) > 0 {
 		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		if i := strings.IndexByte(body, '\n'); i >= 0 {
 			line, body = body[:i], body[i+1:]
 		} else {
-			body = nil
+			body = ""
 		}
-		line = bytes.TrimRight(line, "\r")
-		if len(bytes.TrimSpace(line)) == 0 {
-			if len(cur) > 0 {
-				groups = append(groups, cur)
-				cur = nil
-			}
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" {
+			endGroup()
 			continue
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(cur) > 0 {
-			last := &cur[len(cur)-1]
-			last.value += " " + string(bytes.TrimSpace(line))
+			if cont.Len() < 4096 {
+				cont.WriteByte(' ')
+				cont.WriteString(trimmed)
+			}
 			continue
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || strings.ContainsAny(strings.TrimSpace(name), " \t") {
 			continue
 		}
-		cur = append(cur, field{
-			name:  strings.ToLower(string(bytes.TrimSpace(name))),
-			value: string(bytes.TrimSpace(value)),
-		})
+		name = strings.ToLower(strings.TrimSpace(name))
+		flushCont()
+		cur = append(cur, field{name: name, value: strings.TrimSpace(value)})
 	}
-	if len(cur) > 0 {
-		groups = append(groups, cur)
+	endGroup()
+	// Reports that leave out the empty lines: split a block before each
+	// Final-Recipient after the first (with an Original-Recipient just
+	// before it), and the per-message fields from the first recipient.
+	var out [][]field
+	for _, g := range groups {
+		start := 0
+		seenFinal := false
+		perMessage := len(g) > 0 && (g[0].name == "reporting-mta" || g[0].name == "received-from-mta" || g[0].name == "arrival-date")
+		for i, f := range g {
+			if f.name != "final-recipient" && f.name != "original-recipient" {
+				continue
+			}
+			cut := i
+			if f.name == "final-recipient" && i > start && g[i-1].name == "original-recipient" {
+				cut = i - 1
+			}
+			if perMessage && cut > start || f.name == "final-recipient" && seenFinal && cut > start {
+				out = append(out, g[start:cut])
+				start = cut
+			}
+			perMessage = false
+			if f.name == "final-recipient" {
+				seenFinal = true
+			}
+		}
+		out = append(out, g[start:])
 	}
-	return groups
+	return out
+}
+
+func has(fs []field, name string) bool {
+	for _, f := range fs {
+		if f.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func get(fs []field, name string) string {
@@ -66,95 +113,104 @@ func stripType(v string) string {
 	return strings.TrimSpace(v)
 }
 
-func readDeliveryStatus(rep *Report, body []byte) {
-	groups := fieldGroups(body)
-	for i, g := range groups {
-		if get(g, "final-recipient") == "" && get(g, "original-recipient") == "" {
-			if i == 0 {
-				rep.ReportingMTA = stripType(get(g, "reporting-mta"))
-				rep.ArrivalDate = get(g, "arrival-date")
-				rep.OriginalEnvelopeID = get(g, "original-envelope-id")
+// readDSN reads delivery-status fields: the message/delivery-status
+// parts, or fields written into the text of a report that lost its MIME
+// structure (forwarded, or flattened by a relay). It reports false when
+// they name no recipient, so other readers may try.
+func readDSN(rep *Report, m *message, bodies []string) bool {
+	var drafts []draft
+	for _, body := range bodies {
+		for i, g := range fieldGroups(body) {
+			if !has(g, "final-recipient") && !has(g, "original-recipient") {
+				if i == 0 && rep.ReportingMTA == "" {
+					rep.ReportingMTA = stripType(get(g, "reporting-mta"))
+					rep.ArrivalDate = get(g, "arrival-date")
+					rep.OriginalEnvelopeID = get(g, "original-envelope-id")
+				}
+				continue
 			}
-			continue
+			drafts = append(drafts, dsnRecipient(g))
 		}
-		rep.Recipients = append(rep.Recipients, recipientFrom(g))
 	}
+	if len(drafts) == 0 {
+		return false
+	}
+	ctx := newTextContext(m)
+	for i := range drafts {
+		d := &drafts[i]
+		ctx.enrich(d)
+		rep.Recipients = append(rep.Recipients, d.finish())
+	}
+	return true
 }
 
-func recipientFrom(g []field) Recipient {
-	r := Recipient{
-		Action:          Action(strings.ToLower(strings.Fields(get(g, "action") + " x")[0])),
-		RemoteMTA:       stripType(get(g, "remote-mta")),
-		Diagnostic:      stripType(get(g, "diagnostic-code")),
-		LastAttemptDate: get(g, "last-attempt-date"),
-		WillRetryUntil:  get(g, "will-retry-until"),
+var inlineDSNFields = newPhraseSet([]string{"\nreporting-mta:", "\nfinal-recipient:", "\noriginal-recipient:"})
+
+// inlineDSN returns the delivery-status fields written in a text, from
+// the first of them on, or "" when the text has no Final-Recipient.
+func inlineDSN(text string) string {
+	start, recipient := -1, false
+	pos := 0
+	inlineDSNFields.scan(text, func(id int) bool {
+		if id > 0 {
+			recipient = true
+		}
+		return !recipient
+	})
+	if !recipient {
+		return ""
 	}
+	// The scan cannot report offsets; find the first field line again.
+	for pos < len(text) {
+		end := strings.IndexByte(text[pos:], '\n')
+		line := text[pos:]
+		if end >= 0 {
+			line = text[pos : pos+end]
+		}
+		if hasPrefixFold(line, "reporting-mta:") || hasPrefixFold(line, "final-recipient:") || hasPrefixFold(line, "original-recipient:") {
+			start = pos
+			break
+		}
+		if end < 0 {
+			break
+		}
+		pos += end + 1
+	}
+	if start < 0 {
+		return ""
+	}
+	return text[start:]
+}
+
+func dsnRecipient(g []field) draft {
+	var d draft
+	d.Action = Action(strings.ToLower(strings.Fields(get(g, "action") + " x")[0]))
+	d.RemoteMTA = stripType(get(g, "remote-mta"))
+	d.Diagnostic = stripType(get(g, "diagnostic-code"))
+	d.LastAttemptDate = get(g, "last-attempt-date")
+	d.WillRetryUntil = get(g, "will-retry-until")
 	final := get(g, "final-recipient")
 	orig := get(g, "original-recipient")
 	if a, err := NormalizeAddress(final); err == nil {
-		r.Address = a
+		d.Address = a
 	}
 	if a, err := NormalizeAddress(orig); err == nil {
-		r.OriginalRecipient = a
-		if r.Address == "" {
-			r.Address = a
+		d.OriginalRecipient = a
+		if d.Address == "" {
+			d.Address = a
 		}
 	}
-	if r.Address == "" {
-		r.Address = stripType(final)
+	if d.Address == "" {
+		d.Address = stripType(final)
 	}
-	status, _ := ParseStatus(get(g, "status"))
-	r.Status = status
-	r.ReplyCode = FindReplyCode(r.Diagnostic)
-	finishRecipient(&r)
-	return r
+	status, _ := ParseStatus(firstWord(get(g, "status")))
+	d.Status = status
+	return d
 }
 
-// finishRecipient settles the status, action, reason and class of a
-// recipient whose raw fields are filled in.
-func finishRecipient(r *Recipient) {
-	if inText := FindStatus(r.Diagnostic); inText != "" {
-		// The most specific code wins: a DSN's generic X.0.0 often hides the
-		// remote server's own, more precise code in the diagnostic.
-		if r.Status == "" || r.Status.Generic() && inText.Class() == r.Status.Class() && !inText.Generic() {
-			r.Status = inText
-		}
+func firstWord(s string) string {
+	if i := strings.IndexAny(s, " \t("); i >= 0 {
+		return s[:i]
 	}
-	if r.Status == "" && r.ReplyCode != "" {
-		r.Status = StatusFromReply(r.ReplyCode)
-	}
-	switch r.Action {
-	case ActionFailed, ActionDelayed, ActionDelivered, ActionRelayed, ActionExpanded:
-	default:
-		switch r.Status.Class() {
-		case 2:
-			r.Action = ActionDelivered
-		case 4:
-			r.Action = ActionDelayed
-		default:
-			r.Action = ActionFailed
-		}
-	}
-	switch r.Action {
-	case ActionDelivered, ActionRelayed, ActionExpanded:
-		r.Reason, r.Class = ReasonDelivered, ClassNone
-	case ActionDelayed:
-		reason, class := ClassifyStatus(r.Status, r.ReplyCode, r.Diagnostic)
-		r.Reason, r.Class = ReasonDelayed, ClassSoft
-		if class == ClassSender {
-			r.Reason, r.Class = reason, class
-		}
-	default:
-		r.Reason, r.Class = ClassifyStatus(r.Status, r.ReplyCode, r.Diagnostic)
-		if r.Status == "" {
-			// Keep the class right without inventing detail.
-			switch r.Class {
-			case ClassHard, ClassSender:
-				r.Status = "5.0.0"
-			default:
-				r.Status = "4.0.0"
-			}
-		}
-	}
-	r.Suppress = r.Class.Suppresses()
+	return s
 }

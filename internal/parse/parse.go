@@ -4,21 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-
-	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // decode legacy charsets in text parts
 )
 
 // MaxInputSize is the default cap on one message; Parse refuses larger input.
 const MaxInputSize = 10 << 20
 
-// maxPartSize caps how much of one MIME part is read.
-const maxPartSize = 4 << 20
+// maxTextLen caps how much human-readable text one report is searched in.
+// Reports put what matters first; the rest is usually the returned message.
+const maxTextLen = 256 << 10
 
 var (
-	// ErrTooLarge is returned for input over MaxInputSize.
+	// ErrTooLarge is returned for input over the size cap.
 	ErrTooLarge = errors.New("parse: message too large")
 	// ErrEmpty is returned for empty input.
 	ErrEmpty = errors.New("parse: empty message")
@@ -27,118 +24,366 @@ var (
 	ErrMalformed = errors.New("parse: malformed message")
 )
 
+// Options tune ParseWithOptions. The zero value is what Parse uses.
+type Options struct {
+	// MaxSize caps the input; 0 means MaxInputSize.
+	MaxSize int
+	// VERP, when its Prefix is set, names the recipient of a bounce that
+	// does not say it itself, from the VERP address the bounce was sent to
+	// (its To, Delivered-To, X-Original-To or Envelope-To header).
+	VERP VERP
+	// RecipientHeaders are header fields the sender puts in its messages
+	// to name the recipient ("X-Rcpt-To"); when a report names none, they
+	// are looked up in the returned message.
+	RecipientHeaders []string
+}
+
 // Parse reads one message and reports what it says about delivery. The
 // returned report is never nil; when err is non-nil it holds what could be
-// read (Kind is a best effort).
-func Parse(raw []byte) (*Report, error) {
+// read (Kind is a best effort). Parse is safe for concurrent use and runs
+// in time linear in the size of its input.
+func Parse(raw []byte) (*Report, error) { return ParseWithOptions(raw, Options{}) }
+
+// ParseWithOptions is Parse with VERP and recipient-header recovery and a
+// size cap of the caller's choosing.
+func ParseWithOptions(raw []byte, opt Options) (*Report, error) {
 	rep := &Report{Kind: KindNotBounce, Recipients: []Recipient{}}
+	limit := opt.MaxSize
+	if limit <= 0 {
+		limit = MaxInputSize
+	}
 	if len(raw) == 0 {
 		return rep, ErrEmpty
 	}
-	if len(raw) > MaxInputSize {
+	if len(raw) > limit {
 		return rep, ErrTooLarge
 	}
 	raw = normalizeLineEndings(raw)
-	ent, err := message.Read(bytes.NewReader(raw))
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return rep, fmt.Errorf("%w: %w", ErrMalformed, err)
+	if msgs := splitMbox(raw); len(msgs) > 1 {
+		return parseMbox(msgs, opt)
 	}
-	if ent.Header.Fields().Len() == 0 {
+	return parseOne(raw, opt)
+}
+
+// maxMboxMessages caps the messages read from one mbox input.
+const maxMboxMessages = 64
+
+// splitMbox splits input in mbox format (messages each opened by a
+// "From " line after an empty line) into its messages.
+func splitMbox(raw []byte) [][]byte {
+	if !bytes.HasPrefix(raw, []byte("From ")) {
+		return nil
+	}
+	var msgs [][]byte
+	start := 0
+	pos := 0
+	for len(msgs) < maxMboxMessages-1 {
+		i := bytes.Index(raw[pos:], []byte("\nFrom "))
+		if i < 0 {
+			break
+		}
+		cut := pos + i + 1
+		pos = cut + 5
+		if !isFromLine(raw[cut:]) {
+			continue
+		}
+		msgs = append(msgs, raw[start:cut])
+		start = cut
+	}
+	return append(msgs, raw[start:])
+}
+
+// isFromLine reports an mbox separator: "From sender Mon Jan  2 ...".
+func isFromLine(b []byte) bool {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	f := strings.Fields(string(b[min(len(b), 5):min(len(b), 200)]))
+	if len(f) < 3 {
+		return false
+	}
+	switch f[1] {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+		return true
+	}
+	return false
+}
+
+// parseMbox reads each message of an mbox and reports their recipients
+// together, in order; the report's other fields come from the first
+// message that has recipients.
+func parseMbox(msgs [][]byte, opt Options) (*Report, error) {
+	var out *Report
+	var firstErr error
+	for _, msg := range msgs {
+		rep, err := parseOne(msg, opt)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		switch {
+		case out == nil:
+			out = rep
+		case len(out.Recipients) == 0:
+			rep.Recipients = append(out.Recipients, rep.Recipients...)
+			out = rep
+		default:
+			out.Recipients = append(out.Recipients, rep.Recipients...)
+		}
+	}
+	if len(out.Recipients) > 0 {
+		firstErr = nil
+	}
+	if out.Kind != KindComplaint && out.Kind != KindAutoReply {
+		out.Kind = kindOf(out)
+	}
+	return out, firstErr
+}
+
+func parseOne(raw []byte, opt Options) (*Report, error) {
+	rep := &Report{Kind: KindNotBounce, Recipients: []Recipient{}}
+	top, body := readHeader(raw)
+	if len(top) == 0 {
 		return rep, fmt.Errorf("%w: no header fields", ErrMalformed)
 	}
-	var p parser
-	walkErr := ent.Walk(p.visit)
-	p.finish(rep, ent.Header)
-	if walkErr != nil && len(rep.Recipients) == 0 {
-		return rep, fmt.Errorf("%w: %w", ErrMalformed, walkErr)
+	m := newMessage(top, body)
+	m.read(rep)
+	if len(rep.Recipients) == 0 || rep.Recipients[0].Address == "" {
+		m.recoverRecipient(rep, opt)
+	}
+	settle(rep)
+	if m.broken && len(rep.Recipients) == 0 {
+		return rep, fmt.Errorf("%w: unreadable MIME structure", ErrMalformed)
 	}
 	return rep, nil
 }
 
-// normalizeLineEndings turns bare CR line breaks (old Mac mailers) into LF;
-// go-message handles LF and CRLF itself.
+// normalizeLineEndings turns CRLF and bare CR line breaks into LF, so the
+// rest of the parser deals with one kind. Input without CR is not copied.
 func normalizeLineEndings(raw []byte) []byte {
-	i := bytes.IndexByte(raw, '\r')
-	for i >= 0 && i+1 < len(raw) && raw[i+1] == '\n' {
-		j := bytes.IndexByte(raw[i+1:], '\r')
-		if j < 0 {
-			return raw
-		}
-		i += 1 + j
-	}
-	if i < 0 {
+	if bytes.IndexByte(raw, '\r') < 0 {
 		return raw
 	}
 	out := make([]byte, 0, len(raw))
 	for k := 0; k < len(raw); k++ {
-		if raw[k] == '\r' {
+		c := raw[k]
+		if c == '\r' {
 			if k+1 < len(raw) && raw[k+1] == '\n' {
 				continue
 			}
-			out = append(out, '\n')
-			continue
+			c = '\n'
 		}
-		out = append(out, raw[k])
+		out = append(out, c)
 	}
 	return out
 }
 
-// parser collects the parts of one message as Walk visits them.
-type parser struct {
-	reportType     string
-	deliveryStatus []byte
-	feedback       []byte
-	original       *message.Header
-	firstText      []byte
+// message is one input, split into the parts a bounce parser reads.
+type message struct {
+	top      header
+	body     []byte
+	parts    []part
+	from     string // top From, decoded
+	subject  string // top Subject, decoded
+	dsn      []*part
+	feedback *part
+	original header // the returned message's header, if any
+	origBody []byte // and its body
+	hasOrig  bool
+	text     string // the human-readable report, before any returned message
+	broken   bool
+	nesting  int // how many reports enclose this one
 }
 
-func (p *parser) visit(path []int, e *message.Entity, _ error) error {
-	mt, params, _ := e.Header.ContentType()
-	switch {
-	case mt == "multipart/report" && p.reportType == "":
-		p.reportType = strings.ToLower(params["report-type"])
-	case mt == "message/delivery-status" || mt == "message/global-delivery-status":
-		if p.deliveryStatus == nil {
-			p.deliveryStatus = readPart(e.Body)
-		}
-	case mt == "message/feedback-report":
-		if p.feedback == nil {
-			p.feedback = readPart(e.Body)
-		}
-	case mt == "message/rfc822" || mt == "message/global" ||
-		mt == "text/rfc822-headers" || mt == "message/global-headers" || mt == "message/rfc822-headers":
-		if p.original == nil {
-			if inner, err := message.Read(io.LimitReader(e.Body, maxPartSize)); inner != nil && (err == nil || message.IsUnknownCharset(err)) {
-				h := inner.Header
-				p.original = &h
+func newMessage(top header, body []byte) *message {
+	m := &message{top: top, body: body}
+	m.parts = walkParts(top, body, 0, nil)
+	m.from = top.text("From")
+	m.subject = top.text("Subject")
+	var texts []string
+	size := 0
+	for i := range m.parts {
+		p := &m.parts[i]
+		switch p.mediaType {
+		case "message/delivery-status", "message/global-delivery-status", "text/delivery-status":
+			m.dsn = append(m.dsn, p)
+		case "message/feedback-report":
+			if m.feedback == nil {
+				m.feedback = p
 			}
+		case "message/rfc822", "message/global", "message/partial",
+			"text/rfc822-headers", "message/rfc822-headers", "message/global-headers", "text/rfc822-header":
+			if !m.hasOrig {
+				m.original, m.origBody = readHeader(p.decoded())
+				m.hasOrig = len(m.original) > 0
+			}
+		case "text/plain", "text/html", "text/enriched", "text/x-aol":
+			if m.hasOrig || size > maxTextLen || isAttachment(p) && len(texts) > 0 {
+				continue
+			}
+			t := p.text()
+			if p.mediaType == "text/html" {
+				if len(texts) > 0 {
+					continue // an alternative to text already read
+				}
+				t = htmlToText(t)
+			}
+			size += len(t)
+			texts = append(texts, t)
 		}
-	case strings.HasPrefix(mt, "text/") && p.firstText == nil && len(path) <= 1:
-		p.firstText = readPart(e.Body)
 	}
-	return nil
+	m.text = strings.Join(texts, "\n")
+	if len(m.text) > maxTextLen {
+		m.text = m.text[:maxTextLen]
+	}
+	return m
 }
 
-func readPart(r io.Reader) []byte {
-	b, _ := io.ReadAll(io.LimitReader(r, maxPartSize))
-	return b
+func isAttachment(p *part) bool {
+	return strings.HasPrefix(strings.ToLower(p.h.get("Content-Disposition")), "attachment")
 }
 
-func (p *parser) finish(rep *Report, top message.Header) {
-	if p.original != nil {
-		rep.Original = originalFrom(*p.original)
+// read fills rep from the message: a feedback report, a delivery status
+// notification, a provider's notification, a plain-text bounce, or an
+// automatic reply, tried in that order.
+func (m *message) read(rep *Report) {
+	if m.hasOrig {
+		rep.Original = originalFrom(m.original)
 		rep.OriginalMessageID = rep.Original.MessageID
 	}
 	switch {
-	case p.deliveryStatus != nil:
-		rep.Engine = "RFC3464"
-		readDeliveryStatus(rep, p.deliveryStatus)
-	case p.feedback != nil:
+	case m.feedback != nil:
 		rep.Engine = "ARF"
-		readFeedback(rep, p.feedback)
-	case isAutoReply(top):
-		rep.Engine = "RFC3834"
-		rep.Kind = KindAutoReply
+		readFeedback(rep, m)
+		return
+	case len(m.dsn) > 0:
+		bodies := make([]string, len(m.dsn))
+		for i, p := range m.dsn {
+			bodies[i] = p.text()
+		}
+		if readDSN(rep, m, bodies) {
+			rep.Engine = "RFC3464"
+			return
+		}
+	}
+	if inline := inlineDSN(m.text); inline != "" && readDSN(rep, m, []string{inline}) {
+		rep.Engine = "RFC3464"
+		return
+	}
+	if readVendorJSON(rep, m) {
+		return
+	}
+	if readUnsubscribe(rep, m) {
+		return
+	}
+	if m.readEnclosedReport(rep) {
+		return
+	}
+	if readTextBounce(rep, m) {
+		return
+	}
+	readAutoReply(rep, m)
+}
+
+// maxNesting caps how deep reports enclosed in reports are read.
+const maxNesting = 2
+
+// readEnclosedReport reads a report that came back inside another one: a
+// gateway that wraps the DSN it received in a notice of its own.
+func (m *message) readEnclosedReport(rep *Report) bool {
+	if !m.hasOrig || m.nesting >= maxNesting || !m.looksLikeBounce() {
+		return false
+	}
+	ct := m.original.get("Content-Type")
+	if !strings.EqualFold(mediaTypeOf(ct), "multipart/report") && !strings.Contains(strings.ToLower(m.original.get("From")), "mailer-daemon") {
+		return false
+	}
+	inner := newMessage(m.original, m.origBody)
+	inner.nesting = m.nesting + 1
+	var r Report
+	r.Recipients = []Recipient{}
+	inner.read(&r)
+	if len(r.Recipients) == 0 {
+		return false
+	}
+	orig := rep.Original
+	*rep = r
+	if rep.Original == nil {
+		rep.Original = orig
+	}
+	return true
+}
+
+// originalFrom reads what matters of the returned message's header.
+func originalFrom(h header) *Original {
+	o := &Original{
+		MessageID:       h.get("Message-Id"),
+		Subject:         h.text("Subject"),
+		From:            h.text("From"),
+		To:              h.text("To"),
+		ListUnsubscribe: h.get("List-Unsubscribe"),
+	}
+	for _, f := range h {
+		if len(f.name) > 2 && (f.name[0] == 'X' || f.name[0] == 'x') && f.name[1] == '-' {
+			if o.XHeaders == nil {
+				o.XHeaders = make(map[string]string)
+			}
+			k := string(f.name)
+			if _, dup := o.XHeaders[k]; !dup {
+				o.XHeaders[k] = unfold(f.value)
+			}
+		}
+	}
+	return o
+}
+
+// recoverRecipient names the recipient of a report that does not, from
+// the VERP address it was sent to or a header of the returned message.
+func (m *message) recoverRecipient(rep *Report, opt Options) {
+	if rep.Kind == KindNotBounce && len(rep.Recipients) == 0 && !m.looksLikeBounce() {
+		return
+	}
+	addr := ""
+	if opt.VERP.Prefix != "" {
+		for _, name := range []string{"X-Original-To", "Delivered-To", "Envelope-To", "To"} {
+			if r, _, ok := opt.VERP.Decode(m.top.get(name)); ok {
+				addr = r
+				break
+			}
+		}
+		if addr == "" && m.hasOrig {
+			if r, _, ok := opt.VERP.Decode(m.original.get("Return-Path")); ok {
+				addr = r
+			}
+		}
+	}
+	if addr == "" && m.hasOrig {
+		for _, name := range opt.RecipientHeaders {
+			if a, err := NormalizeAddress(m.original.get(name)); err == nil {
+				addr = a
+				break
+			}
+		}
+	}
+	if addr == "" {
+		return
+	}
+	if len(rep.Recipients) == 0 {
+		rep.Recipients = append(rep.Recipients, Recipient{Address: addr, Action: ActionFailed, Diagnostic: firstLines(m.text, 3)})
+		if rep.Engine == "" {
+			rep.Engine = "VERP"
+		}
+		return
+	}
+	rep.Recipients[0].Address = addr
+}
+
+// settle finishes every recipient and derives the message kind.
+func settle(rep *Report) {
+	for i := range rep.Recipients {
+		r := &rep.Recipients[i]
+		r.Suppress = r.Class.Suppresses()
+	}
+	if rep.Kind == KindComplaint || rep.Kind == KindAutoReply {
 		return
 	}
 	rep.Kind = kindOf(rep)
@@ -146,9 +391,6 @@ func (p *parser) finish(rep *Report, top message.Header) {
 
 // kindOf derives the message kind from its recipients.
 func kindOf(rep *Report) Kind {
-	if rep.Kind == KindComplaint || rep.Kind == KindAutoReply {
-		return rep.Kind
-	}
 	if len(rep.Recipients) == 0 {
 		return KindNotBounce
 	}
@@ -164,59 +406,16 @@ func kindOf(rep *Report) Kind {
 	return kind
 }
 
-func originalFrom(h message.Header) *Original {
-	o := &Original{
-		MessageID:       strings.TrimSpace(h.Get("Message-Id")),
-		Subject:         decodeHeader(h, "Subject"),
-		From:            decodeHeader(h, "From"),
-		To:              decodeHeader(h, "To"),
-		ListUnsubscribe: strings.TrimSpace(h.Get("List-Unsubscribe")),
-	}
-	fields := h.Fields()
-	for fields.Next() {
-		k := fields.Key()
-		if len(k) > 2 && (k[0] == 'X' || k[0] == 'x') && k[1] == '-' {
-			if o.XHeaders == nil {
-				o.XHeaders = make(map[string]string)
-			}
-			if _, dup := o.XHeaders[k]; !dup {
-				o.XHeaders[k] = strings.TrimSpace(fields.Value())
+// firstLines returns up to n non-empty lines of text, joined by spaces.
+func firstLines(text string, n int) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+			if len(out) == n {
+				break
 			}
 		}
 	}
-	return o
-}
-
-func decodeHeader(h message.Header, key string) string {
-	if v, err := h.Text(key); err == nil {
-		return strings.TrimSpace(v)
-	}
-	return strings.TrimSpace(h.Get(key))
-}
-
-// isAutoReply reports RFC 3834 and common vacation markers. Bounces carry
-// "Auto-Submitted: auto-replied" too, so mail from a mailer daemon or with
-// a failure subject is never taken for a vacation reply.
-func isAutoReply(h message.Header) bool {
-	from := strings.ToLower(h.Get("From"))
-	subject := strings.ToLower(decodeHeader(h, "Subject"))
-	for _, w := range []string{"mailer-daemon", "postmaster", "mail delivery"} {
-		if strings.Contains(from, w) {
-			return false
-		}
-	}
-	for _, w := range []string{"deliver", "failure", "failed", "returned", "undeliverable", "returning"} {
-		if strings.Contains(subject, w) {
-			return false
-		}
-	}
-	as := strings.ToLower(h.Get("Auto-Submitted"))
-	if strings.HasPrefix(as, "auto-replied") {
-		return true
-	}
-	if h.Has("X-Autoreply") || h.Has("X-Autorespond") {
-		return true
-	}
-	prec := strings.ToLower(h.Get("Precedence"))
-	return prec == "auto_reply"
+	return strings.Join(out, " ")
 }

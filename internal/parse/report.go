@@ -50,6 +50,8 @@ type Report struct {
 	ArrivalDate        string      `json:"arrival_date,omitempty"`
 	Original           *Original   `json:"original,omitempty"`
 	Recipients         []Recipient `json:"recipients"`
+	// Feedback describes an ARF report (kind complaint).
+	Feedback *Feedback `json:"feedback,omitempty"`
 	// Engine names the decoder that read the message, for diagnostics.
 	Engine string `json:"engine,omitempty"`
 }

@@ -87,6 +87,12 @@ func (s Status) SubjectDetail() string {
 // It looks only for the dotted form, since bare digits in free text are
 // usually something else.
 func FindStatus(text string) Status {
+	st, _ := findStatusAt(text)
+	return st
+}
+
+// findStatusAt is FindStatus that also returns where the code ends.
+func findStatusAt(text string) (Status, int) {
 	for i := 0; i+5 <= len(text); i++ {
 		c := text[i]
 		if (c != '2' && c != '4' && c != '5') || text[i+1] != '.' {
@@ -112,10 +118,10 @@ func FindStatus(text string) Status {
 			continue
 		}
 		if st, err := ParseStatus(text[i:n]); err == nil {
-			return st
+			return st, n
 		}
 	}
-	return ""
+	return "", len(text)
 }
 
 // FindReplyCode returns the first SMTP reply code (a three-digit number

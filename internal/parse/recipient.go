@@ -1,0 +1,281 @@
+package parse
+
+import "strings"
+
+// draft is a recipient as a reader found it, with what the reader knows
+// beyond the RFC 3464 fields; finish turns it into a Recipient.
+type draft struct {
+	Recipient
+	// stage is the SMTP command the remote server answered: "conn",
+	// "helo", "mail", "rcpt" or "data", or "" when the report does not say.
+	stage string
+	// context is more text about this recipient (the human-readable part
+	// of the report), read only when the diagnostic itself says nothing.
+	context string
+	// reason is set by a reader that knows better than the words (a
+	// provider's own error names, a delay warning).
+	reason Reason
+	// temporary and permanent record what the report says of the failure
+	// as a whole, used when no code says it.
+	temporary, permanent bool
+	// transientCause says a final failure came from retrying temporary
+	// errors until the queue gave up: an inferred code is then 4.x.x.
+	transientCause bool
+}
+
+// finish settles status, reply code, action, reason and class.
+func (d *draft) finish() Recipient {
+	r := d.Recipient
+	r.Diagnostic = strings.TrimSpace(r.Diagnostic)
+	if r.ReplyCode == "" {
+		r.ReplyCode = findFailureReply(r.Diagnostic)
+		if r.ReplyCode == "" && (r.Status.Class() == 2 || r.Action == ActionDelivered || r.Action == ActionRelayed) {
+			r.ReplyCode = FindReplyCode(r.Diagnostic)
+		}
+	}
+	if inText := findFailureStatus(r.Diagnostic); inText != "" {
+		// The most specific code wins: a DSN's generic X.0.0 often hides the
+		// remote server's own, more precise code in the diagnostic.
+		if r.Status == "" || r.Status.Generic() && inText.Class() == r.Status.Class() && !inText.Generic() {
+			r.Status = inText
+		}
+	}
+	if d.stage == "" {
+		d.stage = smtpStage(r.Diagnostic)
+	}
+	switch r.Action {
+	case ActionFailed, ActionDelayed, ActionDelivered, ActionRelayed, ActionExpanded:
+	default:
+		switch {
+		case r.Status.Class() == 2:
+			r.Action = ActionDelivered
+		case r.Status.Class() == 4 && d.temporary:
+			r.Action = ActionDelayed
+		default:
+			r.Action = ActionFailed
+		}
+	}
+	switch r.Action {
+	case ActionDelivered, ActionRelayed, ActionExpanded:
+		r.Reason, r.Class = ReasonDelivered, ClassNone
+		if r.Status == "" {
+			r.Status = "2.0.0"
+		}
+		return r
+	}
+
+	reason := d.reason
+	if reason == "" {
+		ctx := readText(d.context)
+		trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
+		reason = classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
+		if reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
+			// The reporting server's own words say the account exists but
+			// is switched off, which is more than the relayed answer says.
+			reason = ReasonMailboxDisabled
+		}
+		if reason == ReasonOther && d.context != "" {
+			// The remote server said nothing we know; the report's own
+			// words about this recipient may.
+			reason = classify(r.Status, r.ReplyCode, d.context, d.stage, trusted)
+		}
+	}
+	if r.Status == "" {
+		r.Status = inferStatus(reason, r.ReplyCode, d)
+	}
+	r.Reason, r.Class = reason, classOf(reason, r.Status, r.ReplyCode)
+	if r.Action == ActionDelayed && (r.Class != ClassSender || readText(r.Diagnostic).reason.Class() != ClassSender) {
+		// A delay is a delay, whatever its cause; only the sender's own
+		// setup, when the server says so, is worth telling apart.
+		r.Reason, r.Class = ReasonDelayed, ClassSoft
+	}
+	// A final failure whose answer was "no such user" is hard even when
+	// the server used a transient code: the sending MTA retried until it
+	// gave up, and the answer never changed.
+	if r.Action == ActionFailed && reason == ReasonUserUnknown && r.Status.Class() == 4 {
+		r.Class = ClassHard
+	}
+	r.Suppress = r.Class.Suppresses()
+	return r
+}
+
+// findFailureStatus returns the first failure code (4.x.x or 5.x.x) in a
+// diagnostic, or else its first code: a session transcript quotes the
+// "250 2.1.5 Ok" of earlier commands before the answer that failed.
+func findFailureStatus(text string) Status {
+	if st := statusAfterReply(text); st != "" {
+		return st
+	}
+	first := Status("")
+	for text != "" {
+		st, end := findStatusAt(text)
+		if st == "" {
+			break
+		}
+		if st.Class() != 2 {
+			return st
+		}
+		if first == "" {
+			first = st
+		}
+		text = text[end:]
+	}
+	return first
+}
+
+// findFailureReply returns the first 4xx or 5xx reply code in a text.
+func findFailureReply(text string) string {
+	for text != "" {
+		rc := FindReplyCode(text)
+		if rc == "" {
+			return ""
+		}
+		if rc[0] != '2' {
+			return rc
+		}
+		i := strings.Index(text, rc)
+		text = text[i+3:]
+	}
+	return ""
+}
+
+// statusAfterReply returns the first failure code written right after an
+// SMTP reply code ("550 5.7.1", "550-'5.7.1", "550 #5.1.0"): the remote
+// server's own code, where a relay may have put a code of its own first
+// ("5.1.0 - Unknown address error 550-'5.7.1 ... Access denied'").
+func statusAfterReply(text string) Status {
+	for i := 0; i+4 < len(text); i++ {
+		c := text[i]
+		if c != '4' && c != '5' || !isDigit(text[i+1]) || !isDigit(text[i+2]) || i > 0 && (isDigit(text[i-1]) || text[i-1] == '.') {
+			continue
+		}
+		j := i + 3
+		for j < len(text) && j-i < 7 && strings.IndexByte(" -'\"#(", text[j]) >= 0 {
+			j++
+		}
+		if j == i+3 || j >= len(text) || text[j] != c {
+			continue
+		}
+		if st, end := findStatusAt(text[j:min(len(text), j+12)]); st != "" && end > 0 && st.Class() == int(c-'0') {
+			if k := strings.IndexByte(text[j:], '.'); k == 1 {
+				return st
+			}
+		}
+	}
+	return ""
+}
+
+// smtpStage finds which SMTP command a diagnostic answered.
+func smtpStage(text string) string {
+	if text == "" {
+		return ""
+	}
+	stage := ""
+	stagePhrases.scan(text, func(id int) bool {
+		stage = stageNames[id] // the last command named is the one answered
+		return true
+	})
+	return stage
+}
+
+var stageList = []struct{ phrase, stage string }{
+	{"in reply to rcpt to", "rcpt"},
+	{"after rcpt to", "rcpt"},
+	{"our rcpt to", "rcpt"},
+	{"does not like recipient", "rcpt"},
+	{"rcpt to command", "rcpt"},
+	{"in reply to mail from", "mail"},
+	{"after mail from", "mail"},
+	{"does not like sender", "mail"},
+	{"in reply to end of data", "data"},
+	{"after end of data", "data"},
+	{"after data", "data"},
+	{"in reply to data", "data"},
+	{"our final data", "data"},
+	{"our data", "data"},
+	{"after initial connection", "conn"},
+	{"most progress was rcpt to", "rcpt"},
+	{"smtp:rcpt", "rcpt"},
+	// QUIRK(au): au's filter answers "550 : User unknown", naming no
+	// address, at the end of DATA; at RCPT it names the address.
+	{"550 : user unknown", "data"},
+	{"@ezweb.ne.jp>: user unknown", "rcpt"},
+	// QUIRK(messagelabs): its delivery agent reports what the remote
+	// server answered to RCPT TO.
+	{"this is the mail delivery agent at messagelabs.com", "rcpt"},
+	{"following rcpt command", "rcpt"},
+	{"following data command", "data"},
+	{"following mail command", "mail"},
+	{"[rcpt_to]", "rcpt"},
+	{"[mail_from]", "mail"},
+	{">>> rcpt to", "rcpt"},
+	{">>> mail from", "mail"},
+	{">>> data", "data"},
+	{"smtp command data", "data"},
+	{"smtp command rcpt", "rcpt"},
+	{"while connected to", ""},
+	{"in reply to helo", "helo"},
+	{"in reply to ehlo", "helo"},
+	{"after helo", "helo"},
+	{"after ehlo", "helo"},
+}
+
+var stageNames, stagePhrases = func() ([]string, *phraseSet) {
+	names := make([]string, len(stageList))
+	phrases := make([]string, len(stageList))
+	for i, s := range stageList {
+		names[i], phrases[i] = s.stage, s.phrase
+	}
+	return names, newPhraseSet(phrases)
+}()
+
+// inferStatus gives a recipient without any code one from RFC 3463 that
+// keeps its class right: the reply code's class or what the report says,
+// and the catalog's code for the reason.
+func inferStatus(reason Reason, reply string, d *draft) Status {
+	class := "5"
+	switch {
+	case len(reply) == 3 && (reply[0] == '4' || reply[0] == '5'):
+		class = reply[:1]
+	case d.temporary && !d.permanent, d.transientCause:
+		class = "4"
+	}
+	sd := "0.0"
+	switch reason {
+	case ReasonUserUnknown:
+		sd = "1.1"
+	case ReasonDomainUnknown:
+		sd = "1.2"
+	case ReasonBadSyntax:
+		sd = "1.3"
+	case ReasonHasMoved:
+		sd = "1.6"
+	case ReasonMailboxDisabled:
+		sd = "2.1"
+	case ReasonMailboxFull:
+		sd = "2.2"
+	case ReasonMessageTooLarge:
+		sd = "3.4"
+	case ReasonSystemError:
+		sd = "3.0"
+	case ReasonNetworkError:
+		sd = "4.0"
+	case ReasonExpired:
+		sd = "4.7"
+	case ReasonRateLimited:
+		sd = "7.0"
+	case ReasonSpamBlocked, ReasonPolicyRejected:
+		sd = "7.1"
+	case ReasonRelayDenied:
+		sd = "7.1"
+	case ReasonAuthRequired:
+		sd = "7.0"
+	case ReasonAuthFailure:
+		sd = "7.1"
+	case ReasonProtocolError:
+		sd = "5.0"
+	case ReasonSenderRejected:
+		sd = "1.8"
+	}
+	return Status(class + "." + sd)
+}
