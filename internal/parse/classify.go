@@ -127,7 +127,7 @@ var textRules = []textRule{
 	rule("sender domain must exist", ReasonSenderRejected, strong),
 	rule("domain of sender address", ReasonSenderRejected, strong),
 	rule("invalid sender", ReasonSenderRejected, strong),
-	rule("provide a valid from", ReasonSenderRejected, strong),	rule("sender address is not valid", ReasonSenderRejected, strong),
+	rule("provide a valid from", ReasonSenderRejected, strong), rule("sender address is not valid", ReasonSenderRejected, strong),
 	rule("mail from address rejected", ReasonSenderRejected, strong),
 	// Gmail: the sender's "Send mail as" alias is misconfigured.
 	rule("'send mail as'", ReasonSenderRejected, strong),
@@ -166,7 +166,7 @@ var textRules = []textRule{
 	rule("account is locked", ReasonMailboxDisabled, strong),
 	rule("account locked", ReasonMailboxDisabled, strong),
 	rule("temporary locked", ReasonMailboxDisabled, strong),
-	rule("temporarily locked", ReasonMailboxDisabled, strong),	rule("account expired", ReasonMailboxDisabled, strong),
+	rule("temporarily locked", ReasonMailboxDisabled, strong), rule("account expired", ReasonMailboxDisabled, strong),
 	rule("mailbox unavailable due to inactivity", ReasonMailboxDisabled, strong),
 	rule("user account disabled", ReasonMailboxDisabled, strong),
 	// QUIRK(au): au's own preface when a suspended account was refused.
@@ -188,7 +188,7 @@ var textRules = []textRule{
 	rule("no such account", ReasonUserUnknown, normal),
 	rule("no such address", ReasonUserUnknown, normal),
 	rule("no such person", ReasonUserUnknown, normal),
-	rule("user not exist", ReasonUserUnknown, normal),	trustedRule("no mailbox here by that name", ReasonUserUnknown, normal),
+	rule("user not exist", ReasonUserUnknown, normal), trustedRule("no mailbox here by that name", ReasonUserUnknown, normal),
 	rule("no mailbox by that name", ReasonUserUnknown, normal),
 	rule("no account by that name", ReasonUserUnknown, normal),
 	rule("invalid recipient", ReasonUserUnknown, normal),
@@ -281,7 +281,6 @@ var textRules = []textRule{
 	rule("address syntax", ReasonBadSyntax, normal),
 	rule("malformed recipient address", ReasonBadSyntax, normal),
 	rule("malformed address", ReasonBadSyntax, normal),
-
 
 	// The mailbox is over quota.
 	rule("mailbox full", ReasonMailboxFull, strong),
@@ -392,7 +391,7 @@ var textRules = []textRule{
 	// QUIRK(cox): Cox's code for a sender IP on a block list, given with
 	// "sender rejected".
 	rankedRule("aup#cdrbl", ReasonSpamBlocked, strong, 5),
-	rankedRule("rejected due to spam classification", ReasonSpamBlocked, strong, 25),	rule("ptr record", ReasonSpamBlocked, normal),
+	rankedRule("rejected due to spam classification", ReasonSpamBlocked, strong, 25), rule("ptr record", ReasonSpamBlocked, normal),
 	rule("no ptr", ReasonSpamBlocked, normal),
 	rule("rdns", ReasonSpamBlocked, normal),
 	rule("dynamic ip", ReasonSpamBlocked, normal),
@@ -415,7 +414,7 @@ var textRules = []textRule{
 	// Throttling.
 	rule("too many connections", ReasonRateLimited, normal),
 	rule("frequency limited", ReasonRateLimited, strong),
-	rule("receiving mail at a rate", ReasonRateLimited, strong),	rule("too many recipients", ReasonRateLimited, strong),
+	rule("receiving mail at a rate", ReasonRateLimited, strong), rule("too many recipients", ReasonRateLimited, strong),
 	rule("too many concurrent", ReasonRateLimited, normal),
 	rule("connection limit", ReasonRateLimited, normal),
 	rule("rate limit", ReasonRateLimited, normal),
@@ -434,11 +433,11 @@ var textRules = []textRule{
 	rule("policy violation", ReasonPolicyRejected, normal),
 	rule("protocol violation", ReasonPolicyRejected, normal),
 	rankedRule("not accepted for policy reasons", ReasonPolicyRejected, strong, 25),
-	rankedRule("duplicate header", ReasonPolicyRejected, strong, 25),	rule("violates", ReasonPolicyRejected, vague),
+	rankedRule("duplicate header", ReasonPolicyRejected, strong, 25), rule("violates", ReasonPolicyRejected, vague),
 	rankedRule("not rfc 5322 compliant", ReasonPolicyRejected, strong, 25),
 	// QUIRK(googlegroups): the group refused the post (it may not
 	// exist, or the sender may not post); the words are localised.
-	rule("groups.google.com/support", ReasonPolicyRejected, normal),	rule("message content", ReasonPolicyRejected, normal),
+	rule("groups.google.com/support", ReasonPolicyRejected, normal), rule("message content", ReasonPolicyRejected, normal),
 	rule("not compliant", ReasonPolicyRejected, normal),
 	rule("rfc 5322", ReasonPolicyRejected, normal),
 	rule("rfc5322", ReasonPolicyRejected, normal),
@@ -467,7 +466,7 @@ var textRules = []textRule{
 	rule("connection reset", ReasonNetworkError, normal),
 	rule("network error", ReasonNetworkError, normal),
 	rule("able to establish an smtp connection", ReasonNetworkError, normal),
-	rule("host name lookup failure", ReasonNetworkError, normal),	rule("connection dropped", ReasonNetworkError, normal),
+	rule("host name lookup failure", ReasonNetworkError, normal), rule("connection dropped", ReasonNetworkError, normal),
 	rule("could not connect", ReasonNetworkError, normal),
 	rule("unable to connect", ReasonNetworkError, normal),
 	rule("couldn't connect", ReasonNetworkError, normal),
@@ -490,7 +489,7 @@ var textRules = []textRule{
 	rule("insufficient disk space", ReasonSystemError, normal),
 	rule("ldap", ReasonSystemError, normal),
 	rule("service currently unavailable", ReasonSystemError, normal),
-	rule("duplicated message-id", ReasonSystemError, normal),	rule("out of memory", ReasonSystemError, normal),
+	rule("duplicated message-id", ReasonSystemError, normal), rule("out of memory", ReasonSystemError, normal),
 	rule("i/o error", ReasonSystemError, normal),
 	rule("mailer error", ReasonSystemError, normal),
 	rankedRule("pipe to |", ReasonSystemError, strong, 55),

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
 
 	"github.com/emersion/go-message/charset"
@@ -388,12 +387,58 @@ func decodeBase64(b []byte) []byte {
 	return out[:n]
 }
 
+// decodeQP undoes quoted-printable: "=XX" escapes and "=" soft line
+// breaks. Anything else, including a stray "=", is kept as it is.
 func decodeQP(b []byte) []byte {
-	out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(b)))
-	if err != nil && len(out) < len(b)/2 {
-		return b // badly broken: the raw text says more
+	if bytes.IndexByte(b, '=') < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '=' {
+			out = append(out, c)
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == '\n' {
+			i++ // soft line break
+			continue
+		}
+		if i+2 < len(b) && b[i+1] == ' ' || i+2 < len(b) && b[i+1] == '\t' {
+			// "= \n": a soft break with trailing white space
+			j := i + 1
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+				j++
+			}
+			if j < len(b) && b[j] == '\n' {
+				i = j
+				continue
+			}
+		}
+		if i+2 < len(b) {
+			if h, ok := unhex(b[i+1]); ok {
+				if l, ok := unhex(b[i+2]); ok {
+					out = append(out, h<<4|l)
+					i += 2
+					continue
+				}
+			}
+		}
+		out = append(out, c)
 	}
 	return out
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // toUTF8 converts text in the named charset to UTF-8. Undeclared

@@ -10,12 +10,16 @@ import "strings"
 // that starts or ends with '|' only matches at a word boundary there.
 type phraseSet struct {
 	class   [256]uint8 // byte -> input class
+	space   uint8      // the class of white space
 	nclass  int
-	delta   []uint16 // state*nclass + class -> next state
+	delta   []uint16 // state*nclass + class -> next state, | hasOutput
 	outs    []int32  // phrase ids, grouped by state
 	outAt   []int32  // outs[outAt[s]:outAt[s+1]] end in state s
 	phrases []phraseInfo
 }
+
+// hasOutput marks, in a transition, a target state where phrases end.
+const hasOutput = 1 << 15
 
 type phraseInfo struct {
 	n          int // length in normalised bytes
@@ -98,7 +102,7 @@ func newPhraseSet(list []string) *phraseSet {
 		}
 		nodes[s].out = append(nodes[s].out, int32(id))
 	}
-	if len(nodes) >= 1<<16 {
+	if len(nodes) >= hasOutput {
 		panic("parse: phrase set too large")
 	}
 
@@ -133,6 +137,12 @@ func newPhraseSet(list []string) *phraseSet {
 		ps.outs = append(ps.outs, nodes[s].out...)
 	}
 	ps.outAt[n] = int32(len(ps.outs))
+	for i, next := range ps.delta {
+		if len(nodes[next].out) > 0 {
+			ps.delta[i] = next | hasOutput
+		}
+	}
+	ps.space = ps.class[' ']
 	return ps
 }
 
@@ -143,23 +153,34 @@ func isWordByte(c byte) bool {
 // scan calls fn with the id of every phrase found in text, in the order
 // their matches end. fn returns false to stop early.
 func (ps *phraseSet) scan(text string, fn func(id int) bool) {
+	ps.scanAt(text, func(id, _ int) bool { return fn(id) })
+}
+
+// scanAt is scan that also gives the index in text where a match ends.
+func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
 	var ring [64]byte // the last normalised bytes, for word-start checks
 	n := 0            // normalised bytes seen
 	s := 0
 	space := true
+	delta, class, nclass, sp := ps.delta, &ps.class, ps.nclass, ps.space
 	for i := 0; i < len(text); i++ {
 		c := text[i]
-		isSpace := c == ' ' || c == '\t' || c == '\n' || c == '\r'
-		if isSpace {
+		cl := class[c]
+		if cl == sp && sp != 0 {
 			if space {
 				continue
 			}
-			c = ' '
+			space, c = true, ' '
+		} else {
+			space = false
 		}
-		space = isSpace
 		ring[n&63] = c
 		n++
-		s = int(ps.delta[s*ps.nclass+int(ps.class[c])])
+		next := delta[s*nclass+int(cl)]
+		s = int(next &^ hasOutput)
+		if next&hasOutput == 0 {
+			continue
+		}
 		for _, id := range ps.outs[ps.outAt[s]:ps.outAt[s+1]] {
 			info := &ps.phrases[id]
 			if info.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
@@ -168,7 +189,7 @@ func (ps *phraseSet) scan(text string, fn func(id int) bool) {
 			if info.wordStart && n > info.n && (info.n >= 63 || isWordByte(ring[(n-info.n-1)&63])) {
 				continue
 			}
-			if !fn(int(id)) {
+			if !fn(int(id), i) {
 				return
 			}
 		}

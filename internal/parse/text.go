@@ -11,8 +11,11 @@ import (
 // the remote server said, then the returned message. textReport finds that
 // shape without knowing the vendor; vendor quirks only add markers.
 
-// maxBlockLines caps the lines read after one address.
-const maxBlockLines = 16
+// maxBlockLines and maxBlockText cap what is read after one address.
+const (
+	maxBlockLines = 16
+	maxBlockText  = 2048
+)
 
 // block is the text a report gives about one failed address.
 type block struct {
@@ -22,7 +25,9 @@ type block struct {
 }
 
 type textReport struct {
+	text      string
 	lines     []string
+	failures  *string // failureLines, once computed
 	blocks    []block
 	senders   map[string]bool // address keys that are never recipients
 	temporary bool            // the report is a delay warning
@@ -31,29 +36,41 @@ type textReport struct {
 
 // splitReturned cuts a report's text where the returned message starts.
 func splitReturned(text string) (report, returned string) {
-	pos := 0
-	blank := true
-	for pos < len(text) {
-		end := strings.IndexByte(text[pos:], '\n')
-		next := len(text)
-		if end >= 0 {
-			next = pos + end + 1
-		} else {
-			end = len(text) - pos
+	cut := len(text)
+	// An unannounced header block: "Received:" or "Return-Path:" at the
+	// start of a paragraph.
+	for _, h := range []string{"\n\nReceived: ", "\n\nReturn-Path: ", "\n\nReturn-path: "} {
+		if i := strings.Index(text[:cut], h); i >= 0 {
+			cut = i + 2
 		}
-		line := text[pos : pos+end]
-		if isReturnedMarker(line) {
-			return text[:pos], text[next:]
-		}
-		// An unannounced header block: "Received:" or "Return-Path:" at
-		// the start of a paragraph, then more fields.
-		if blank && (hasPrefixFold(line, "Received: ") || hasPrefixFold(line, "Return-Path: ")) && pos > 0 {
-			return text[:pos], text[pos:]
-		}
-		blank = strings.TrimSpace(line) == ""
-		pos = next
 	}
-	return text, ""
+	after := cut
+	returnedMarkers.scanAt(text[:min(cut, len(text))], func(_, end int) bool {
+		// A marker line is short: look no further than that for its ends,
+		// so a long line full of markers stays linear.
+		lo := max(0, end-maxMarkerLine)
+		start := strings.LastIndexByte(text[lo:end], '\n')
+		if start < 0 && lo > 0 {
+			return true
+		}
+		start += lo + 1
+		hi := min(len(text), end+maxMarkerLine)
+		stop := strings.IndexByte(text[end:hi], '\n')
+		switch {
+		case stop >= 0:
+			stop += end
+		case hi == len(text):
+			stop = len(text)
+		default:
+			return true
+		}
+		if !isReturnedMarker(text[start:stop]) {
+			return true
+		}
+		cut, after = start, min(stop+1, len(text))
+		return false
+	})
+	return text[:cut], text[after:]
 }
 
 var returnedMarkers = newPhraseSet([]string{
@@ -89,6 +106,8 @@ var returnedMarkers = newPhraseSet([]string{
 
 // isReturnedMarker reports a line announcing the returned message. The
 // phrase must fill most of the line, so prose mentioning it does not cut.
+const maxMarkerLine = 160
+
 func isReturnedMarker(line string) bool {
 	t := strings.TrimSpace(line)
 	if len(t) < 12 || len(t) > 120 {
@@ -186,7 +205,7 @@ var notLeadIns = []string{
 
 // newTextReport reads the recipient blocks of a report's text.
 func newTextReport(text string, senders map[string]bool) *textReport {
-	t := &textReport{senders: senders}
+	t := &textReport{text: text, senders: senders}
 	t.lines = strings.Split(text, "\n")
 	type anchor struct {
 		line      int
@@ -218,7 +237,9 @@ func newTextReport(text string, senders map[string]bool) *textReport {
 			if j, dup := seen[key]; dup {
 				// A second mention (a session transcript, a summary) adds
 				// to the first block rather than starting one.
-				anchors[j].rest += " " + strings.TrimSpace(rest)
+				if len(anchors[j].rest) < maxBlockText {
+					anchors[j].rest += " " + strings.TrimSpace(rest)
+				}
 				break
 			}
 			if kind == replyAnchor {
@@ -260,7 +281,7 @@ func newTextReport(text string, senders map[string]bool) *textReport {
 			if blank && !indented && !strings.HasSuffix(prev, ":") && !strings.HasSuffix(l, ":") {
 				break
 			}
-			if isBoilerplate(l) {
+			if isBoilerplate(l) || b.Len() > maxBlockText {
 				break
 			}
 			b.WriteByte(' ')
@@ -268,10 +289,13 @@ func newTextReport(text string, senders map[string]bool) *textReport {
 			n++
 			prev, blank = l, false
 		}
-		t.blocks = append(t.blocks, block{addr: a.addr, start: a.line, text: strings.TrimSpace(b.String())})
+		t.blocks = append(t.blocks, block{addr: a.addr, start: a.line, text: clip(strings.TrimSpace(b.String()), maxBlockText)})
 	}
 	return t
 }
+
+// maxLeadIn bounds the text read before an address on its line.
+const maxLeadIn = 96
 
 // Kinds of anchor lines.
 const (
@@ -283,7 +307,9 @@ const (
 // isAnchor decides whether an address in a line names a failed recipient
 // and returns the kind of line and the text that goes with it.
 func isAnchor(line string, h addrHit) (int, string) {
-	before := strings.ToLower(strings.TrimSpace(line[:h.start]))
+	// Only the words just before the address matter; bounding them keeps
+	// a line with a million addresses linear.
+	before := strings.ToLower(strings.TrimSpace(line[max(0, h.start-maxLeadIn):h.start]))
 	after := strings.TrimLeft(line[h.end:], " :,;.>")
 	before = strings.TrimRight(before, " \t<\"'")
 	if isReplyLine(before) && h.start > 0 && line[h.start] == '<' {
@@ -523,10 +549,7 @@ var eximExpiry = newPhraseSet([]string{"retry timeout exceeded", "have been fail
 
 // saysWhy reports text with a failure code or a known phrase.
 func saysWhy(text string) bool {
-	if st := FindStatus(text); st != "" && st.Class() != 2 {
-		return true
-	}
-	if rc := FindReplyCode(text); rc != "" && rc[0] != '2' {
+	if hasFailureCode(text) {
 		return true
 	}
 	_, ok := textReason(text)
@@ -536,22 +559,49 @@ func saysWhy(text string) bool {
 // failureLines returns the report lines that carry a code or a known
 // failure phrase, joined.
 func (t *textReport) failureLines() string {
-	var out []string
-	size := 0
-	for _, l := range t.lines {
+	if t.failures != nil {
+		return *t.failures
+	}
+	// One pass finds the phrases; lines with one, or with a failure code,
+	// are kept.
+	marked := make(map[int]bool)
+	lineOf := 0
+	pos := 0
+	textPhrases.scanAt(t.text, func(_, end int) bool {
+		for lineOf < len(t.lines) && pos+len(t.lines[lineOf]) < end {
+			pos += len(t.lines[lineOf]) + 1
+			lineOf++
+		}
+		marked[lineOf] = true
+		return true
+	})
+	var b strings.Builder
+	for i, l := range t.lines {
 		l = strings.TrimSpace(l)
 		if l == "" || len(l) > 400 {
 			continue
 		}
-		if saysWhy(l) {
-			out = append(out, l)
-			size += len(l)
-			if size > 1000 {
+		if marked[i] || hasFailureCode(l) {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(l)
+			if b.Len() > 1000 {
 				break
 			}
 		}
 	}
-	return strings.Join(out, " ")
+	out := b.String()
+	t.failures = &out
+	return out
+}
+
+// hasFailureCode reports text with a 4.x.x/5.x.x or 4xx/5xx code.
+func hasFailureCode(text string) bool {
+	if st := FindStatus(text); st != "" && st.Class() != 2 {
+		return true
+	}
+	return findFailureReply(text) != ""
 }
 
 // fallbackRecipient names the recipient of a bounce whose text lists none:
