@@ -38,6 +38,13 @@ func NormalizeAddress(s string) (string, error) {
 		}
 	}
 	s = strings.TrimSpace(s)
+	// An unbalanced bracket left by a mangled report: "user@example.com>".
+	if strings.HasSuffix(s, ">") && !strings.Contains(s, "<") {
+		s = strings.TrimSpace(strings.TrimRight(s, ">"))
+	}
+	if strings.HasPrefix(s, "<") && !strings.Contains(s, ">") {
+		s = strings.TrimSpace(strings.TrimLeft(s, "<"))
+	}
 	if len(s) >= 2 && (s[0] == '\'' && s[len(s)-1] == '\'' || s[0] == '"' && s[len(s)-1] == '"' && strings.Count(s, `"`) == 2) {
 		s = strings.TrimSpace(s[1 : len(s)-1]) // 'user@example.com' or "user@example.com"
 	}

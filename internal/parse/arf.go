@@ -81,9 +81,13 @@ func feedbackRecipient(addr, feedbackType string) Recipient {
 	return r
 }
 
-// readUnsubscribe reads the unsubscribe requests mail clients send on the
-// user's behalf, which are complaints of the opt-out kind.
+// readUnsubscribe reads complaints that come without an RFC 5965 report:
+// the unsubscribe requests mail clients send on the user's behalf, and
+// Microsoft's junk mail reports.
 func readUnsubscribe(rep *Report, m *message) bool {
+	if readJMRP(rep, m) {
+		return true
+	}
 	// QUIRK(apple): Apple Mail's "Unsubscribe" button mails the
 	// List-Unsubscribe address with X-Apple-Unsubscribe: true.
 	if !strings.EqualFold(m.top.get("X-Apple-Unsubscribe"), "true") {
@@ -97,5 +101,25 @@ func readUnsubscribe(rep *Report, m *message) bool {
 	rep.Kind = KindComplaint
 	rep.Feedback = &Feedback{Type: "opt-out", UserAgent: "Apple Mail"}
 	rep.Recipients = append(rep.Recipients, feedbackRecipient(hits[0].addr, "opt-out"))
+	return true
+}
+
+// readJMRP reads a complaint of Microsoft's Junk Mail Reporting Program.
+// QUIRK(hotmail): Outlook.com forwards the reported message whole, under
+// the subject "complaint about message from <IP>", with the complaining
+// address in X-HmXmrOriginalRecipient.
+func readJMRP(rep *Report, m *message) bool {
+	if !m.hasOrig || !m.original.has("X-HmXmrOriginalRecipient") ||
+		!strings.Contains(strings.ToLower(m.subject), "complaint about message from") {
+		return false
+	}
+	addr, err := NormalizeAddress(m.original.get("X-HmXmrOriginalRecipient"))
+	if err != nil {
+		return false
+	}
+	rep.Engine = "JMRP"
+	rep.Kind = KindComplaint
+	rep.Feedback = &Feedback{Type: "abuse", UserAgent: "JMRP", SourceIP: m.original.get("X-Reporter-IP")}
+	rep.Recipients = append(rep.Recipients, feedbackRecipient(addr, "abuse"))
 	return true
 }

@@ -129,7 +129,7 @@ var textRules = []textRule{
 	rule("invalid sender", ReasonSenderRejected, strong),
 	rule("provide a valid from", ReasonSenderRejected, strong), rule("sender address is not valid", ReasonSenderRejected, strong),
 	rule("mail from address rejected", ReasonSenderRejected, strong),
-	// Gmail: the sender's "Send mail as" alias is misconfigured.
+	// QUIRK(gmail): the sender's "Send mail as" alias is misconfigured.
 	rule("'send mail as'", ReasonSenderRejected, strong),
 	rule("send mail as feature", ReasonSenderRejected, strong),
 	rule("sender is not allowed", ReasonSenderRejected, normal),
@@ -207,8 +207,10 @@ var textRules = []textRule{
 	rule("doesn't have a", ReasonUserUnknown, normal),
 	rule("email account that you tried to reach does not exist", ReasonUserUnknown, normal),
 	rule("recipient address rejected: user unknown", ReasonUserUnknown, normal),
+	// QUIRK(exchange2003): Exchange's own verdict on its directory.
 	trustedRule("recipient name is not recognized", ReasonUserUnknown, normal),
 	rule("recipient not recognized", ReasonUserUnknown, normal),
+	// QUIRK(domino): Lotus Domino's own verdict on its directory.
 	trustedRule("not listed in domino directory", ReasonUserUnknown, normal),
 	trustedRule("not listed in public name", ReasonUserUnknown, normal),
 	rule("is not a valid mailbox", ReasonUserUnknown, normal),
@@ -228,7 +230,7 @@ var textRules = []textRule{
 	trustedRule("delivery error: dd", ReasonUserUnknown, normal),
 	// QUIRK(laposte): La Poste's own wording, with a misused 5.5.0.
 	trustedRule("adresse destinataire invalide", ReasonUserUnknown, normal),
-	// Gmail's own verdict in its reports' text.
+	// QUIRK(gmail): Gmail's own verdict, in the text of its reports.
 	trustedRule("because the address couldn't be found", ReasonUserUnknown, normal),
 	// QUIRK(verizon): Verizon Wireless's MMS gateway checks the number
 	// itself; these are its own verdicts, not relayed answers.
@@ -353,6 +355,7 @@ var textRules = []textRule{
 	// queue gave up retrying them.
 	rule("connection timed out", ReasonExpired, normal),
 	rule("timed out", ReasonExpired, normal),
+	// QUIRK(gmail): what Gmail says when it gave up connecting.
 	rule("did not accept our requests to connect", ReasonExpired, normal),
 	rule("host not reachable", ReasonExpired, normal),
 	rule("not responding", ReasonExpired, normal),
@@ -413,7 +416,9 @@ var textRules = []textRule{
 
 	// Throttling.
 	rule("too many connections", ReasonRateLimited, normal),
+	// QUIRK(tencent): QQ mail's throttling: "Ip frequency limited".
 	rule("frequency limited", ReasonRateLimited, strong),
+	// QUIRK(gmail): a recipient receiving too fast, under 5.2.1.
 	rule("receiving mail at a rate", ReasonRateLimited, strong), rule("too many recipients", ReasonRateLimited, strong),
 	rule("too many concurrent", ReasonRateLimited, normal),
 	rule("connection limit", ReasonRateLimited, normal),
@@ -428,10 +433,13 @@ var textRules = []textRule{
 	rule("exceeded the maximum number of connections", ReasonRateLimited, normal),
 
 	// Local policy and content filters.
+	// QUIRK(facebook): "550 5.1.1 RCP-P2 ... Refused due to recipient
+	// preferences" is the recipient's filter, whatever the code says.
 	rule("recipient preferences", ReasonPolicyRejected, strong),
 	rule("domain filter", ReasonPolicyRejected, normal),
 	rule("policy violation", ReasonPolicyRejected, normal),
 	rule("protocol violation", ReasonPolicyRejected, normal),
+	// QUIRK(yahoo): Yahoo gives its policy refusals the code 5.7.9.
 	rankedRule("not accepted for policy reasons", ReasonPolicyRejected, strong, 25),
 	rankedRule("duplicate header", ReasonPolicyRejected, strong, 25), rule("violates", ReasonPolicyRejected, vague),
 	rankedRule("not rfc 5322 compliant", ReasonPolicyRejected, strong, 25),
@@ -637,8 +645,9 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) Reason {
 	sd := st.SubjectDetail()
 	if strings.HasPrefix(sd, "5.") && !(len(reply) == 3 && reply[:2] == "50") && (reply != "" || tv.found) {
 		// X.5.x is the sender's protocol error only with a 50x reply, or
-		// when nothing else is known: servers also give it with 421, or
-		// 550 for unknown and blocked recipients (hotmail, laposte).
+		// when nothing else is known.
+		// QUIRK(hotmail, laposte): both answer 550 5.5.0 for unknown and
+		// blocked recipients; others give X.5.0 with 421.
 		cr = ""
 	}
 	if r, ok := senderReplies[reply]; ok && !specificCode(st) && (!tv.found || tv.strength == vague) {

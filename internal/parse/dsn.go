@@ -189,8 +189,9 @@ func dsnRecipient(g []field) draft {
 	d.Diagnostic = stripType(get(g, "diagnostic-code"))
 	d.LastAttemptDate = get(g, "last-attempt-date")
 	d.WillRetryUntil = get(g, "will-retry-until")
-	final := get(g, "final-recipient")
-	orig := get(g, "original-recipient")
+	// The address type is "rfc822" by RFC 3464; some write "rfc/822".
+	final := stripType(get(g, "final-recipient"))
+	orig := stripType(get(g, "original-recipient"))
 	if a, err := NormalizeAddress(final); err == nil {
 		d.Address = a
 	}

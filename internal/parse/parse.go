@@ -368,7 +368,13 @@ func (m *message) recoverRecipient(rep *Report, opt Options) {
 		return
 	}
 	if len(rep.Recipients) == 0 {
-		rep.Recipients = append(rep.Recipients, Recipient{Address: addr, Action: ActionFailed, Diagnostic: firstLines(m.text, 3)})
+		report, _ := splitReturned(m.text)
+		t := newTextReport(report, nil)
+		d := t.draftFor(block{addr: addr}, true)
+		if d.Diagnostic == "" {
+			d.Diagnostic = firstLines(report, 3)
+		}
+		rep.Recipients = append(rep.Recipients, d.finish())
 		if rep.Engine == "" {
 			rep.Engine = "VERP"
 		}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bounced/bounced/internal/dsntest"
@@ -77,14 +78,16 @@ func TestParseBadInput(t *testing.T) {
 	}
 }
 
-// TestCorpusNeverPanics reads every shared corpus file; each gets an
-// answer (the accuracy bars come with the full parser).
-func TestCorpusNeverPanics(t *testing.T) {
+// TestCorpusAnswered reads every file of the shared corpus, labelled,
+// unlabelled and malformed: each gets a report (never a panic or a nil
+// report), a known kind, and recipients with valid reasons; a malformed
+// file gets an error or a partial result.
+func TestCorpusAnswered(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob("testdata/sisimai/*/*.eml")
 	more, _ := filepath.Glob("testdata/sisimai/malformed/*")
 	files = append(files, more...)
-	if len(files) < 400 {
+	if len(files) < 500 {
 		t.Fatalf("found %d corpus files, want the whole shared corpus", len(files))
 	}
 	for _, f := range files {
@@ -92,9 +95,20 @@ func TestCorpusNeverPanics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, _ := Parse(raw)
+		rep, perr := Parse(raw)
 		if rep == nil {
-			t.Errorf("Parse(%s) returned nil report", f)
+			t.Fatalf("Parse(%s) returned nil report", f)
+		}
+		if perr == nil && rep.Kind != KindNotBounce && len(rep.Recipients) == 0 {
+			t.Errorf("Parse(%s) = kind %s with no recipients", f, rep.Kind)
+		}
+		for _, r := range rep.Recipients {
+			if !r.Reason.Valid() || r.Suppress != r.Class.Suppresses() {
+				t.Errorf("Parse(%s): recipient %+v", f, r)
+			}
+		}
+		if strings.Contains(f, "/eml/") && len(rep.Recipients) == 0 {
+			t.Errorf("Parse(%s) found no recipient in a labelled message", f)
 		}
 	}
 }

@@ -194,6 +194,8 @@ var stageList = []struct{ phrase, stage string }{
 	{"our final data", "data"},
 	{"our data", "data"},
 	{"after initial connection", "conn"},
+	// QUIRK(qmail): "no SMTP connection got far enough; most progress was
+	// RCPT TO response".
 	{"most progress was rcpt to", "rcpt"},
 	{"smtp:rcpt", "rcpt"},
 	// QUIRK(au): au's filter answers "550 : User unknown", naming no
@@ -206,11 +208,13 @@ var stageList = []struct{ phrase, stage string }{
 	{"following rcpt command", "rcpt"},
 	{"following data command", "data"},
 	{"following mail command", "mail"},
+	// QUIRK(yahoo): Yahoo appends the command it was at: "[RCPT_TO]".
 	{"[rcpt_to]", "rcpt"},
 	{"[mail_from]", "mail"},
 	{">>> rcpt to", "rcpt"},
 	{">>> mail from", "mail"},
 	{">>> data", "data"},
+	// QUIRK(mfilter): m-FILTER prints "-------SMTP command" and the command.
 	{"smtp command data", "data"},
 	{"smtp command rcpt", "rcpt"},
 	{"while connected to", ""},

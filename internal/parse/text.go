@@ -192,7 +192,7 @@ var leadIns = []string{
 	"failed recipient:", "failed address:", "to recipient", "for recipient", "your message to",
 	"message to", "the following address", ">>>", "error for", "to the following recipient",
 	"rejected recipient", "permanent errors:", "temporary errors:", "errors:", "could not be delivered to:",
-	"duplicated message-id in",
+	"duplicated message-id in", "following recipient:", "following recipients:", "following address:",
 }
 
 // notLeadIns are header-like lead-ins whose address is never a failed
@@ -333,13 +333,19 @@ func isAnchor(line string, h addrHit) (int, string) {
 			return noAnchor, ""
 		}
 	}
+	// "User's mailbox is full: <user@example.com>": a reason, a colon,
+	// then the address ending the line.
+	if strings.HasSuffix(before, ":") && strings.TrimSpace(after) == "" && readText(before).found {
+		return lineAnchor, strings.TrimSpace(line)
+	}
 	return noAnchor, ""
 }
 
 // precedingReplies returns the server replies ("<<< 501 ...") a
 // Sendmail transcript shows just before its verdict on an address, with
-// Sendmail's own summaries between them: the verdict alone ("554
-// <user@example.com>... Remote protocol error") hides what was answered.
+// Sendmail's own summaries between them.
+// QUIRK(sendmail): Sendmail V5 transcripts give the verdict alone ("554
+// <user@example.com>... Remote protocol error") after what was answered.
 func precedingReplies(lines []string, i int) string {
 	var got []string
 	for j := i - 1; j >= 0 && j >= i-3; j-- {
