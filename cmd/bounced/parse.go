@@ -9,6 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 
 	"github.com/bounced/bounced/internal/parse"
 )
@@ -20,12 +23,34 @@ type parseLine struct {
 	Error string `json:"error"`
 }
 
+// parseJob is one input of `bounced parse`, numbered in the order the
+// arguments name it: its line is printed in that order, whatever order
+// the workers finish in.
+type parseJob struct {
+	seq     int
+	name    string
+	raw     []byte // read already (standard input), or nil
+	read    bool   // whether raw holds the input
+	readErr error
+}
+
+type parseResult struct {
+	seq  int
+	line parseLine
+}
+
 func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("parse", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	pretty := fset.Bool("pretty", false, "indent the JSON")
+	jobs := fset.Int("jobs", runtime.GOMAXPROCS(0), "files parsed at once (default: every core)")
+	verpPrefix := fset.String("verp-prefix", "", "recover recipients from VERP bounce addresses with this local-part prefix (bounces+user=example.com@...)")
+	rcptHeaders := fset.String("recipient-header", "", "comma-separated header fields of the returned message that name the recipient")
 	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bounced parse [--pretty] FILE|DIR|- ...")
+		fmt.Fprintln(stderr, "usage: bounced parse [flags] FILE|DIR|- ...")
+		fmt.Fprintln(stderr, "One JSON object per input file per line, in the order the arguments name them")
+		fmt.Fprintln(stderr, "(directories recursively, in lexical order). A file that cannot be read or")
+		fmt.Fprintln(stderr, "parsed gets a line with \"error\" set; the others are still parsed.")
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -38,48 +63,156 @@ func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		fset.Usage()
 		return usageError{"parse: no input files (use - for standard input)"}
 	}
+	if *jobs < 1 {
+		return usageError{"parse: --jobs must be at least 1"}
+	}
+	opt := parse.Options{VERP: parse.VERP{Prefix: *verpPrefix}}
+	for _, h := range strings.Split(*rcptHeaders, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			opt.RecipientHeaders = append(opt.RecipientHeaders, h)
+		}
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	if *pretty {
 		enc.SetIndent("", "  ")
 	}
-	emit := func(name string, raw []byte, readErr error) error {
-		line := parseLine{File: name}
-		if readErr != nil {
-			line.Report = &parse.Report{Kind: parse.KindNotBounce, Recipients: []parse.Recipient{}}
-			line.Error = readErr.Error()
-		} else {
-			rep, err := parse.Parse(raw)
-			line.Report = rep
-			if err != nil {
-				line.Error = err.Error()
+	return runParse(fset.Args(), stdin, enc, *jobs, opt)
+}
+
+// runParse parses the inputs on n workers and writes one line per input
+// in argument order. Lines finished out of order wait in a window of at
+// most 4n inputs, so memory stays bounded however many files there are.
+func runParse(args []string, stdin io.Reader, enc *json.Encoder, n int, opt parse.Options) error {
+	window := make(chan struct{}, 4*n) // inputs between dispatch and output
+	todo := make(chan parseJob, n)
+	done := make(chan parseResult, n)
+	stop := make(chan struct{}) // closed when output fails
+	var workers sync.WaitGroup
+	for range n {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for job := range todo {
+				done <- parseResult{seq: job.seq, line: parseOne(job, opt)}
+			}
+		}()
+	}
+	go func() {
+		defer close(todo)
+		seq := 0
+		send := func(job parseJob) bool {
+			select {
+			case window <- struct{}{}:
+			case <-stop:
+				return false
+			}
+			job.seq = seq
+			seq++
+			todo <- job
+			return true
+		}
+		walk(args, stdin, send)
+	}()
+	go func() {
+		workers.Wait()
+		close(done)
+	}()
+
+	// Print in order: a line finished early waits for the ones before it.
+	var err error
+	pending := map[int]parseLine{}
+	next := 0
+	for res := range done {
+		pending[res.seq] = res.line
+		for {
+			line, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			<-window
+			if err == nil {
+				if err = enc.Encode(line); err != nil {
+					close(stop)
+				}
 			}
 		}
-		return enc.Encode(line)
 	}
-	for _, arg := range fset.Args() {
+	if err != nil {
+		return fmt.Errorf("parse: write output: %w", err)
+	}
+	return nil
+}
+
+// walk names every input of the arguments, in order, until send says
+// to stop. Directories are walked recursively in lexical order; inside
+// them only regular files are read (a FIFO would block), while a path
+// named on the command line is read whatever it is.
+func walk(args []string, stdin io.Reader, send func(parseJob) bool) {
+	for _, arg := range args {
 		if arg == "-" {
 			raw, err := io.ReadAll(io.LimitReader(stdin, parse.MaxInputSize+1))
-			if err := emit("-", raw, err); err != nil {
-				return err
+			if !send(parseJob{name: "-", raw: raw, read: true, readErr: err}) {
+				return
 			}
 			continue
 		}
-		err := filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return emit(path, nil, err)
-			}
-			if d.IsDir() {
+		keepGoing := true
+		_ = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				keepGoing = send(parseJob{name: path, read: true, readErr: err})
+			case d.IsDir():
 				return nil
+			case path != arg && !regular(path, d):
+				keepGoing = send(parseJob{name: path, read: true, readErr: errors.New("not a regular file")})
+			default:
+				keepGoing = send(parseJob{name: path})
 			}
-			raw, err := readCapped(path)
-			return emit(path, raw, err)
+			if !keepGoing {
+				return fs.SkipAll
+			}
+			return nil
 		})
-		if err != nil {
-			return err
+		if !keepGoing {
+			return
 		}
 	}
-	return nil
+}
+
+// regular reports a regular file, following a symbolic link.
+func regular(path string, d fs.DirEntry) bool {
+	if d.Type().IsRegular() {
+		return true
+	}
+	if d.Type()&fs.ModeSymlink != 0 {
+		fi, err := os.Stat(path)
+		return err == nil && fi.Mode().IsRegular()
+	}
+	return false
+}
+
+// parseOne reads (unless read already) and parses one input. It never
+// fails: errors go into the line.
+func parseOne(job parseJob, opt parse.Options) parseLine {
+	line := parseLine{File: job.name}
+	raw, err := job.raw, job.readErr
+	if !job.read {
+		raw, err = readCapped(job.name)
+	}
+	if err != nil {
+		line.Report = &parse.Report{Kind: parse.KindNotBounce, Recipients: []parse.Recipient{}}
+		line.Error = err.Error()
+		return line
+	}
+	rep, err := parse.ParseWithOptions(raw, opt)
+	line.Report = rep
+	if err != nil {
+		line.Error = err.Error()
+	}
+	return line
 }
 
 func readCapped(path string) ([]byte, error) {

@@ -117,7 +117,10 @@ func EventsFromReport(rep *parse.Report, received time.Time) []NewEvent {
 
 func eventTypeOf(kind parse.Kind, r parse.Recipient) EventType {
 	switch {
-	case kind == parse.KindComplaint || r.Class == parse.ClassComplaint:
+	case r.Class == parse.ClassComplaint || kind == parse.KindComplaint && r.Reason == parse.ReasonComplaint:
+		// A feedback report is a complaint unless it says otherwise: a
+		// "not-spam" report reads as a delivery, an RFC 6591 auth-failure
+		// report as the sender's failure, by their action below.
 		return EventComplaint
 	case kind == parse.KindAutoReply || r.Reason == parse.ReasonAutoReply:
 		return EventAutoReply

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bounced/bounced/internal/dsntest"
+	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
+)
+
+type outLine struct {
+	File       string `json:"file"`
+	Kind       string `json:"kind"`
+	Error      string `json:"error"`
+	Recipients []struct {
+		Address, Status, Reason, Class string
+		Suppress                       bool
+	} `json:"recipients"`
+}
+
+func parseOutput(t *testing.T, out string) []outLine {
+	t.Helper()
+	var lines []outLine
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v outLine
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("line %q is not JSON: %v", l, err)
+		}
+		lines = append(lines, v)
+	}
+	return lines
+}
+
+// TestParseDirInOrder parses a directory of many files, good and bad, on
+// several workers: one line per file, in lexical order, the same output
+// as one worker gives, and bad files reported without stopping the run.
+func TestParseDirInOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var names []string
+	for i := range 120 {
+		name := fmt.Sprintf("m%03d.eml", i)
+		var raw []byte
+		switch i % 6 {
+		case 0:
+			raw = []byte{} // empty: an error line
+		case 1:
+			raw = make([]byte, parse.MaxInputSize+10) // too large: an error line
+		default:
+			raw = dsntest.DSN(name, dsntest.Rcpt{Address: fmt.Sprintf("u%d@example.com", i), Status: "5.1.1"})
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, filepath.Join(dir, name))
+	}
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "deep.eml"), dsntest.DSN("deep", dsntest.Rcpt{Address: "deep@example.com", Status: "5.2.2"}), 0o644)
+	names = append(names, filepath.Join(sub, "deep.eml"))
+	if err := syscall.Mkfifo(filepath.Join(sub, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, filepath.Join(sub, "pipe"))
+	sort.Strings(names)
+
+	outputs := map[string]string{}
+	for _, jobs := range []string{"1", "4"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"parse", "--jobs", jobs, dir}, env(), nil, &out, io.Discard); err != nil {
+			t.Fatalf("parse --jobs %s: %v", jobs, err)
+		}
+		outputs[jobs] = out.String()
+	}
+	if outputs["1"] != outputs["4"] {
+		t.Fatalf("parse --jobs 4 output differs from --jobs 1")
+	}
+	lines := parseOutput(t, outputs["4"])
+	if len(lines) != len(names) {
+		t.Fatalf("parse printed %d lines, want %d", len(lines), len(names))
+	}
+	for i, l := range lines {
+		if l.File != names[i] {
+			t.Fatalf("line %d is %s, want %s (argument order)", i, l.File, names[i])
+		}
+		base := filepath.Base(l.File)
+		switch {
+		case base == "pipe":
+			if !strings.Contains(l.Error, "not a regular file") {
+				t.Errorf("%s: error %q, want not a regular file", base, l.Error)
+			}
+		case base == "deep.eml":
+			if l.Kind != "bounce" || len(l.Recipients) != 1 || l.Recipients[0].Reason != "mailbox_full" {
+				t.Errorf("%s = %+v", base, l)
+			}
+		default:
+			var i int
+			fmt.Sscanf(base, "m%03d.eml", &i)
+			switch i % 6 {
+			case 0:
+				if !strings.Contains(l.Error, "empty") || l.Kind != "not_bounce" || l.Recipients == nil {
+					t.Errorf("%s = %+v, want an empty-message error", base, l)
+				}
+			case 1:
+				if !strings.Contains(l.Error, "too large") {
+					t.Errorf("%s = %+v, want a too-large error", base, l)
+				}
+			default:
+				want := fmt.Sprintf("u%d@example.com", i)
+				if l.Error != "" || len(l.Recipients) != 1 || l.Recipients[0].Address != want || !l.Recipients[0].Suppress {
+					t.Errorf("%s = %+v, want %s suppressed", base, l, want)
+				}
+			}
+		}
+	}
+}
+
+func TestParseOptionsFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "anon.eml")
+	raw := "From: postmaster@mx.example.net\nTo: bounces+user=example.com@bounce.example.org\nSubject: Undeliverable message\n\n" +
+		"Your message could not be delivered: 550 5.1.1 Mailbox does not exist.\n"
+	os.WriteFile(file, []byte(raw), 0o644)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"parse", "--verp-prefix", "bounces", file}, env(), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	lines := parseOutput(t, out.String())
+	if len(lines) != 1 || len(lines[0].Recipients) != 1 || lines[0].Recipients[0].Address != "user@example.com" {
+		t.Errorf("parse --verp-prefix = %+v, want user@example.com", lines)
+	}
+	var ue usageError
+	if err := run(context.Background(), []string{"parse", "--jobs", "0", file}, env(), nil, io.Discard, io.Discard); !errors.As(err, &ue) {
+		t.Errorf("parse --jobs 0 = %v, want a usage error", err)
+	}
+	if err := run(context.Background(), []string{"parse"}, env(), nil, io.Discard, io.Discard); !errors.As(err, &ue) {
+		t.Errorf("parse without files = %v, want a usage error", err)
+	}
+}
+
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.n--; w.n < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// TestParseOutputFails stops the run with an error when output cannot be
+// written, instead of hanging or going on unseen.
+func TestParseOutputFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 50 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.eml", i)), dsntest.DSN("x", dsntest.Rcpt{Address: "a@example.com", Status: "5.1.1"}), 0o644)
+	}
+	err := run(context.Background(), []string{"parse", "--jobs", "3", dir}, env(), nil, &failingWriter{n: 5}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("parse to a failing writer = %v, want the write error", err)
+	}
+}
+
+// TestParsedReportEvents checks what the store makes of the parser's
+// output: an auto-reply is never a bounce, a "not-spam" report is a
+// delivery, an auth-failure report the sender's own failure, and only a
+// real complaint suppresses.
+func TestParsedReportEvents(t *testing.T) {
+	t.Parallel()
+	arf := func(feedbackType string) []byte {
+		return []byte("From: fbl@isp.example\nTo: fbl@example.org\nSubject: Report\n" +
+			"Content-Type: multipart/report; report-type=feedback-report; boundary=F\n\n" +
+			"--F\nContent-Type: message/feedback-report\n\nFeedback-Type: " + feedbackType + "\nOriginal-Rcpt-To: reader@isp.example\n\n--F--\n")
+	}
+	tests := []struct {
+		name     string
+		raw      []byte
+		typ      store.EventType
+		class    parse.Class
+		suppress bool
+	}{
+		{"abuse", arf("abuse"), store.EventComplaint, parse.ClassComplaint, true},
+		{"not-spam", arf("not-spam"), store.EventDelivery, parse.ClassNone, false},
+		{"auth-failure", arf("auth-failure"), store.EventBounce, parse.ClassSender, false},
+		{"auto-reply", []byte("From: jane@example.com\nTo: news@example.org\nSubject: Away\nAuto-Submitted: auto-replied\n\nAway.\n"), store.EventAutoReply, parse.ClassNone, false},
+		{"bounce", dsntest.DSN("e", dsntest.Rcpt{Address: "gone@example.com", Status: "5.1.1"}), store.EventBounce, parse.ClassHard, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rep, err := parse.Parse(tt.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := store.EventsFromReport(rep, time.Now())
+			if len(evs) != 1 {
+				t.Fatalf("EventsFromReport() = %d events, want 1", len(evs))
+			}
+			if ev := evs[0]; ev.Type != tt.typ || ev.Class != tt.class || ev.Class.Suppresses() != tt.suppress {
+				t.Errorf("EventsFromReport() = %s/%s, want %s/%s (suppress %v)", ev.Type, ev.Class, tt.typ, tt.class, tt.suppress)
+			}
+		})
+	}
+}
