@@ -96,12 +96,12 @@ func TestParseDirInOrder(t *testing.T) {
 			t.Fatalf("line %d is %s, want %s (argument order)", i, l.File, names[i])
 		}
 		base := filepath.Base(l.File)
-		switch {
-		case base == "pipe":
+		switch base {
+		case "pipe":
 			if !strings.Contains(l.Error, "not a regular file") {
 				t.Errorf("%s: error %q, want not a regular file", base, l.Error)
 			}
-		case base == "deep.eml":
+		case "deep.eml":
 			if l.Kind != "bounce" || len(l.Recipients) != 1 || l.Recipients[0].Reason != "mailbox_full" {
 				t.Errorf("%s = %+v", base, l)
 			}

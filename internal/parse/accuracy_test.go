@@ -93,11 +93,6 @@ func readExpected(tb testing.TB) []sisimaiRow {
 	return rows
 }
 
-// disagreement is one listed difference from the Sisimai labels.
-type disagreement struct {
-	key, why string
-}
-
 // readDisagreements reads testdata/disagreements.tsv: file, index, aspect
 // (hard, reason or status), ours, Sisimai's, and why ours is right.
 func readDisagreements(tb testing.TB) map[string]string {

@@ -643,7 +643,7 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) Reason {
 		cr = info.Reason
 	}
 	sd := st.SubjectDetail()
-	if strings.HasPrefix(sd, "5.") && !(len(reply) == 3 && reply[:2] == "50") && (reply != "" || tv.found) {
+	if strings.HasPrefix(sd, "5.") && (len(reply) != 3 || reply[:2] != "50") && (reply != "" || tv.found) {
 		// X.5.x is the sender's protocol error only with a 50x reply, or
 		// when nothing else is known.
 		// QUIRK(hotmail, laposte): both answer 550 5.5.0 for unknown and

@@ -194,6 +194,7 @@ type part struct {
 	mediaType string // lower case, "text/plain" when not given
 	ctype     string // the whole Content-Type value, for its parameters
 	depth     int
+	broken    bool // a multipart whose boundary never occurs, read as text
 }
 
 // param returns a Content-Type parameter of the part.
@@ -290,7 +291,8 @@ func walkParts(h header, body []byte, depth int, out []part) []part {
 				return out
 			}
 		}
-		mt = "text/plain" // a multipart we cannot split is read as text
+		// A multipart that cannot be split is read as text.
+		return append(out, part{h: h, body: body, mediaType: "text/plain", ctype: ct, depth: depth, broken: true})
 	}
 	return append(out, part{h: h, body: body, mediaType: mt, ctype: ct, depth: depth})
 }

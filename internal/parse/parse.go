@@ -203,6 +203,7 @@ func newMessage(top header, body []byte) *message {
 	size := 0
 	for i := range m.parts {
 		p := &m.parts[i]
+		m.broken = m.broken || p.broken
 		switch p.mediaType {
 		case "message/delivery-status", "message/global-delivery-status", "text/delivery-status":
 			m.dsn = append(m.dsn, p)
