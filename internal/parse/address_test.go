@@ -61,6 +61,9 @@ func FuzzNormalizeAddress(f *testing.F) {
 	for _, s := range []string{"user@example.com", "rfc822; <A@B.C>", "x@bücher.example", `"a b"@c`, "@", ""} {
 		f.Add(s)
 	}
+	for _, s := range corpusFieldValues(f, "Final-Recipient", "Original-Recipient", "To", "From") {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := NormalizeAddress(s)
 		if err != nil {

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,4 +42,27 @@ func BenchmarkParseCorpus(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// corpusFieldValues returns the values of the named header or
+// delivery-status fields found in the corpus, to seed fuzz tests.
+func corpusFieldValues(tb testing.TB, names ...string) []string {
+	tb.Helper()
+	seen := map[string]bool{}
+	var out []string
+	for _, raw := range corpus(tb) {
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			name, value, ok := bytes.Cut(line, []byte(":"))
+			if !ok {
+				continue
+			}
+			for _, n := range names {
+				if v := string(bytes.TrimSpace(value)); bytes.EqualFold(name, []byte(n)) && !seen[v] && len(out) < 400 {
+					seen[v] = true
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -192,6 +192,8 @@ type message struct {
 	text     string // the human-readable report, before any returned message
 	broken   bool
 	nesting  int // how many reports enclose this one
+	// bounceLike caches looksLikeBounce: 0 unknown, 1 yes, 2 no.
+	bounceLike int8
 }
 
 func newMessage(top header, body []byte) *message {

@@ -67,6 +67,10 @@ func FuzzParseStatus(f *testing.F) {
 	for _, s := range []string{"5.1.1", "511", "#4.2.2", "5.7.26", "x", ""} {
 		f.Add(s)
 	}
+	// The corpus's codes and the lines that carry them.
+	for _, s := range corpusFieldValues(f, "Status", "Diagnostic-Code") {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		st, err := ParseStatus(s)
 		if err != nil {

@@ -104,10 +104,12 @@ var returnedMarkers = newPhraseSet([]string{
 	"----- the header of the original message is following. -----",
 })
 
-// isReturnedMarker reports a line announcing the returned message. The
-// phrase must fill most of the line, so prose mentioning it does not cut.
+// maxMarkerLine bounds the length of a line announcing the returned
+// message.
 const maxMarkerLine = 160
 
+// isReturnedMarker reports a line announcing the returned message. The
+// phrase must fill most of the line, so prose mentioning it does not cut.
 func isReturnedMarker(line string) bool {
 	t := strings.TrimSpace(line)
 	if len(t) < 12 || len(t) > 120 {
@@ -348,15 +350,16 @@ func isAnchor(line string, h addrHit) (int, string) {
 // <user@example.com>... Remote protocol error") after what was answered.
 func precedingReplies(lines []string, i int) string {
 	var got []string
+lines:
 	for j := i - 1; j >= 0 && j >= i-3; j-- {
 		l := strings.TrimSpace(lines[j])
 		switch {
 		case strings.HasPrefix(l, "<<<"):
 			got = append(got, l)
 		case isReplyLine(l) && strings.IndexByte(l, '@') < 0:
-			continue // "421 example.edu (smtp)... Deferred: ..."
+			// Sendmail's own summary: "421 example.edu (smtp)... Deferred"
 		default:
-			j = -1
+			break lines
 		}
 	}
 	if len(got) == 0 {
@@ -374,6 +377,8 @@ func isReplyLine(s string) bool {
 		(len(s) == 3 || s[3] == ' ' || s[3] == '-')
 }
 
+// boilerplate ends the text read after an address: the report's own
+// closing words, or its machine-readable part.
 var boilerplate = newPhraseSet([]string{
 	"no action is required on your part",
 	"please do not reply",
@@ -406,7 +411,7 @@ var bounceSubjects = newPhraseSet([]string{
 	"returned email", "bounced mail", "mail returned", "failure notification", "undelivery",
 })
 
-// delaySubjects mark warnings that delivery is still being retried.
+// delayPhrases mark warnings that delivery is still being retried.
 var delayPhrases = newPhraseSet([]string{
 	"has not yet been delivered", "delivery attempts will continue", "will continue trying",
 	"still trying", "will retry", "delivery status notification (delay)", "warning: message",
@@ -414,6 +419,7 @@ var delayPhrases = newPhraseSet([]string{
 	"this is just a warning", "will be retried", "still being retried",
 })
 
+// permanentPhrases mark reports of a failure that will not be retried.
 var permanentPhrases = newPhraseSet([]string{
 	"this is a permanent error", "permanent failure", "permanent fatal error", "fatal error",
 	"i've given up", "giving up", "will not be retried", "delivery has failed", "could not be delivered",
@@ -432,6 +438,16 @@ var daemonLocals = []string{"mailer-daemon", "mailer_daemon", "mailerdaemon", "m
 // delivery failure notice: a mailer-daemon sender, a failure subject, or
 // Exim's X-Failed-Recipients.
 func (m *message) looksLikeBounce() bool {
+	if m.bounceLike == 0 {
+		m.bounceLike = 2
+		if m.bounceSigns() {
+			m.bounceLike = 1
+		}
+	}
+	return m.bounceLike == 1
+}
+
+func (m *message) bounceSigns() bool {
 	if m.top.has("X-Failed-Recipients") {
 		return true
 	}
