@@ -158,7 +158,9 @@ func parseOne(raw []byte, opt Options) (*Report, error) {
 }
 
 // normalizeLineEndings turns CRLF and bare CR line breaks into LF, so the
-// rest of the parser deals with one kind. Input without CR is not copied.
+// rest of the parser deals with one kind. A run of CRs before an LF
+// ("\r\r\n", CRLF that went through a text-mode copy) is one break.
+// Input without CR is not copied.
 func normalizeLineEndings(raw []byte) []byte {
 	if bytes.IndexByte(raw, '\r') < 0 {
 		return raw
@@ -167,10 +169,16 @@ func normalizeLineEndings(raw []byte) []byte {
 	for k := 0; k < len(raw); k++ {
 		c := raw[k]
 		if c == '\r' {
-			if k+1 < len(raw) && raw[k+1] == '\n' {
-				continue
+			j := k
+			for j < len(raw) && raw[j] == '\r' {
+				j++
 			}
-			c = '\n'
+			if j < len(raw) && raw[j] == '\n' {
+				k = j // CR...CRLF: one break, written by the LF
+				c = '\n'
+			} else {
+				c = '\n' // a bare CR (old Mac OS)
+			}
 		}
 		out = append(out, c)
 	}
