@@ -10,11 +10,9 @@ type draft struct {
 	// "helo", "mail", "rcpt" or "data", or "" when the report does not say.
 	stage string
 	// context is more text about this recipient (the human-readable part
-	// of the report), read only when the diagnostic itself says nothing.
+	// of the report): it confirms an unknown user, or speaks when the
+	// diagnostic itself says nothing.
 	context string
-	// reason is set by a reader that knows better than the words (a
-	// provider's own error names, a delay warning).
-	reason Reason
 	// temporary and permanent record what the report says of the failure
 	// as a whole, used when no code says it.
 	temporary, permanent bool
@@ -64,21 +62,18 @@ func (d *draft) finish() Recipient {
 		return r
 	}
 
-	reason := d.reason
-	if reason == "" {
-		ctx := readText(d.context)
-		trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
-		reason = classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
-		if reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
-			// The reporting server's own words say the account exists but
-			// is switched off, which is more than the relayed answer says.
-			reason = ReasonMailboxDisabled
-		}
-		if reason == ReasonOther && d.context != "" {
-			// The remote server said nothing we know; the report's own
-			// words about this recipient may.
-			reason = classify(r.Status, r.ReplyCode, d.context, d.stage, trusted)
-		}
+	ctx := readText(d.context)
+	trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
+	reason := classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
+	if reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
+		// The reporting server's own words say the account exists but
+		// is switched off, which is more than the relayed answer says.
+		reason = ReasonMailboxDisabled
+	}
+	if reason == ReasonOther && d.context != "" {
+		// The remote server said nothing we know; the report's own
+		// words about this recipient may.
+		reason = classify(r.Status, r.ReplyCode, d.context, d.stage, trusted)
 	}
 	if r.Status == "" {
 		r.Status = inferStatus(reason, r.ReplyCode, d)
@@ -156,8 +151,8 @@ func statusAfterReply(text string) Status {
 		if j == i+3 || j >= len(text) || text[j] != c {
 			continue
 		}
-		if st, end := findStatusAt(text[j:min(len(text), j+12)]); st != "" && end > 0 && st.Class() == int(c-'0') {
-			if k := strings.IndexByte(text[j:], '.'); k == 1 {
+		if j+1 < len(text) && text[j+1] == '.' {
+			if st, _ := findStatusAt(text[j:min(len(text), j+12)]); st != "" && st.Class() == int(c-'0') {
 				return st
 			}
 		}
