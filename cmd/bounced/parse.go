@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,9 +35,12 @@ type parseJob struct {
 	readErr error
 }
 
+// parseResult is one input's line, encoded by the worker that parsed it
+// so that encoding runs on every core too.
 type parseResult struct {
 	seq  int
-	line parseLine
+	line []byte
+	err  error
 }
 
 func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -72,18 +76,13 @@ func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 			opt.RecipientHeaders = append(opt.RecipientHeaders, h)
 		}
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
-	if *pretty {
-		enc.SetIndent("", "  ")
-	}
-	return runParse(fset.Args(), stdin, enc, *jobs, opt)
+	return runParse(fset.Args(), stdin, stdout, *pretty, *jobs, opt)
 }
 
 // runParse parses the inputs on n workers and writes one line per input
 // in argument order. Lines finished out of order wait in a window of at
 // most 4n inputs, so memory stays bounded however many files there are.
-func runParse(args []string, stdin io.Reader, enc *json.Encoder, n int, opt parse.Options) error {
+func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n int, opt parse.Options) error {
 	window := make(chan struct{}, 4*n) // inputs between dispatch and output
 	todo := make(chan parseJob, n)
 	done := make(chan parseResult, n)
@@ -93,8 +92,16 @@ func runParse(args []string, stdin io.Reader, enc *json.Encoder, n int, opt pars
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if pretty {
+				enc.SetIndent("", "  ")
+			}
 			for job := range todo {
-				done <- parseResult{seq: job.seq, line: parseOne(job, opt)}
+				buf.Reset()
+				err := enc.Encode(parseOne(job, opt))
+				done <- parseResult{seq: job.seq, line: bytes.Clone(buf.Bytes()), err: err}
 			}
 		}()
 	}
@@ -121,22 +128,26 @@ func runParse(args []string, stdin io.Reader, enc *json.Encoder, n int, opt pars
 
 	// Print in order: a line finished early waits for the ones before it.
 	var err error
-	pending := map[int]parseLine{}
+	pending := map[int]parseResult{}
 	next := 0
 	for res := range done {
-		pending[res.seq] = res.line
+		pending[res.seq] = res
 		for {
-			line, ok := pending[next]
+			r, ok := pending[next]
 			if !ok {
 				break
 			}
 			delete(pending, next)
 			next++
 			<-window
-			if err == nil {
-				if err = enc.Encode(line); err != nil {
-					close(stop)
-				}
+			if err != nil {
+				continue
+			}
+			if err = r.err; err == nil {
+				_, err = stdout.Write(r.line)
+			}
+			if err != nil {
+				close(stop)
 			}
 		}
 	}

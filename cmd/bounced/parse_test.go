@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -212,6 +214,26 @@ func TestParsedReportEvents(t *testing.T) {
 			if ev := evs[0]; ev.Type != tt.typ || ev.Class != tt.class || ev.Class.Suppresses() != tt.suppress {
 				t.Errorf("EventsFromReport() = %s/%s, want %s/%s (suppress %v)", ev.Type, ev.Class, tt.typ, tt.class, tt.suppress)
 			}
+		})
+	}
+}
+
+// BenchmarkParseCommand runs `bounced parse DIR` over the labelled corpus
+// with one worker and with one per core; compare their msgs/s.
+func BenchmarkParseCommand(b *testing.B) {
+	dir := "../../internal/parse/testdata/sisimai/eml"
+	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no corpus: %v", err)
+	}
+	for _, jobs := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("jobs=%d", jobs), func(b *testing.B) {
+			for b.Loop() {
+				if err := run(context.Background(), []string{"parse", "--jobs", strconv.Itoa(jobs), dir}, env(), nil, io.Discard, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(files))/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
 }
