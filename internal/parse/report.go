@@ -52,7 +52,9 @@ type Report struct {
 	Recipients         []Recipient `json:"recipients"`
 	// Feedback describes an ARF report (kind complaint).
 	Feedback *Feedback `json:"feedback,omitempty"`
-	// Engine names the decoder that read the message, for diagnostics.
+	// Engine names the reader that understood the message, for
+	// diagnostics: RFC3464, ARF, text (a plain-text report), AmazonSES,
+	// JMRP, unsubscribe, RFC3834, challenge, list or VERP.
 	Engine string `json:"engine,omitempty"`
 }
 
