@@ -282,7 +282,8 @@ func walkParts(h header, body []byte, depth int, out []part) []part {
 						break
 					}
 					sh, sb := readPartHeader(sub)
-					if mediaTypeOf(sh.get("Content-Type")) == "text/plain" && !sh.has("Content-Type") && mt == "multipart/digest" {
+					if mt == "multipart/digest" && !sh.has("Content-Type") {
+						// RFC 2046: a digest's parts are messages by default.
 						out = append(out, part{h: sh, body: sb, mediaType: "message/rfc822", depth: depth + 1})
 						continue
 					}

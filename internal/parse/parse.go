@@ -69,7 +69,7 @@ func ParseWithOptions(raw []byte, opt Options) (*Report, error) {
 const maxMboxMessages = 64
 
 // splitMbox splits input in mbox format (messages each opened by a
-// "From " line after an empty line) into its messages.
+// "From sender Mon Jan  2 ..." line) into its messages.
 func splitMbox(raw []byte) [][]byte {
 	if !bytes.HasPrefix(raw, []byte("From ")) {
 		return nil
