@@ -3,6 +3,7 @@ package parse
 import (
 	"errors"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -26,29 +27,15 @@ var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.S
 // the domain lower-cased and converted to IDNA ASCII. The local part keeps
 // its case (RFC 5321 says it may matter); compare with AddressKey.
 func NormalizeAddress(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if len(s) > 6 && strings.EqualFold(s[:6], "rfc822") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(s[6:]), ";"); ok {
-			s = strings.TrimSpace(rest)
+	// Peel wrappings until none is left, so the result is a fixed point:
+	// reports nest them in any order ("<rfc822;user@…>", "rfc822;<…>").
+	for {
+		peeled := peelAddress(s)
+		if peeled == s {
+			break
 		}
+		s = peeled
 	}
-	if i := strings.LastIndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			s = s[i+1 : i+j]
-		}
-	}
-	s = strings.TrimSpace(s)
-	// An unbalanced bracket left by a mangled report: "user@example.com>".
-	if strings.HasSuffix(s, ">") && !strings.Contains(s, "<") {
-		s = strings.TrimSpace(strings.TrimRight(s, ">"))
-	}
-	if strings.HasPrefix(s, "<") && !strings.Contains(s, ">") {
-		s = strings.TrimSpace(strings.TrimLeft(s, "<"))
-	}
-	if len(s) >= 2 && (s[0] == '\'' && s[len(s)-1] == '\'' || s[0] == '"' && s[len(s)-1] == '"' && strings.Count(s, `"`) == 2) {
-		s = strings.TrimSpace(s[1 : len(s)-1]) // 'user@example.com' or "user@example.com"
-	}
-	s = strings.TrimRight(s, ".,;:")
 	if len(s) > maxAddressLen || !utf8.ValidString(s) {
 		return "", ErrBadAddress
 	}
@@ -65,11 +52,52 @@ func NormalizeAddress(s string) (string, error) {
 	}
 	domain = strings.ToLower(domain)
 	if !isASCII(domain) {
+		if strings.IndexFunc(domain, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return "", ErrBadAddress
+		}
 		if ascii, err := idnaProfile.ToASCII(domain); err == nil {
-			domain = ascii
+			// IDNA mapping can turn odd code points into ASCII a domain
+			// may not hold; such an address is no address.
+			if ascii == "" || strings.ContainsAny(ascii, " @<>()\\,;:\"") || hasControl(ascii) {
+				return "", ErrBadAddress
+			}
+			// Check the ASCII form as if it had been given: mapping can
+			// leave a domain that is empty or ends in a dot.
+			return NormalizeAddress(local + "@" + ascii)
 		}
 	}
+	if len(local)+1+len(domain) > maxAddressLen {
+		return "", ErrBadAddress // the ASCII form of a domain is longer
+	}
 	return local + "@" + domain, nil
+}
+
+// peelAddress removes one layer of what surrounds an address in reports:
+// space, an "rfc822;" type, a display name and angle brackets, quotes
+// around the whole, trailing punctuation.
+func peelAddress(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 6 && strings.EqualFold(s[:6], "rfc822") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(s[6:]), ";"); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			return strings.TrimSpace(s[i+1 : i+j])
+		}
+	}
+	// An unbalanced bracket left by a mangled report: "user@example.com>".
+	if strings.HasSuffix(s, ">") && !strings.Contains(s, "<") {
+		return strings.TrimSpace(strings.TrimRight(s, ">"))
+	}
+	if strings.HasPrefix(s, "<") && !strings.Contains(s, ">") {
+		return strings.TrimSpace(strings.TrimLeft(s, "<"))
+	}
+	if len(s) >= 2 && (s[0] == '\'' && s[len(s)-1] == '\'' || s[0] == '"' && s[len(s)-1] == '"' && strings.Count(s, `"`) == 2) {
+		return strings.TrimSpace(s[1 : len(s)-1]) // 'user@example.com' or "user@example.com"
+	}
+	return strings.TrimRight(s, ".,;:")
 }
 
 // AddressKey is the form addresses are compared in: the normalised address
