@@ -263,8 +263,10 @@ func TestPolicyMetrics(t *testing.T) {
 		`bounced_suppressions_active{reason="manual",scope_kind="global"} 1`,
 		`bounced_suppressions_active{reason="manual",scope_kind="list"} 1`,
 		`bounced_suppressions_active{reason="unsubscribe",scope_kind="list"} 1`,
-		`bounced_suppressions_added_total{reason="manual"} 3`,
-		`bounced_suppressions_removed_total{reason="manual"} 1`,
+		`bounced_suppressions_added_total{reason="manual",scope_kind="global"} 2`,
+		`bounced_suppressions_added_total{reason="manual",scope_kind="list"} 1`,
+		`bounced_suppressions_added_total{reason="unsubscribe",scope_kind="list"} 1`,
+		`bounced_suppressions_removed_total{reason="manual",scope_kind="global"} 1`,
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("/metrics lacks %s", want)

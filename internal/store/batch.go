@@ -70,7 +70,7 @@ func (db *DB) RecordBatch(ctx context.Context, ins []Input) []BatchResult {
 	switch {
 	case err == nil:
 		for j, rec := range recs {
-			db.countRecorded(rec)
+			db.countRecorded(ps[j].in, rec)
 			results[idx[j]].Outcome = rec.out
 		}
 	case len(ps) == 1 || errors.Is(err, ErrUnavailable) || ctx.Err() != nil:

@@ -50,6 +50,8 @@ type setEvent struct {
 	rawID int64
 	id    int64
 	layer int
+	// suppressed is where the event suppresses, when it does.
+	suppressed suppressed
 }
 
 // recordSet records ps, retrying deadlocks and serialization failures as
@@ -309,7 +311,7 @@ func collectSuppressed(br pgx.BatchResults, byEventID map[int64]*setEvent, recs 
 		if se := byEventID[id]; se != nil && added {
 			r := &recs[se.input]
 			r.out.SuppressionsAdded++
-			r.added = append(r.added, se.ev)
+			r.added = append(r.added, se.suppressed)
 		}
 		return nil
 	})
@@ -384,7 +386,24 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 		}
 		occurred[i] = ev.OccurredAt
 	}
+	// A provider event id already in event_keys (or twice in the batch:
+	// the first wins) is a replay and its event is skipped.
 	b.Queue(`
+		WITH t AS (
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+				$15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
+				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
+					provider_event_id, scope, occurred_at)
+			WHERE EXISTS (SELECT 1 FROM raw_messages r WHERE r.id = t.raw_id)
+		), keyed AS (
+			INSERT INTO event_keys (source, provider, provider_event_id, event_id)
+			SELECT source, provider, provider_event_id, id FROM t WHERE provider_event_id IS NOT NULL
+			ORDER BY id
+			ON CONFLICT DO NOTHING
+			RETURNING event_id
+		)
 		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 			scope, actor, note, occurred_at)
@@ -392,15 +411,9 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 		SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 			scope, '', '', occurred_at
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-			$15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
-			AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
-				provider_event_id, scope, occurred_at)
-		WHERE EXISTS (SELECT 1 FROM raw_messages r WHERE r.id = t.raw_id)
+		FROM t
+		WHERE t.provider_event_id IS NULL OR t.id IN (SELECT event_id FROM keyed)
 		ORDER BY t.id
-		ON CONFLICT (source, provider, provider_event_id) WHERE provider_event_id IS NOT NULL DO NOTHING
 		RETURNING id`,
 		ids, rawIDs, addrs, keys, domains, types, classes, reasons, statuses, replies, diags, rmtas, remotes,
 		omids, sources, providers, peids, scopes, occurred)
@@ -409,7 +422,10 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 // layerEvents splits events into layers in which each address appears at
 // most once, keeping each address's events in order. An event that turns
 // out to be a replay is dropped from its layer by the join on its id,
-// which leaves the order of the rest intact.
+// which leaves the order of the rest intact. The join probes the primary
+// key (id, created_at) with created_at = now(), which every event of this
+// transaction has: one partition, one index lookup per event, whatever the
+// planner's statistics say (hence LATERAL ... LIMIT 1, not a plain join).
 func layerEvents(evs []*setEvent) [][]*setEvent {
 	next := map[string]int{}
 	var layers [][]*setEvent
@@ -491,7 +507,7 @@ func queueRecipientSet(b *pgx.Batch, layer []*setEvent, pol *Policy) int {
 						$7::int[], $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
 						$13::bool[], $14::bool[], $15::date[], $16::text[], $17::text[])
 						AS u(tenant, k, addr, dom, hard, complaint, sender, id, ty, at, lb, ld, delivery, counts, day, mkey, reason)
-					JOIN events e ON e.id = u.id
+					CROSS JOIN LATERAL (SELECT FROM events e WHERE e.id = u.id AND e.created_at = now() LIMIT 1) e
 				), cleared AS (
 					DELETE FROM soft_failures sf USING t
 					WHERE t.delivery AND sf.tenant = t.tenant AND sf.address_key = t.k AND sf.occurred_at <= t.at
@@ -535,7 +551,7 @@ func queueRecipientSet(b *pgx.Batch, layer []*setEvent, pol *Policy) int {
 				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
 					$7::int[], $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
 					AS u(tenant, k, addr, dom, hard, complaint, sender, id, ty, at, lb, ld)
-				JOIN events e ON e.id = u.id
+				CROSS JOIN LATERAL (SELECT FROM events e WHERE e.id = u.id AND e.created_at = now() LIMIT 1) e
 				ORDER BY u.tenant, u.k
 				ON CONFLICT (tenant, address_key) DO UPDATE SET
 					address = EXCLUDED.address,
@@ -562,6 +578,7 @@ func entriesOf(ps []*prepared, layer []*setEvent, softCount map[int64]int, pol *
 		in := ps[se.input].in
 		if e := entryFromEvent(pol, se.dec, n, se.id, in.Source, in.Provider, "", se.ev); e != nil {
 			out = append(out, *e)
+			se.suppressed = suppressed{reason: e.Reason, scope: e.Scope}
 		}
 	}
 	return out

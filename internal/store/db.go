@@ -54,6 +54,12 @@ type Options struct {
 	// PerEventBatches makes RecordBatch apply events one statement at a
 	// time, as Record does, instead of set-based (see batchset.go).
 	PerEventBatches bool
+	// RetentionMonths makes Run drop events (and provider event keys and
+	// raw inputs) older than that many months; 0 keeps everything.
+	RetentionMonths int
+	// MaintenanceInterval is how often Run makes events partitions and
+	// applies the retention (MaintenanceIntervalDefault when 0).
+	MaintenanceInterval time.Duration
 }
 
 // DB is bounced's database.
@@ -64,12 +70,14 @@ type DB struct {
 	metrics *metrics
 
 	// Caches, coherent across replicas while listening (see Run).
-	listening    atomic.Bool
-	policy       atomic.Pointer[cachedPolicy]
-	policyGen    atomic.Uint64
-	cache        *checkCache
-	keys         *keyCache
-	cleanupEvery time.Duration
+	listening     atomic.Bool
+	policy        atomic.Pointer[cachedPolicy]
+	policyGen     atomic.Uint64
+	cache         *checkCache
+	keys          *keyCache
+	cleanupEvery  time.Duration
+	retention     int
+	maintainEvery time.Duration
 	// setBased records batches with set-based statements.
 	setBased bool
 }
@@ -90,7 +98,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc, keys: newKeyCache(),
-		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault), setBased: !opts.PerEventBatches}
+		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault), setBased: !opts.PerEventBatches,
+		retention: max(opts.RetentionMonths, 0), maintainEvery: cmp.Or(opts.MaintenanceInterval, MaintenanceIntervalDefault)}
 	if opts.CheckCacheSize >= 0 {
 		db.cache = newCheckCache(cmp.Or(opts.CheckCacheSize, CheckCacheSizeDefault))
 	}

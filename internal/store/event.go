@@ -246,10 +246,11 @@ type applyRules struct {
 // when the event was a replay of one already recorded) and whether an
 // address was newly suppressed. It runs once per event inside the
 // caller's transaction and costs one statement per step, no policy reads.
-func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, bool, error) {
+// The entry it returns is the suppression newly added (nil when none).
+func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, *entry, error) {
 	addr, err := parse.NormalizeAddress(ev.Address)
 	if err != nil {
-		return 0, false, nil // nothing to key it on; the raw input keeps it
+		return 0, nil, nil // nothing to key it on; the raw input keeps it
 	}
 	ev.Address = addr
 	if ev.Scope == "" || CheckScope(ev.Scope) != nil {
@@ -260,38 +261,52 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 		providerEventID = &ev.ProviderEventID
 	}
 	var id int64
+	// The event's id comes from the sequence first, so its key can name it;
+	// a key already in event_keys is a replay and inserts nothing.
 	err = tx.QueryRow(ctx, `
-		INSERT INTO events (raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+		WITH n AS (
+			SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id
+		), keyed AS (
+			INSERT INTO event_keys (source, provider, provider_event_id, event_id)
+			SELECT $14, $15, $16, id FROM n WHERE $16::text IS NOT NULL
+			ON CONFLICT DO NOTHING
+			RETURNING event_id
+		)
+		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 			scope, actor, note, occurred_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-		ON CONFLICT (source, provider, provider_event_id) WHERE provider_event_id IS NOT NULL DO NOTHING
+		OVERRIDING SYSTEM VALUE
+		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+		FROM n WHERE $16::text IS NULL OR EXISTS (SELECT 1 FROM keyed)
 		RETURNING id`,
 		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
 		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
 		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
 		ev.Scope, actor, clip(note, 1000), ev.OccurredAt).Scan(&id)
 	if err == pgx.ErrNoRows {
-		return 0, false, nil // a replayed provider event
+		return 0, nil, nil // a replayed provider event
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("insert event: %w", err)
+		return 0, nil, fmt.Errorf("insert event: %w", err)
 	}
 	pol := rules.policy
 	dec := pol.decide(ev)
 	softCount, err := applyToRecipient(ctx, tx, pol, dec, id, ev)
 	if err != nil {
-		return 0, false, err
+		return 0, nil, err
 	}
 	entry := entryFromEvent(pol, dec, softCount, id, source, provider, actor, ev)
 	if entry == nil {
-		return id, false, nil
+		return id, nil, nil
 	}
 	added, err := suppress(ctx, tx, rules.now, *entry)
 	if err != nil {
-		return 0, false, err
+		return 0, nil, err
 	}
-	return id, added, nil
+	if !added {
+		return id, nil, nil
+	}
+	return id, entry, nil
 }
 
 // entryFromEvent decides whether ev suppresses, and where: bounces on the

@@ -76,17 +76,21 @@ func (db *DB) ImportSuppressions(ctx context.Context, src SuppressionSource, act
 				SELECT address, address_key, domain, 'suppression_added', 'none', reason, 'import', scope, $2, note, $1 FROM up
 			)
 			SELECT (SELECT count(*) FROM src),
-				(SELECT coalesce(jsonb_object_agg(reason, n), '{}') FROM (SELECT reason, count(*) AS n FROM up GROUP BY reason) r),
+				(SELECT coalesce(jsonb_agg(jsonb_build_object('reason', reason, 'scope', scope, 'n', n)), '[]')
+					FROM (SELECT reason, scope, count(*) AS n FROM up GROUP BY reason, scope) r),
 				(SELECT array_agg(address_key) FROM (SELECT address_key FROM up LIMIT $3) k)`, now, actor, notifyFlushOver+1)
 		if err != nil {
 			return err
 		}
-		byReason := map[string]int{}
-		if _, err := pgx.ForEachRow(rows, []any{&distinct, &byReason, &keys}, func() error { return nil }); err != nil {
+		var groups []struct {
+			Reason, Scope string
+			N             int
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&distinct, &groups, &keys}, func() error { return nil }); err != nil {
 			return err
 		}
-		for _, c := range byReason {
-			res.Added += c
+		for _, g := range groups {
+			res.Added += g.N
 		}
 		res.Existing = distinct - res.Added
 		if err := notifyKeys(ctx, tx, keys); err != nil {
@@ -95,8 +99,8 @@ func (db *DB) ImportSuppressions(ctx context.Context, src SuppressionSource, act
 		if err := tx.Commit(ctx); err != nil {
 			return err
 		}
-		for r, c := range byReason {
-			db.metrics.suppressionsAdded.WithLabelValues(r).Add(float64(c))
+		for _, g := range groups {
+			db.metrics.countAdded(g.Reason, g.Scope, g.N)
 		}
 		return nil
 	}()

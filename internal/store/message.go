@@ -82,7 +82,7 @@ func (db *DB) Record(ctx context.Context, in Input) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	db.countRecorded(res)
+	db.countRecorded(in, res)
 	return res.out, nil
 }
 
@@ -109,8 +109,15 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 // recorded is what recording one input did, with the events to count in
 // metrics and drop from the check cache once the transaction commits.
 type recorded struct {
-	out           Outcome
-	events, added []NewEvent
+	out    Outcome
+	events []NewEvent
+	added  []suppressed
+}
+
+// suppressed is a suppression an event added, for the metrics.
+type suppressed struct {
+	reason parse.Reason
+	scope  string
 }
 
 // recordTx stores one prepared input inside tx: the raw bytes first, then
@@ -145,7 +152,7 @@ func (db *DB) recordTx(ctx context.Context, tx pgx.Tx, p *prepared) (recorded, e
 		if ev.OccurredAt.IsZero() {
 			ev.OccurredAt = p.received
 		}
-		evID, isNew, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
+		evID, added, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
 		if err != nil {
 			return res, err
 		}
@@ -155,9 +162,9 @@ func (db *DB) recordTx(ctx context.Context, tx pgx.Tx, p *prepared) (recorded, e
 		eventIDs = append(eventIDs, evID)
 		res.events = append(res.events, ev)
 		res.out.Recorded++
-		if isNew {
+		if added != nil {
 			res.out.SuppressionsAdded++
-			res.added = append(res.added, ev)
+			res.added = append(res.added, suppressed{reason: added.Reason, scope: added.Scope})
 		}
 	}
 	res.out.Message = p.message(id, eventIDs)
@@ -176,13 +183,13 @@ func (p *prepared) message(id int64, eventIDs []int64) Message {
 
 // countRecorded drops the recorded addresses from the check cache and
 // updates the metrics, after commit.
-func (db *DB) countRecorded(res recorded) {
+func (db *DB) countRecorded(in Input, res recorded) {
 	for _, ev := range res.events {
 		db.invalidate(parse.AddressKey(ev.Address))
-		db.metrics.events.WithLabelValues(string(ev.Type), string(ev.Class)).Inc()
+		db.metrics.countEvent(in.Source, in.Provider, ev)
 	}
-	for _, ev := range res.added {
-		db.metrics.suppressionsAdded.WithLabelValues(string(ev.Reason)).Inc()
+	for _, a := range res.added {
+		db.metrics.countAdded(string(a.reason), a.scope, 1)
 	}
 }
 

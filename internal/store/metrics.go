@@ -7,10 +7,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bounced/bounced/internal/parse"
 )
 
 // metrics are counted after commit, never inside a transaction that may
-// still roll back.
+// still roll back. Labels hold only bounded values: enums, configured
+// names and scope kinds, never an address, a tenant or a scope name.
 type metrics struct {
 	events            *prometheus.CounterVec
 	suppressionsAdded *prometheus.CounterVec
@@ -18,22 +21,23 @@ type metrics struct {
 	cacheHits         prometheus.Counter
 	cacheMisses       prometheus.Counter
 	sent              prometheus.Counter
+	maintained        prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "events_total",
-			Help: "Events recorded, by type and class.",
-		}, []string{"type", "class"}),
+			Help: "Events recorded from reports and webhooks, by type, class, reason, source and provider (the ESP or configured mailbox).",
+		}, []string{"type", "class", "reason", "source", "provider"}),
 		suppressionsAdded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "suppressions_added_total",
-			Help: "Addresses newly put on a suppression list, by reason.",
-		}, []string{"reason"}),
+			Help: "Addresses newly put on a suppression list, by reason and scope kind (global, tenant, list, stream, other).",
+		}, []string{"reason", "scope_kind"}),
 		suppressionsDel: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "suppressions_removed_total",
-			Help: "Addresses taken off a suppression list, by reason they had been on it.",
-		}, []string{"reason"}),
+			Help: "Addresses taken off a suppression list (deleted or expired), by the reason they had been on it and scope kind.",
+		}, []string{"reason", "scope_kind"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "bounced", Subsystem: "check_cache", Name: "hits_total",
 			Help: "Single checks answered from the in-process cache.",
@@ -46,17 +50,73 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics
 			Namespace: "bounced", Subsystem: "check_cache", Name: "misses_total",
 			Help: "Single checks that read the database while the cache was on.",
 		}),
+		maintained: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "bounced", Subsystem: "store", Name: "maintenance_last_success_timestamp_seconds",
+			Help: "When this process last made the events partitions ahead and applied the retention.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
+	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "bounced", Subsystem: "db", Name: "up",
+		Help: "1 when PostgreSQL answered a ping at scrape time (within 3s), else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if pool.Ping(ctx) != nil {
+			return 0
+		}
+		return 1
+	})
 	for _, c := range []prometheus.Collector{m.events, m.suppressionsAdded, m.suppressionsDel, m.cacheHits, m.cacheMisses, m.sent,
-		poolCollector{pool}, &activeCollector{db: db}} {
+		m.maintained, up, poolCollector{pool}, &activeCollector{db: db}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// knownSources are the input sources a label may name; any other is
+// counted as "other".
+var knownSources = map[string]bool{"http": true, "webhook": true, "imap": true, "maildir": true, "mbox": true,
+	"smtp": true, "lmtp": true, "api": true, "import": true, "system": true}
+
+func sourceLabel(s string) string {
+	if knownSources[s] {
+		return s
+	}
+	return "other"
+}
+
+func reasonLabel(r parse.Reason) string {
+	if r.Valid() || ValidSuppressionReason(r) {
+		return string(r)
+	}
+	return string(parse.ReasonOther)
+}
+
+// providerLabel keeps provider names, which come from configuration (ESP
+// routes, mailbox names and paths), within a sane length.
+func providerLabel(p string) string {
+	if len(p) > 128 {
+		return "other"
+	}
+	return p
+}
+
+func (m *metrics) countEvent(source, provider string, ev NewEvent) {
+	m.events.WithLabelValues(string(ev.Type), string(ev.Class), reasonLabel(ev.Reason), sourceLabel(source),
+		providerLabel(provider)).Inc()
+}
+
+func (m *metrics) countAdded(reason, scope string, n int) {
+	m.suppressionsAdded.WithLabelValues(reasonLabel(parse.Reason(reason)), string(KindOf(scope))).Add(float64(n))
+}
+
+func (m *metrics) countRemoved(reason, scope string, n int) {
+	m.suppressionsDel.WithLabelValues(reasonLabel(parse.Reason(reason)), string(KindOf(scope))).Add(float64(n))
 }
 
 // poolCollector reports pgxpool statistics at scrape time.

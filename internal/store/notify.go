@@ -35,6 +35,12 @@ func (db *DB) Run(ctx context.Context) error {
 		defer close(done)
 		db.cleanupLoop(ctx)
 	}()
+	maintained := make(chan struct{})
+	go func() {
+		defer close(maintained)
+		db.maintenanceLoop(ctx)
+	}()
+	defer func() { <-maintained }()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := db.listen(ctx)
@@ -105,6 +111,33 @@ func (db *DB) flushCaches() {
 	}
 }
 
+// maintenanceLoop makes events partitions ahead of time and applies the
+// retention, at once and then every maintainEvery.
+func (db *DB) maintenanceLoop(ctx context.Context) {
+	t := time.NewTicker(db.maintainEvery)
+	defer t.Stop()
+	for {
+		m, err := db.MaintainPartitions(ctx, db.retention)
+		switch {
+		case err != nil && !errors.Is(err, context.Canceled):
+			db.logger.WarnContext(ctx, "events partition maintenance failed; will retry", "error", err)
+		case err == nil && !m.Skipped:
+			db.metrics.maintained.SetToCurrentTime()
+			if m.DefaultDeleted+m.KeysDeleted+m.RawDeleted > 0 {
+				db.logger.InfoContext(ctx, "retention applied", "events_default", m.DefaultDeleted,
+					"event_keys", m.KeysDeleted, "raw_messages", m.RawDeleted)
+			}
+		case err == nil:
+			db.metrics.maintained.SetToCurrentTime() // another replica did it
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func (db *DB) cleanupLoop(ctx context.Context) {
 	t := time.NewTicker(db.cleanupEvery)
 	defer t.Stop()
@@ -128,7 +161,7 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		var n int
-		byReason := map[string]int{}
+		byReason := map[[2]string]int{} // reason, scope
 		err := db.transact(ctx, func(tx pgx.Tx) error {
 			clear(byReason)
 			rows, err := tx.Query(ctx, `
@@ -143,14 +176,14 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 					SELECT address, address_key, domain, 'suppression_removed', 'none', reason, status, 'system',
 						scope, 'system', 'expired', $1 FROM gone
 				)
-				SELECT reason, count(*) FROM gone GROUP BY reason`, db.now(), cleanupBatch)
+				SELECT reason, scope, count(*) FROM gone GROUP BY reason, scope`, db.now(), cleanupBatch)
 			if err != nil {
 				return err
 			}
-			var reason string
+			var reason, scope string
 			var c int
-			_, err = pgx.ForEachRow(rows, []any{&reason, &c}, func() error {
-				byReason[reason] += c
+			_, err = pgx.ForEachRow(rows, []any{&reason, &scope, &c}, func() error {
+				byReason[[2]string{reason, scope}] += c
 				return nil
 			})
 			return err
@@ -159,8 +192,8 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 			return total, err
 		}
 		n = 0
-		for r, c := range byReason {
-			db.metrics.suppressionsDel.WithLabelValues(r).Add(float64(c))
+		for k, c := range byReason {
+			db.metrics.countRemoved(k[0], k[1], c)
 			n += c
 		}
 		total += n

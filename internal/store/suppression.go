@@ -456,7 +456,7 @@ func (db *DB) DeleteSuppression(ctx context.Context, email, scope, actor, note s
 		return Suppression{}, err
 	}
 	db.invalidate(parse.AddressKey(s.Email))
-	db.metrics.suppressionsDel.WithLabelValues(string(s.Reason)).Inc()
+	db.metrics.countRemoved(string(s.Reason), s.Scope, 1)
 	return s, nil
 }
 
@@ -526,9 +526,9 @@ func (db *DB) DeleteSuppressions(ctx context.Context, f SuppressionFilter, actor
 	where, args := f.where(db.now())
 	now := db.now()
 	var keys []string
-	var byReason map[string]int
+	var byReason map[[2]string]int // reason, scope
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		byReason = map[string]int{}
+		byReason = map[[2]string]int{}
 		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE `+where+` RETURNING id, address, scope, reason, status`, args...)
 		if err != nil {
 			return err
@@ -540,7 +540,7 @@ func (db *DB) DeleteSuppressions(ctx context.Context, f SuppressionFilter, actor
 		if _, err := pgx.ForEachRow(rows, []any{&id, &email, &scope, &reason, &status}, func() error {
 			ids, emails, scopes = append(ids, id), append(emails, email), append(scopes, scope)
 			reasons, statuses = append(reasons, reason), append(statuses, status)
-			byReason[reason]++
+			byReason[[2]string{reason, scope}]++
 			return nil
 		}); err != nil {
 			return err
@@ -558,8 +558,8 @@ func (db *DB) DeleteSuppressions(ctx context.Context, f SuppressionFilter, actor
 		return 0, err
 	}
 	db.invalidate(keys...)
-	for r, n := range byReason {
-		db.metrics.suppressionsDel.WithLabelValues(r).Add(float64(n))
+	for k, n := range byReason {
+		db.metrics.countRemoved(k[0], k[1], n)
 	}
 	return len(keys), nil
 }
@@ -649,7 +649,7 @@ func (db *DB) AddSuppressions(ctx context.Context, items []NewSuppression, actor
 	}
 	for _, r := range results {
 		if r.Added {
-			db.metrics.suppressionsAdded.WithLabelValues(string(r.Suppression.Reason)).Inc()
+			db.metrics.countAdded(string(r.Suppression.Reason), r.Suppression.Scope, 1)
 		}
 	}
 	return out, nil
