@@ -19,11 +19,43 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X
+// main.version=... -X main.commit=..."; without them the commit comes
+// from the VCS stamp Go adds to builds in a checkout.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+type build struct{ version, commit, goVersion, platform string }
+
+// buildInformation says what this binary is.
+func buildInformation() build {
+	b := build{version: version, commit: commit, goVersion: runtime.Version(), platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if info, ok := debug.ReadBuildInfo(); ok && b.commit == "" {
+		modified := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				b.commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if modified && b.commit != "" {
+			b.commit += "-dirty"
+		}
+	}
+	if b.commit == "" {
+		b.commit = "unknown"
+	}
+	return b
+}
 
 // usageError makes run's caller exit with status 2.
 type usageError struct{ msg string }
@@ -58,7 +90,7 @@ commands:
                      manage API keys (bounced apikey -h)
   ingest maildir [--progress auto|always|never] PATH
                      import a Maildir or mbox file once; prints counts per kind and reason
-  version            print the version
+  version            print the version, commit and Go version
 
 Run 'bounced <command> -h' for a command's flags.
 `
@@ -85,7 +117,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "ingest":
 		return ingestCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "bounced", version)
+		b := buildInformation()
+		fmt.Fprintln(stdout, "bounced", b.version)
+		fmt.Fprintln(stdout, "commit", b.commit)
+		fmt.Fprintf(stdout, "built with %s for %s\n", b.goVersion, b.platform)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -44,6 +45,13 @@ func env(kv ...string) func(string) string {
 // URL and a function that stops it and returns run's error.
 func startServe(t *testing.T, getenv func(string) string, args ...string) (string, func() error) {
 	t.Helper()
+	return startServeTo(t, getenv, io.Discard, args...)
+}
+
+// startServeTo is startServe that also copies serve's standard output
+// (its start banner) to out.
+func startServeTo(t *testing.T, getenv func(string) string, out io.Writer, args ...string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -55,6 +63,7 @@ func startServe(t *testing.T, getenv func(string) string, args ...string) (strin
 	lines := bufio.NewScanner(pr)
 	var base string
 	for lines.Scan() {
+		fmt.Fprintln(out, lines.Text())
 		if _, url, ok := strings.Cut(lines.Text(), "listening on "); ok {
 			base = url
 			break
@@ -64,7 +73,12 @@ func startServe(t *testing.T, getenv func(string) string, args ...string) (strin
 		cancel()
 		t.Fatalf("serve did not start: %v", <-done)
 	}
-	go io.Copy(io.Discard, pr) //nolint:errcheck
+	go func() {
+		for lines.Scan() {
+			fmt.Fprintln(out, lines.Text())
+		}
+		_, _ = io.Copy(io.Discard, pr) // a line too long for the scanner
+	}()
 	stopped := false
 	stop := func() error {
 		if stopped {

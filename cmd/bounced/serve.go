@@ -87,7 +87,8 @@ func openDBShared(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	if cacheSize == 0 {
 		cacheSize = -1 // off
 	}
-	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize})
+	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize,
+		RetentionMonths: int(cfg.RetentionMonths)})
 	if err != nil {
 		stopPG()
 		return nil, nil, err
@@ -102,10 +103,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bi := buildInformation()
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "bounced", Name: "build_info", Help: "Always 1; labelled with the running version.",
-	}, []string{"version"})
-	buildInfo.WithLabelValues(version).Set(1)
+		Namespace: "bounced", Name: "build_info", Help: "Always 1; labelled with the running version, commit and Go version.",
+	}, []string{"version", "commit", "goversion"})
+	buildInfo.WithLabelValues(bi.version, bi.commit, bi.goVersion).Set(1)
 	reg.MustRegister(buildInfo)
 
 	db, closeDB, err := openDB(ctx, cfg, logger, reg)

@@ -56,6 +56,9 @@ type Config struct {
 	GroupCommit GroupCommit
 	// DebugListen serves Go's pprof profiles when set; keep it on loopback.
 	DebugListen string
+	// RetentionMonths drops events, provider event keys and raw inputs
+	// older than that many months (whole monthly partitions); 0 keeps all.
+	RetentionMonths int64
 }
 
 // option binds one setting to its flag and environment variable.
@@ -83,6 +86,7 @@ func (c *Config) options() []option {
 		intOpt("max-import-bytes", "BOUNCED_MAX_IMPORT_BYTES", "largest CSV import accepted (streamed)", &c.MaxImportBytes),
 		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
 		strOpt("debug-listen", "BOUNCED_DEBUG_LISTEN", "serve /debug/pprof/ on this address (empty: off; keep it on loopback)", &c.DebugListen),
+		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
 
@@ -184,6 +188,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max-import-bytes: %d is below 1024", c.MaxImportBytes)
 	case c.CheckCacheSize < 0:
 		return errors.New("config: check-cache-size: must not be negative")
+	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:
+		return fmt.Errorf("config: retention-months: %d is not between 0 (keep everything) and 1200", c.RetentionMonths)
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err

@@ -28,6 +28,7 @@ type Mail struct {
 	received *prometheus.CounterVec
 	parsed   *prometheus.CounterVec
 	parseDur prometheus.Histogram
+	total    *prometheus.HistogramVec
 }
 
 // NewMail returns a mail ingester writing to rec.
@@ -55,9 +56,14 @@ func NewMail(rec Recorder, logger *slog.Logger, reg prometheus.Registerer, now f
 			Help:    "Time to parse one message.",
 			Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1},
 		}),
+		total: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "bounced", Subsystem: "ingest", Name: "duration_seconds",
+			Help:    "Time to parse and commit one message, by source (http, imap, maildir, mbox, smtp, lmtp).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"source"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur} {
+		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -151,5 +157,6 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		return store.Outcome{}, err
 	}
 	m.received.WithLabelValues(env.Source).Inc()
+	m.total.WithLabelValues(env.Source).Observe(time.Since(start).Seconds())
 	return out, nil
 }
