@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOLANGCI ?= $(shell command -v golangci-lint 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/golangci-lint)
 
-.PHONY: help run build test test-faults lint fuzz bench load load-tool postgres clean
+.PHONY: help run build test test-faults lint fuzz bench load load-tool reproducible postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,8 +17,9 @@ run: build postgres ## build and start bounced on 127.0.0.1:8025 (private Postgr
 build: ## build bin/bounced
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bounced
 
-test: postgres ## run every test against a real PostgreSQL (TEST_DATABASE_URL or a throwaway one)
+test: postgres ## run every test against a real PostgreSQL (TEST_DATABASE_URL or a throwaway one), and the deploy/ files' tests
 	$(GO) test -race -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 test-faults: postgres ## only the reliability tests: kill -9 bounced and restart PostgreSQL under load, bad input for every provider
 	$(GO) test -count=1 -run '^TestFault' -v ./cmd/bounced/
@@ -26,7 +27,8 @@ test-faults: postgres ## only the reliability tests: kill -9 bounced and restart
 lint: ## gofmt, go vet and golangci-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if [ -x "$(GOLANGCI)" ]; then $(GOLANGCI) run ./...; else echo "golangci-lint not installed: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"; fi
+	cd deploy && $(GO) vet ./...
+	@if [ -x "$(GOLANGCI)" ]; then $(GOLANGCI) run ./... && cd deploy && $(GOLANGCI) run ./...; else echo "golangci-lint not installed: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"; fi
 
 fuzz: ## a short run of every fuzz test
 	@for pkg in $$($(GO) list ./...); do \
@@ -44,6 +46,17 @@ load: postgres ## bounded loopback load: single check (hot and cold), 1M import,
 
 load-tool: ## build the webhook load tool bin/bounced-load (see README, "Load testing")
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bounced-load ./cmd/bounced-load
+
+# The Dockerfile's build step, byte for byte.
+REPRO_BUILD := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)'
+
+reproducible: ## build bounced as the Dockerfile does, twice (here, and from a copy elsewhere with an empty build cache), and compare
+	$(REPRO_BUILD) -o bin/bounced.repro ./cmd/bounced
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir -p "$$tmp/elsewhere/src" && \
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp/elsewhere/src" && \
+	(cd "$$tmp/elsewhere/src" && GOCACHE="$$tmp/cache" $(REPRO_BUILD) -o "$$tmp/bounced" ./cmd/bounced) && \
+	a=$$(sha256sum < bin/bounced.repro) && b=$$(sha256sum < "$$tmp/bounced") && \
+	if [ "$$a" = "$$b" ]; then echo "reproducible: both builds are $${a%% *}"; else echo "not reproducible: $$a vs $$b"; exit 1; fi
 
 # postgres makes sure the PostgreSQL server binaries are installed: bounced
 # and its tests start a private server from them when no URL is given.

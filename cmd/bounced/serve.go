@@ -88,7 +88,7 @@ func openDBShared(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		cacheSize = -1 // off
 	}
 	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize,
-		RetentionMonths: int(cfg.RetentionMonths)})
+		RetentionMonths: int(cfg.RetentionMonths), MaxConns: int32(cfg.DBMaxConns)})
 	if err != nil {
 		stopPG()
 		return nil, nil, err

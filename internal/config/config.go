@@ -27,6 +27,7 @@ const (
 	AuthDefault            = "auto"
 	MaxImportBytesDefault  = 1 << 30
 	CheckCacheSizeDefault  = 500000
+	DBMaxConnsDefault      = 20
 	AdminKeyMinLen         = 24
 )
 
@@ -59,6 +60,8 @@ type Config struct {
 	// RetentionMonths drops events, provider event keys and raw inputs
 	// older than that many months (whole monthly partitions); 0 keeps all.
 	RetentionMonths int64
+	// DBMaxConns caps this process's PostgreSQL connections.
+	DBMaxConns int64
 }
 
 // option binds one setting to its flag and environment variable.
@@ -86,6 +89,7 @@ func (c *Config) options() []option {
 		intOpt("max-import-bytes", "BOUNCED_MAX_IMPORT_BYTES", "largest CSV import accepted (streamed)", &c.MaxImportBytes),
 		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
 		strOpt("debug-listen", "BOUNCED_DEBUG_LISTEN", "serve /debug/pprof/ on this address (empty: off; keep it on loopback)", &c.DebugListen),
+		intOpt("db-max-conns", "BOUNCED_DB_MAX_CONNS", "most PostgreSQL connections this process opens", &c.DBMaxConns),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
@@ -114,6 +118,7 @@ func LoadCommand(name string, args []string, getenv func(string) string, output 
 		Auth:            AuthDefault,
 		MaxImportBytes:  MaxImportBytesDefault,
 		CheckCacheSize:  CheckCacheSizeDefault,
+		DBMaxConns:      DBMaxConnsDefault,
 		Mailboxes:       defaultMailboxes(),
 		Webhooks:        defaultWebhooks(),
 		GroupCommit:     defaultGroupCommit(),
@@ -188,6 +193,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max-import-bytes: %d is below 1024", c.MaxImportBytes)
 	case c.CheckCacheSize < 0:
 		return errors.New("config: check-cache-size: must not be negative")
+	case c.DBMaxConns < 2 || c.DBMaxConns > 1000:
+		return fmt.Errorf("config: db-max-conns: %d is not between 2 and 1000", c.DBMaxConns)
 	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:
 		return fmt.Errorf("config: retention-months: %d is not between 0 (keep everything) and 1200", c.RetentionMonths)
 	}
