@@ -52,11 +52,17 @@ func startServe(t *testing.T, getenv func(string) string, args ...string) (strin
 // (its start banner) to out.
 func startServeTo(t *testing.T, getenv func(string) string, out io.Writer, args ...string) (string, func() error) {
 	t.Helper()
+	return startServeAs(t, getenv, out, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+}
+
+// startServeAs is startServeTo listening where the configuration says.
+func startServeAs(t *testing.T, getenv func(string) string, out io.Writer, args ...string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), getenv, nil, pw, testWriter{t})
+		err := run(ctx, append([]string{"serve"}, args...), getenv, nil, pw, testWriter{t})
 		pw.Close()
 		done <- err
 	}()
