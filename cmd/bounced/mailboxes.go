@@ -54,23 +54,9 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 	var runners []runner
 	holder := ingest.NewHolderID()
 	for _, mb := range mc.IMAP {
-		icfg := ingest.IMAPConfig{
-			Name: mb.Name, Host: mb.Host, Port: mb.Port, TLS: ingest.TLSMode(mb.TLS), AllowPlain: mb.AllowPlain,
-			User: mb.User, Password: mb.Password, Folder: mb.Folder, Action: ingest.Action(mb.Action),
-			MoveTo: mb.MoveTo, Keyword: mb.Keyword, PollInterval: mb.PollInterval, DisableIdle: !mb.Idle,
-			IdleTimeout: mb.IdleTimeout, MaxMessageBytes: cfg.MaxBodyBytes, LeaseTTL: mc.LeaseTTL,
-			UnhealthyAfter: mc.UnhealthyAfter, VERP: verp,
-		}
-		if mb.TLSCAFile != "" {
-			pem, err := os.ReadFile(mb.TLSCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("config: BOUNCED_IMAP_%s_TLS_CA_FILE: %w", mb.Name, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("config: BOUNCED_IMAP_%s_TLS_CA_FILE: no PEM certificate in %s", mb.Name, mb.TLSCAFile)
-			}
-			icfg.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		icfg, err := imapConfig(cfg, mb)
+		if err != nil {
+			return nil, err
 		}
 		m, err := ingest.NewIMAP(icfg, ingest.MailboxDeps{
 			Ingester: mail, Leases: db, Checkpoints: db, Logger: logger, Metrics: metrics, Holder: holder,
@@ -156,6 +142,30 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 		})
 	}
 	return mbs, nil
+}
+
+// imapConfig is the ingester configuration of one configured mailbox.
+func imapConfig(cfg config.Config, mb config.IMAPMailbox) (ingest.IMAPConfig, error) {
+	mc := cfg.Mailboxes
+	icfg := ingest.IMAPConfig{
+		Name: mb.Name, Host: mb.Host, Port: mb.Port, TLS: ingest.TLSMode(mb.TLS), AllowPlain: mb.AllowPlain,
+		User: mb.User, Password: mb.Password, Folder: mb.Folder, Action: ingest.Action(mb.Action),
+		MoveTo: mb.MoveTo, Keyword: mb.Keyword, PollInterval: mb.PollInterval, DisableIdle: !mb.Idle,
+		IdleTimeout: mb.IdleTimeout, MaxMessageBytes: cfg.MaxBodyBytes, LeaseTTL: mc.LeaseTTL,
+		UnhealthyAfter: mc.UnhealthyAfter, VERP: verpOf(mc),
+	}
+	if mb.TLSCAFile != "" {
+		pem, err := os.ReadFile(mb.TLSCAFile)
+		if err != nil {
+			return icfg, fmt.Errorf("config: BOUNCED_IMAP_%s_TLS_CA_FILE: %w", mb.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return icfg, fmt.Errorf("config: BOUNCED_IMAP_%s_TLS_CA_FILE: no PEM certificate in %s", mb.Name, mb.TLSCAFile)
+		}
+		icfg.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return icfg, nil
 }
 
 // stop ends every mailbox ingester and waits up to timeout for them to

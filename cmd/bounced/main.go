@@ -8,6 +8,8 @@
 //	bounced apikey ...     create, list and revoke API keys
 //	bounced healthcheck    probe a running bounced (for containers)
 //	bounced ingest maildir PATH  import a Maildir or mbox file once
+//	bounced check-config   validate the configuration and what it reaches
+//	bounced stats          bounce and complaint rates in a table
 //	bounced version        print the version
 package main
 
@@ -82,7 +84,7 @@ const usage = `usage: bounced <command> [flags] [args]
 commands:
   serve              run the HTTP service (default when no command is given)
   migrate            apply database migrations and exit
-  parse [--pretty] FILE|DIR|- ...
+  parse [--pretty] [--jobs N] [--verp-prefix P] [--recipient-header H] FILE|DIR|- ...
                      parse bounce messages; one JSON object per file per line
   explain [--json] CODE ...
                      explain an enhanced status code (5.1.1) or SMTP reply code (550)
@@ -90,6 +92,11 @@ commands:
                      manage API keys (bounced apikey -h)
   ingest maildir [--progress auto|always|never] PATH
                      import a Maildir or mbox file once; prints counts per kind and reason
+  check-config       print what the configuration enables (secrets masked) and check the
+                     database, listen addresses, IMAP logins, Maildirs and webhook keys
+  stats [--bucket hour|day] [--group-by G] [--since T] [--until T] [--tenant T]
+                     bounce and complaint rates (GET /v1/stats) as a table
+  healthcheck        probe a running bounced's /healthz (for container health checks)
   version            print the version, commit and Go version
 
 Run 'bounced <command> -h' for a command's flags.
@@ -116,6 +123,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return healthcheck(ctx, args, getenv, stdout, stderr)
 	case "ingest":
 		return ingestCmd(ctx, args, getenv, stdout, stderr)
+	case "check-config":
+		return checkConfig(ctx, args, getenv, stdout, stderr)
+	case "stats":
+		return stats(ctx, args, getenv, stdout, stderr)
 	case "version":
 		b := buildInformation()
 		fmt.Fprintln(stdout, "bounced", b.version)

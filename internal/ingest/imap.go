@@ -122,22 +122,7 @@ type IMAP struct {
 
 // NewIMAP checks cfg and returns an ingester ready to Run.
 func NewIMAP(cfg IMAPConfig, deps MailboxDeps) (*IMAP, error) {
-	cfg.TLS = cmp.Or(cfg.TLS, TLSImplicit)
-	if cfg.Port == 0 {
-		cfg.Port = 143
-		if cfg.TLS == TLSImplicit {
-			cfg.Port = 993
-		}
-	}
-	cfg.Folder = cmp.Or(cfg.Folder, IMAPFolderDefault)
-	cfg.Action = cmp.Or(cfg.Action, ActionMove)
-	cfg.MoveTo = cmp.Or(cfg.MoveTo, IMAPMoveToDefault)
-	cfg.Keyword = cmp.Or(cfg.Keyword, IMAPKeywordDefault)
-	cfg.PollInterval = cmpDur(cfg.PollInterval, IMAPPollIntervalDefault)
-	cfg.IdleTimeout = cmpDur(cfg.IdleTimeout, IMAPIdleTimeoutDefault)
-	cfg.LeaseTTL = cmpDur(cfg.LeaseTTL, LeaseTTLDefault)
-	cfg.BatchSize = cmp.Or(max(cfg.BatchSize, 0), IMAPBatchSizeDefault)
-	cfg.MaxMessageBytes = cmp.Or(max(cfg.MaxMessageBytes, 0), MaxMessageBytesDefault)
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -155,6 +140,85 @@ func NewIMAP(cfg IMAPConfig, deps MailboxDeps) (*IMAP, error) {
 	}
 	m.lease = &lease{leaser: deps.Leases, mailbox: "imap:" + cfg.Name, holder: deps.Holder, ttl: cfg.LeaseTTL, logger: logger}
 	return m, nil
+}
+
+func (cfg IMAPConfig) withDefaults() IMAPConfig {
+	cfg.TLS = cmp.Or(cfg.TLS, TLSImplicit)
+	if cfg.Port == 0 {
+		cfg.Port = 143
+		if cfg.TLS == TLSImplicit {
+			cfg.Port = 993
+		}
+	}
+	cfg.Folder = cmp.Or(cfg.Folder, IMAPFolderDefault)
+	cfg.Action = cmp.Or(cfg.Action, ActionMove)
+	cfg.MoveTo = cmp.Or(cfg.MoveTo, IMAPMoveToDefault)
+	cfg.Keyword = cmp.Or(cfg.Keyword, IMAPKeywordDefault)
+	cfg.PollInterval = cmpDur(cfg.PollInterval, IMAPPollIntervalDefault)
+	cfg.IdleTimeout = cmpDur(cfg.IdleTimeout, IMAPIdleTimeoutDefault)
+	cfg.LeaseTTL = cmpDur(cfg.LeaseTTL, LeaseTTLDefault)
+	cfg.BatchSize = cmp.Or(max(cfg.BatchSize, 0), IMAPBatchSizeDefault)
+	cfg.MaxMessageBytes = cmp.Or(max(cfg.MaxMessageBytes, 0), MaxMessageBytesDefault)
+	return cfg
+}
+
+// dial connects as cfg.TLS says.
+func (cfg IMAPConfig) dial(opts *imapclient.Options) (*imapclient.Client, error) {
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	switch cfg.TLS {
+	case TLSImplicit:
+		return imapclient.DialTLS(addr, opts)
+	case TLSStartTLS:
+		return imapclient.DialStartTLS(addr, opts)
+	default:
+		return imapclient.DialInsecure(addr, opts)
+	}
+}
+
+// IMAPCheck is what CheckIMAP found.
+type IMAPCheck struct {
+	Messages uint32 // in the folder read
+	// MoveToExists says whether ActionMove's destination exists (it is
+	// made on first use otherwise).
+	MoveToExists bool
+}
+
+// CheckIMAP logs in to the mailbox cfg describes and examines its folder
+// read-only, changing nothing: for bounced check-config. Its error names
+// the step that failed: connect, greeting, login or the folder.
+func CheckIMAP(ctx context.Context, cfg IMAPConfig) (IMAPCheck, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return IMAPCheck{}, err
+	}
+	c, err := cfg.dial(&imapclient.Options{TLSConfig: cfg.TLSConfig, Dialer: &net.Dialer{Timeout: 10 * time.Second}})
+	if err != nil {
+		return IMAPCheck{}, fmt.Errorf("connect to %s: %w", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
+	}
+	defer c.Close()
+	// The client has no context of its own: closing it ends a hung step.
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	if err := c.WaitGreeting(); err != nil {
+		return IMAPCheck{}, fmt.Errorf("greeting: %w", err)
+	}
+	if err := c.Login(cfg.User, cfg.Password).Wait(); err != nil {
+		return IMAPCheck{}, fmt.Errorf("login as %s: %w", cfg.User, err)
+	}
+	sel, err := c.Select(cfg.Folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return IMAPCheck{}, fmt.Errorf("folder %q: %w", cfg.Folder, err)
+	}
+	res := IMAPCheck{Messages: sel.NumMessages}
+	if cfg.Action == ActionMove {
+		list, err := c.List("", cfg.MoveTo, nil).Collect()
+		if err != nil {
+			return res, fmt.Errorf("list %q: %w", cfg.MoveTo, err)
+		}
+		res.MoveToExists = len(list) > 0
+	}
+	_ = c.Logout().Wait()
+	return res, nil
 }
 
 func (c IMAPConfig) validate() error {
@@ -265,17 +329,7 @@ func (m *IMAP) session(ctx context.Context, bo *backoff) error {
 			},
 		},
 	}
-	addr := net.JoinHostPort(m.cfg.Host, strconv.Itoa(m.cfg.Port))
-	var c *imapclient.Client
-	var err error
-	switch m.cfg.TLS {
-	case TLSImplicit:
-		c, err = imapclient.DialTLS(addr, opts)
-	case TLSStartTLS:
-		c, err = imapclient.DialStartTLS(addr, opts)
-	default:
-		c, err = imapclient.DialInsecure(addr, opts)
-	}
+	c, err := m.cfg.dial(opts)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}

@@ -520,3 +520,47 @@ func TestIMAPUnreachableServerIsUnhealthy(t *testing.T) {
 		t.Errorf("state = %s, want backoff or connecting", s)
 	}
 }
+
+// TestCheckIMAP is what bounced check-config does with each mailbox: log
+// in and examine the folder against a real Dovecot, leaving it as it was.
+func TestCheckIMAP(t *testing.T) {
+	t.Parallel()
+	dc := startDovecot(t, true)
+	dc.appendMail(t, "INBOX", dsntest.DSN("c1", dsntest.Rcpt{Address: "a@example.com", Status: "5.1.1"}),
+		dsntest.DSN("c2", dsntest.Rcpt{Address: "b@example.com", Status: "5.1.1"}))
+	good := ingest.IMAPConfig{Name: "check", Host: dc.Host, Port: dc.Port, TLS: ingest.TLSPlain, User: dc.User, Password: dc.Password}
+	for _, tc := range []struct {
+		name    string
+		edit    func(*ingest.IMAPConfig)
+		want    uint32
+		wantErr string
+	}{
+		{name: "good", edit: func(*ingest.IMAPConfig) {}, want: 2},
+		{name: "starttls", edit: func(c *ingest.IMAPConfig) { c.TLS, c.TLSConfig = ingest.TLSStartTLS, dc.TLSConfig }, want: 2},
+		{name: "implicit tls", edit: func(c *ingest.IMAPConfig) { c.TLS, c.Port, c.TLSConfig = ingest.TLSImplicit, dc.TLSPort, dc.TLSConfig }, want: 2},
+		{name: "untrusted certificate", edit: func(c *ingest.IMAPConfig) { c.TLS, c.Port = ingest.TLSImplicit, dc.TLSPort }, wantErr: "certificate"},
+		{name: "wrong password", edit: func(c *ingest.IMAPConfig) { c.Password = "wrong" }, wantErr: "login as bounces"},
+		{name: "missing folder", edit: func(c *ingest.IMAPConfig) { c.Folder = "Nope" }, wantErr: `folder "Nope"`},
+		{name: "closed port", edit: func(c *ingest.IMAPConfig) { c.Port = freePort(t) }, wantErr: "connect to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := good
+			tc.edit(&cfg)
+			got, err := ingest.CheckIMAP(context.Background(), cfg)
+			switch {
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("CheckIMAP() = %+v, %v; want an error with %q", got, err, tc.wantErr)
+			case tc.wantErr == "" && (err != nil || got.Messages != tc.want || got.MoveToExists):
+				t.Errorf("CheckIMAP() = %+v, %v; want %d messages, no Processed folder yet", got, err, tc.want)
+			}
+		})
+	}
+	// Nothing was moved, flagged or created.
+	if n := dc.count(t, "INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d messages after the checks, want 2", n)
+	}
+	if flags := dc.flags(t, "INBOX"); len(flags) != 2 || hasFlag(flags[0], imap.FlagSeen) {
+		t.Errorf("INBOX flags after the checks: %v", flags)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -72,4 +73,19 @@ func KnownSchemaVersion() int64 {
 		}
 	}
 	return newest
+}
+
+// SchemaVersion returns the newest migration applied to the database (0
+// before the first) and the PostgreSQL server's version, without changing
+// anything.
+func (db *DB) SchemaVersion(ctx context.Context) (schema int64, server string, err error) {
+	err = db.read(ctx, func(q *pgxpool.Pool) error {
+		var migrated bool
+		if err := q.QueryRow(ctx, `SELECT current_setting('server_version'), to_regclass('goose_db_version') IS NOT NULL`).
+			Scan(&server, &migrated); err != nil || !migrated {
+			return err
+		}
+		return q.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&schema)
+	})
+	return schema, server, err
 }
