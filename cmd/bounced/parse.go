@@ -13,6 +13,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/bounced/bounced/internal/parse"
 )
@@ -50,6 +53,7 @@ func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	jobs := fset.Int("jobs", runtime.GOMAXPROCS(0), "files parsed at once (default: every core)")
 	verpPrefix := fset.String("verp-prefix", "", "recover recipients from VERP bounce addresses with this local-part prefix (bounces+user=example.com@...)")
 	rcptHeaders := fset.String("recipient-header", "", "comma-separated header fields of the returned message that name the recipient")
+	progress := fset.String("progress", "auto", "count files on standard error: auto (when it is a terminal and the output is not), always or never")
 	fset.Usage = func() {
 		fmt.Fprintln(stderr, "usage: bounced parse [flags] FILE|DIR|- ...")
 		fmt.Fprintln(stderr, "One JSON object per input file per line, in the order the arguments name them")
@@ -70,19 +74,35 @@ func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if *jobs < 1 {
 		return usageError{"parse: --jobs must be at least 1"}
 	}
+	if *progress != "auto" && *progress != "always" && *progress != "never" {
+		return usageError{fmt.Sprintf("parse: --progress %q is not auto, always or never", *progress)}
+	}
 	opt := parse.Options{VERP: parse.VERP{Prefix: *verpPrefix}}
 	for _, h := range strings.Split(*rcptHeaders, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			opt.RecipientHeaders = append(opt.RecipientHeaders, h)
 		}
 	}
-	return runParse(fset.Args(), stdin, stdout, *pretty, *jobs, opt)
+	var tick func()
+	// The files' total is unknown while the walk goes on: a counter, not a bar.
+	if *progress == "always" || *progress == "auto" && isTerminal(stderr) && !isTerminal(stdout) {
+		bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("parsing"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("files"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSpinnerType(14))
+		tick = func() { _ = bar.Add(1) }
+		defer func() {
+			_ = bar.Finish()
+			fmt.Fprintln(stderr)
+		}()
+	}
+	return runParse(fset.Args(), stdin, stdout, *pretty, *jobs, opt, tick)
 }
 
 // runParse parses the inputs on n workers and writes one line per input
 // in argument order. Lines finished out of order wait in a window of at
 // most 4n inputs, so memory stays bounded however many files there are.
-func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n int, opt parse.Options) error {
+// tick, when not nil, is called after each line is written.
+func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n int, opt parse.Options, tick func()) error {
 	window := make(chan struct{}, 4*n) // inputs between dispatch and output
 	todo := make(chan parseJob, n)
 	done := make(chan parseResult, n)
@@ -145,6 +165,9 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 			}
 			if err = r.err; err == nil {
 				_, err = stdout.Write(r.line)
+			}
+			if err == nil && tick != nil {
+				tick()
 			}
 			if err != nil {
 				close(stop)

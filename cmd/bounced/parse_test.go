@@ -237,3 +237,30 @@ func BenchmarkParseCommand(b *testing.B) {
 		})
 	}
 }
+
+// TestParseProgress counts the files parsed on standard error, and only
+// there: the JSON lines on standard output are the same with it or not.
+func TestParseProgress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 25 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.eml", i)), dsntest.DSN("p", dsntest.Rcpt{Address: "a@example.com", Status: "5.1.1"}), 0o644)
+	}
+	var plain, out, bar bytes.Buffer
+	if err := run(context.Background(), []string{"parse", dir}, env(), nil, &plain, &bar); err != nil || bar.Len() != 0 {
+		t.Fatalf("parse without a terminal = %v, wrote %q to stderr", err, bar.String())
+	}
+	if err := run(context.Background(), []string{"parse", "--progress", "always", dir}, env(), nil, &out, &bar); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != plain.String() {
+		t.Error("the output differs with --progress always")
+	}
+	if !strings.Contains(bar.String(), "parsing") || !strings.Contains(bar.String(), "(25/") {
+		t.Errorf("stderr with --progress always = %q, want a counter at 25 files", bar.String())
+	}
+	var ue usageError
+	if err := run(context.Background(), []string{"parse", "--progress", "sometimes", dir}, env(), nil, io.Discard, io.Discard); !errors.As(err, &ue) {
+		t.Errorf("--progress sometimes = %v, want a usage error", err)
+	}
+}
