@@ -212,4 +212,3 @@ func squeeze(got, want string) string {
 	}
 	return ""
 }
-
