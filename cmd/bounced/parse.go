@@ -50,7 +50,7 @@ func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fset := flag.NewFlagSet("parse", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	pretty := fset.Bool("pretty", false, "indent the JSON")
-	jobs := fset.Int("jobs", runtime.GOMAXPROCS(0), "files parsed at once (default: every core)")
+	jobs := fset.Int("jobs", runtime.GOMAXPROCS(0), "files parsed at once (the default is one per core)")
 	verpPrefix := fset.String("verp-prefix", "", "recover recipients from VERP bounce addresses with this local-part prefix (bounces+user=example.com@...)")
 	rcptHeaders := fset.String("recipient-header", "", "comma-separated header fields of the returned message that name the recipient")
 	progress := fset.String("progress", "auto", "count files on standard error: auto (when it is a terminal and the output is not), always or never")

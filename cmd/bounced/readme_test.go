@@ -49,3 +49,26 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("GET after DELETE = %d, want 404", code)
 	}
 }
+
+// TestReadmeNamesEveryCommand keeps the README's "Command line" section in
+// step with the usage text: every command and every flag the usage names.
+func TestReadmeNamesEveryCommand(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := regexp.MustCompile(`(?m)^  ([a-z][a-z-]+) `).FindAllStringSubmatch(usage, -1)
+	if len(commands) < 10 {
+		t.Fatalf("found %d commands in the usage text; has its layout changed?", len(commands))
+	}
+	for _, c := range commands {
+		if !bytes.Contains(readme, []byte("bounced "+c[1])) {
+			t.Errorf("README.md does not show bounced %s", c[1])
+		}
+	}
+	for _, f := range regexp.MustCompile(`--[a-z][a-z-]+`).FindAllString(usage, -1) {
+		if !bytes.Contains(readme, []byte(f)) {
+			t.Errorf("README.md does not mention %s", f)
+		}
+	}
+}

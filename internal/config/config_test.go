@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"io"
@@ -145,6 +146,21 @@ func TestStringMasksSecrets(t *testing.T) {
 	for _, secret := range []string{"s3cret", "pa55word"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("String() shows webhook secret %q", secret)
+		}
+	}
+}
+
+// TestReadmeNamesEverySetting keeps the README's configuration tables in
+// step with the settings: an operator reads them, not this file.
+func TestReadmeNamesEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	for _, o := range c.options() {
+		if !bytes.Contains(readme, []byte(o.env)) {
+			t.Errorf("README.md does not mention %s (--%s)", o.env, o.flag)
 		}
 	}
 }
