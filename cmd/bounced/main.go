@@ -8,6 +8,7 @@
 //	bounced apikey ...     create, list and revoke API keys
 //	bounced healthcheck    probe a running bounced (for containers)
 //	bounced ingest maildir PATH  import a Maildir or mbox file once
+//	bounced import FILE    upload a CSV of suppressions to a running bounced
 //	bounced check-config   validate the configuration and what it reaches
 //	bounced stats          bounce and complaint rates in a table
 //	bounced version        print the version
@@ -92,6 +93,8 @@ commands:
                      manage API keys (bounced apikey -h)
   ingest maildir [--progress auto|always|never] PATH
                      import a Maildir or mbox file once; prints counts per kind and reason
+  import [--scope S] [--reason R] [--note N] [--progress auto|always|never] FILE|-
+                     upload a CSV of suppressions to a running bounced
   check-config       print what the configuration enables (secrets masked) and check the
                      database, listen addresses, IMAP logins, Maildirs and webhook keys
   stats [--bucket hour|day] [--group-by G] [--since T] [--until T] [--tenant T]
@@ -123,6 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return healthcheck(ctx, args, getenv, stdout, stderr)
 	case "ingest":
 		return ingestCmd(ctx, args, getenv, stdout, stderr)
+	case "import":
+		return importCmd(ctx, args, getenv, stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(ctx, args, getenv, stdout, stderr)
 	case "stats":
