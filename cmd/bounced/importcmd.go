@@ -93,7 +93,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	name := fset.Arg(0)
-	var body io.Reader = stdin
+	body := stdin
 	size := int64(-1) // unknown: the bar counts bytes
 	if name != "-" {
 		f, err := os.Open(name)
