@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -140,7 +141,7 @@ func printEnabled(w io.Writer, cfg config.Config) {
 	for _, mb := range mc.IMAP {
 		then := mb.Action
 		if mb.Action == "move" {
-			then = "move to " + cmpOr(mb.MoveTo, ingest.IMAPMoveToDefault)
+			then = "move to " + cmp.Or(mb.MoveTo, ingest.IMAPMoveToDefault)
 		}
 		port := ""
 		if mb.Port != 0 {
@@ -174,13 +175,6 @@ func printEnabled(w io.Writer, cfg config.Config) {
 		row("profiles", "%s", cfg.DebugListen)
 	}
 	tw.Flush()
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func masked(secret string) string {
@@ -314,9 +308,9 @@ func (c *checker) checkMailboxes(ctx context.Context, cfg config.Config) {
 		}
 		note := ""
 		if icfg.Action == ingest.ActionMove && !res.MoveToExists {
-			note = fmt.Sprintf("; %s will be created", cmpOr(icfg.MoveTo, ingest.IMAPMoveToDefault))
+			note = fmt.Sprintf("; %s will be created", cmp.Or(icfg.MoveTo, ingest.IMAPMoveToDefault))
 		}
-		c.ok(what, "logged in as %s; %d messages in %s%s", mb.User, res.Messages, cmpOr(mb.Folder, ingest.IMAPFolderDefault), note)
+		c.ok(what, "logged in as %s; %d messages in %s%s", mb.User, res.Messages, cmp.Or(mb.Folder, ingest.IMAPFolderDefault), note)
 	}
 	for _, path := range mc.Maildirs {
 		what := "maildir " + path

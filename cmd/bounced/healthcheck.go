@@ -31,16 +31,13 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return usageError{err.Error()}
 	}
-	host, port, err := net.SplitHostPort(*addr)
+	base, err := localURL(*addr)
 	if err != nil {
 		return usageError{fmt.Sprintf("healthcheck: bad address %q: %v", *addr, err)}
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
 	if err != nil {
 		return err
 	}
@@ -54,4 +51,17 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// localURL is the base URL a client on this host reaches a listen address
+// at: all interfaces (or no host) means loopback.
+func localURL(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }

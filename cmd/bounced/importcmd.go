@@ -1,13 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,7 +51,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fset := flag.NewFlagSet("import", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	fset.Usage = func() { fmt.Fprint(stderr, importUsage); fset.PrintDefaults() }
-	base := fset.String("url", listenURL(getenv("BOUNCED_LISTEN")), "bounced's base URL")
+	base := fset.String("url", "", "bounced's base URL (default: BOUNCED_LISTEN's address, on loopback)")
 	tokenFile := fset.String("token-file", getenv("BOUNCED_API_TOKEN_FILE"), "file holding the API token (env BOUNCED_API_TOKEN_FILE)")
 	scope := fset.String("scope", "", "scope of rows without a scope column (default global)")
 	reason := fset.String("reason", "", "reason of rows without a reason column: manual, unsubscribe or import (default import)")
@@ -71,6 +71,14 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if *progress != "auto" && *progress != "always" && *progress != "never" {
 		return usageError{fmt.Sprintf("import: --progress %q is not auto, always or never", *progress)}
+	}
+	if *base == "" {
+		listen := cmp.Or(getenv("BOUNCED_LISTEN"), config.ListenDefault)
+		u, err := localURL(listen)
+		if err != nil {
+			return usageError{fmt.Sprintf("import: BOUNCED_LISTEN %q: %v", listen, err)}
+		}
+		*base = u
 	}
 	endpoint, err := url.Parse(strings.TrimRight(*base, "/") + "/v1/suppressions/import")
 	if err != nil || (endpoint.Scheme != "http" && endpoint.Scheme != "https") || endpoint.Host == "" {
@@ -163,21 +171,6 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("import: %d invalid rows were skipped", res.Invalid)
 	}
 	return nil
-}
-
-// listenURL is the URL a client on this host reaches BOUNCED_LISTEN at.
-func listenURL(listen string) string {
-	if listen == "" {
-		listen = config.ListenDefault
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "http://" + config.ListenDefault
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
 }
 
 // problemText is the title and detail of a problem+json body, or the body.

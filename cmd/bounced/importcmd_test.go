@@ -77,7 +77,18 @@ func TestImportCommand(t *testing.T) {
 		t.Errorf("--progress always drew no bar: %q", bar.String())
 	}
 
+	// Without --url it finds bounced where BOUNCED_LISTEN says, on loopback.
+	out.Reset()
+	listen := "0.0.0.0:" + base[strings.LastIndex(base, ":")+1:]
+	err = run(ctx, []string{"import", "-"}, env("BOUNCED_LISTEN", listen, "BOUNCED_API_TOKEN", admin), strings.NewReader("email\nimport-a@example.com\n"), &out, io.Discard)
+	if err != nil || !strings.Contains(out.String(), "1 rows imported, 0 addresses added, 1 already suppressed") {
+		t.Errorf("import at BOUNCED_LISTEN %s = %q, %v", listen, out.String(), err)
+	}
+
 	var ue usageError
+	if err := run(ctx, []string{"import", csvFile}, env("BOUNCED_LISTEN", "no-port"), nil, io.Discard, io.Discard); !errors.As(err, &ue) {
+		t.Errorf("import with a bad BOUNCED_LISTEN = %v, want a usage error", err)
+	}
 	for _, args := range [][]string{
 		{"import"}, {"import", "a.csv", "b.csv"}, {"import", "--progress", "sometimes", csvFile},
 		{"import", "--url", "ftp://example.com", csvFile},

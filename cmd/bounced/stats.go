@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -148,7 +149,7 @@ func printStats(w io.Writer, q store.StatsQuery, rows []store.StatsRow) {
 	for _, r := range rows {
 		k := ""
 		if q.GroupBy != store.GroupNone {
-			k = cmpOr(r.Key, "-") + "\t"
+			k = cmp.Or(r.Key, "-") + "\t"
 		}
 		fmt.Fprintf(tw, "%s\t%s%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.BucketStart.UTC().Format(layout), k,
 			r.Sent, r.SentBasis, r.Delivered, r.Bounced, r.Hard, r.Soft, r.Sender, r.Complaints, r.Delays,
