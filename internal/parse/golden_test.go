@@ -1,14 +1,14 @@
 package parse
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bounced/bounced/internal/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/quirks")
@@ -43,40 +43,8 @@ func TestQuirkGoldens(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := strings.TrimSuffix(file, ".eml") + ".golden.json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/parse -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Parse(%s) differs from %s:\n%s", file, golden, lineDiff(string(want), string(got)))
-			}
+			goldenPath := strings.TrimSuffix(file, ".eml") + ".golden.json"
+			goldentest.Check(t, goldenPath, got, *update)
 		})
 	}
-}
-
-// lineDiff lists the lines that differ between want and got, with their
-// line numbers: enough to read a golden mismatch.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "%4d - %s\n%4d + %s\n", i+1, wl, i+1, gl)
-		}
-	}
-	return b.String()
 }

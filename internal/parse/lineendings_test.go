@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/bounced/bounced/internal/goldentest"
 )
 
 // TestCorpusLineEndings reads the whole corpus with LF, CRLF and bare CR
@@ -18,7 +20,7 @@ func TestCorpusLineEndings(t *testing.T) {
 			"cr":   bytes.ReplaceAll(lf, []byte("\n"), []byte("\r")),
 		} {
 			if got := reportJSON(t, raw); got != want {
-				t.Errorf("corpus message %d read with %s line endings differs:\n%s", i, name, lineDiff(want, got))
+				t.Errorf("corpus message %d read with %s line endings differs:\n%s", i, name, goldentest.Diff(want, got))
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
+
+	"github.com/bounced/bounced/internal/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*/*.golden.json")
@@ -90,39 +91,10 @@ func TestDecodeGolden(t *testing.T) {
 				}
 				got = append(got, '\n')
 				path := strings.TrimSuffix(f, filepath.Ext(f)) + ".golden.json"
-				if *update {
-					if err := os.WriteFile(path, got, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("decoded %s differs from %s:\n%s", f, path, diffLines(string(want), string(got)))
-				}
+				goldentest.Check(t, path, got, *update)
 			})
 		}
 	}
-}
-
-func diffLines(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("- " + wl + "\n+ " + gl + "\n")
-		}
-	}
-	return b.String()
 }
 
 // TestClassification pins the decisions that matter: what suppresses,
