@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -287,7 +289,7 @@ func New(deps Deps, opts Options) (*Server, error) {
 		}
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.recoverer, s.instrument)
+	r.Use(middleware.RequestID, s.recoverer, s.instrument, s.checkQuery)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 	for _, rt := range s.routes() {
@@ -329,6 +331,24 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		s.duration.WithLabelValues(pattern, r.Method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// checkQuery refuses query parameters holding a NUL byte or invalid
+// UTF-8 before any handler sees them: no text column can store them, and
+// the database would answer with an error, not the client's mistake.
+func (s *Server) checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.URL.Query() {
+			for _, v := range append(values, name) {
+				if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+					s.writeError(w, r, badRequest(strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", ""), ""),
+						"query parameters must be UTF-8 text without NUL bytes"))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
