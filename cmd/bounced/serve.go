@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/bounced/bounced/internal/api"
 	"github.com/bounced/bounced/internal/config"
@@ -176,6 +177,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Past the cap, connections wait in the listen queue: each open one
+	// costs a goroutine and buffers, whoever holds it.
+	ln = netutil.LimitListener(ln, int(cfg.MaxConnections))
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

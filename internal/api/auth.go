@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,8 +133,12 @@ type ForbiddenError struct{ Detail string }
 
 func (e *ForbiddenError) Error() string { return "api: forbidden: " + e.Detail }
 
-// RateLimitedError means the key is over its rate; retry after RetryAfter.
-type RateLimitedError struct{ RetryAfter time.Duration }
+// RateLimitedError means the key (or the client) is over its rate; retry
+// after RetryAfter. Detail, when set, says which rate.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Detail     string
+}
 
 func (e *RateLimitedError) Error() string { return "api: rate limited" }
 
@@ -140,6 +146,17 @@ func (e *RateLimitedError) Error() string { return "api: rate limited" }
 var (
 	ErrUnauthenticated = errors.New("api: missing API key")
 	ErrBadKey          = errors.New("api: unknown or revoked API key")
+)
+
+// Failed authentications: each client may fail AuthFailureBurst times,
+// then AuthFailureRate times a second. Over that, its requests carrying a
+// token are refused with 429 before the token is looked up, so guessing
+// keys costs the database nothing.
+const (
+	AuthFailureRate  = 1.0
+	AuthFailureBurst = 20
+	// authClientsMax bounds the clients remembered.
+	authClientsMax = 10000
 )
 
 // authenticator checks keys and rates.
@@ -152,6 +169,51 @@ type authenticator struct {
 	mu        sync.Mutex
 	limiters  map[int64]*rate.Limiter
 	failures  func(reason string)
+	// clients limits failed authentications by client address.
+	clients map[string]*rate.Limiter
+}
+
+// clientKey names the client of r for the failure limit: its IP address,
+// or its /64 for IPv6, where one client holds many addresses.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip.Is4() || ip.Is4In6() {
+		return ip.Unmap().String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
+// failureLimiter returns the client's limiter of failed authentications.
+func (a *authenticator) failureLimiter(client string) *rate.Limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.clients[client]
+	if !ok {
+		if len(a.clients) >= authClientsMax {
+			// Forget the clients that have not failed lately (full
+			// buckets); all of them if that is not enough.
+			now := time.Now()
+			for k, v := range a.clients {
+				if v.TokensAt(now) >= AuthFailureBurst {
+					delete(a.clients, k)
+				}
+			}
+			if len(a.clients) >= authClientsMax {
+				clear(a.clients)
+			}
+		}
+		l = rate.NewLimiter(AuthFailureRate, AuthFailureBurst)
+		a.clients[client] = l
+	}
+	return l
 }
 
 const adminKeyID = -1
@@ -222,16 +284,23 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	}
 	var k store.APIKey
 	sum := store.HashToken(token)
+	failed := a.failureLimiter(clientKey(r))
 	switch {
 	case a.adminHash != nil && subtle.ConstantTimeCompare(sum[:], a.adminHash) == 1:
 		k = store.APIKey{ID: adminKeyID, Name: ConfigAdminName, Scopes: []store.KeyScope{store.KeyAdmin}}
+	case failed.Tokens() < 1:
+		a.failures("client_rate_limited")
+		return principal{}, &RateLimitedError{RetryAfter: time.Duration(float64(time.Second) / AuthFailureRate),
+			Detail: "too many failed authentications from this address; retry after Retry-After seconds"}
 	case a.keys == nil:
+		failed.Allow()
 		a.failures("unknown")
 		return principal{}, ErrBadKey
 	default:
 		var err error
 		k, err = a.keys.AuthenticateAPIKey(r.Context(), token)
 		if errors.Is(err, store.ErrNotFound) {
+			failed.Allow()
 			a.failures("unknown")
 			return principal{}, ErrBadKey
 		}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/bounced/bounced/internal/store"
 )
@@ -20,6 +23,22 @@ var (
 	ErrMethodNotAllowed     = errors.New("api: method not allowed")
 	ErrWebhookNotConfigured = errors.New("api: webhook provider not configured")
 )
+
+// UnsupportedMediaTypeError is a request body of a type the route does not
+// take; Accepted names the types it does. It matches
+// ErrUnsupportedMediaType with errors.Is.
+type UnsupportedMediaTypeError struct{ Accepted []string }
+
+func (e *UnsupportedMediaTypeError) Error() string {
+	return "api: unsupported media type; send " + strings.Join(e.Accepted, " or ")
+}
+
+// Is makes errors.Is(err, ErrUnsupportedMediaType) hold.
+func (e *UnsupportedMediaTypeError) Is(target error) bool { return target == ErrUnsupportedMediaType }
+
+func unsupportedMediaType(accepted ...string) error {
+	return &UnsupportedMediaTypeError{Accepted: accepted}
+}
 
 // webhookRefusal is how a WebhookReceiver's refusals are recognised: the
 // receiver lives in a package api must not import, so the contract is a
@@ -107,7 +126,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "this key is bound to a tenant; that scope or tenant is not its own"
 	case errors.As(err, &limited):
 		p.Status, p.Type, p.Title = http.StatusTooManyRequests, problemType("rate-limited"), "Too many requests"
-		p.Detail = "this key is over its request rate; retry after Retry-After seconds"
+		p.Detail = cmp.Or(limited.Detail, "this key is over its request rate; retry after Retry-After seconds")
 		w.Header().Set("Retry-After", retryAfterSeconds(limited.RetryAfter))
 	case errors.As(err, &tooMany):
 		p.Status, p.Type, p.Title, p.Param = http.StatusRequestEntityTooLarge, problemType("too-many-items"), "Too many items", tooMany.Param
@@ -142,7 +161,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Type, p.Title = http.StatusConflict, problemType("conflict"), "Conflict"
 	case errors.Is(err, ErrUnsupportedMediaType):
 		p.Status, p.Type, p.Title = http.StatusUnsupportedMediaType, problemType("unsupported-media-type"), "Unsupported media type"
-		p.Detail = "send the message with Content-Type: message/rfc822"
+		p.Detail = "this route takes another Content-Type"
+		var unsupported *UnsupportedMediaTypeError
+		if errors.As(err, &unsupported) && len(unsupported.Accepted) > 0 {
+			p.Detail = "send the body with Content-Type: " + strings.Join(unsupported.Accepted, " or ")
+		}
 	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxBytes):
 		p.Status, p.Type, p.Title = http.StatusRequestEntityTooLarge, problemType("too-large"), "Request body too large"
 		limit := s.maxBody
@@ -154,7 +177,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Type, p.Title = http.StatusServiceUnavailable, problemType("unavailable"), "Service unavailable"
 		p.Detail = "the database is unavailable; retry later"
 		w.Header().Set("Retry-After", "5")
-		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "route", routePattern(r)))
 	case errors.As(err, &notReady):
 		// Not logged: the failing component logs its own errors, and
 		// probes ask every few seconds.
@@ -164,9 +187,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client went away; nobody is listening
 	default:
 		p.Status, p.Type, p.Title = http.StatusInternalServerError, "about:blank", "Internal server error"
-		s.logger.ErrorContext(r.Context(), "request failed", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+		s.logger.ErrorContext(r.Context(), "request failed", "error", err, slog.Group("request", "method", r.Method, "route", routePattern(r)))
 	}
 	writeProblem(w, p)
+}
+
+// routePattern is the route r matched ("/v1/suppressions/{email}"), for
+// logs: the path itself can hold an address.
+func routePattern(r *http.Request) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		if p := rctx.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
 }
 
 // storeDetail is a store error's message without the package prefix.

@@ -172,7 +172,7 @@ func (c *csvRows) Err() error { return c.err }
 
 func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" {
-		return ErrUnsupportedMediaType
+		return unsupportedMediaType("text/csv")
 	}
 	p := who(r)
 	scope, err := s.scope(r)

@@ -21,7 +21,7 @@ var mailTypes = map[string]bool{
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !mailTypes[mt] {
-		return ErrUnsupportedMediaType
+		return unsupportedMediaType("message/rfc822", "message/global", "application/octet-stream")
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
@@ -79,7 +79,11 @@ func (s *Server) getMessageRaw(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The bytes are whatever a sender posted, in its content type: a
+	// browser must download them, never render or sniff them.
 	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", `attachment; filename="message-`+strconv.FormatInt(id, 10)+`.raw"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 	return nil

@@ -251,7 +251,7 @@ func New(deps Deps, opts Options) (*Server, error) {
 		s.maxImport = MaxImportBytesDefault
 	}
 	s.auth = &authenticator{mode: cmp.Or(opts.Auth, AuthAuto), keys: deps.Keys, rate: opts.RateLimit,
-		burst: opts.RateBurst, limiters: map[int64]*rate.Limiter{}}
+		burst: opts.RateBurst, limiters: map[int64]*rate.Limiter{}, clients: map[string]*rate.Limiter{}}
 	switch s.auth.mode {
 	case AuthAuto, AuthOn, AuthOff:
 	default:
@@ -278,7 +278,7 @@ func New(deps Deps, opts Options) (*Server, error) {
 	})
 	authFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "bounced", Subsystem: "http", Name: "auth_refused_total",
-		Help: "Requests refused before their handler: missing or unknown key, or over the key's rate.",
+		Help: "Requests refused before their handler: missing or unknown key, over the key's rate, or a client over its failed authentications.",
 	}, []string{"reason"})
 	s.auth.failures = func(reason string) { authFailures.WithLabelValues(reason).Inc() }
 	if deps.Registerer != nil {
@@ -289,7 +289,8 @@ func New(deps Deps, opts Options) (*Server, error) {
 		}
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.recoverer, s.instrument, s.checkQuery)
+	// GetHead answers HEAD on every GET route (the server drops the body).
+	r.Use(middleware.RequestID, s.recoverer, s.instrument, s.checkQuery, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 	for _, rt := range s.routes() {
@@ -360,7 +361,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.logger.ErrorContext(r.Context(), "panic serving request", "panic", v, "path", r.URL.Path)
+				s.logger.ErrorContext(r.Context(), "panic serving request", "panic", v, "route", routePattern(r))
 				writeProblem(w, problem{Type: "about:blank", Title: "Internal server error", Status: http.StatusInternalServerError})
 			}
 		}()

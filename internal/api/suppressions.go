@@ -254,7 +254,7 @@ func (s *Server) deleteSuppressions(w http.ResponseWriter, r *http.Request) erro
 // decodeJSON reads a JSON body of at most the server's limit into v.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return ErrUnsupportedMediaType
+		return unsupportedMediaType("application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {

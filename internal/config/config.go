@@ -28,6 +28,7 @@ const (
 	MaxImportBytesDefault  = 1 << 30
 	CheckCacheSizeDefault  = 500000
 	DBMaxConnsDefault      = 20
+	MaxConnectionsDefault  = 1024
 	AdminKeyMinLen         = 24
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	RetentionMonths int64
 	// DBMaxConns caps this process's PostgreSQL connections.
 	DBMaxConns int64
+	// MaxConnections caps the HTTP connections open at once; more wait
+	// to be accepted.
+	MaxConnections int64
 }
 
 // option binds one setting to its flag and environment variable.
@@ -90,6 +94,7 @@ func (c *Config) options() []option {
 		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
 		strOpt("debug-listen", "BOUNCED_DEBUG_LISTEN", "serve /debug/pprof/ on this address (empty: off; keep it on loopback)", &c.DebugListen),
 		intOpt("db-max-conns", "BOUNCED_DB_MAX_CONNS", "most PostgreSQL connections this process opens", &c.DBMaxConns),
+		intOpt("max-connections", "BOUNCED_MAX_CONNECTIONS", "most HTTP connections open at once; more wait to be accepted", &c.MaxConnections),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
@@ -119,6 +124,7 @@ func LoadCommand(name string, args []string, getenv func(string) string, output 
 		MaxImportBytes:  MaxImportBytesDefault,
 		CheckCacheSize:  CheckCacheSizeDefault,
 		DBMaxConns:      DBMaxConnsDefault,
+		MaxConnections:  MaxConnectionsDefault,
 		Mailboxes:       defaultMailboxes(),
 		Webhooks:        defaultWebhooks(),
 		GroupCommit:     defaultGroupCommit(),
@@ -195,6 +201,8 @@ func (c Config) Validate() error {
 		return errors.New("config: check-cache-size: must not be negative")
 	case c.DBMaxConns < 2 || c.DBMaxConns > 1000:
 		return fmt.Errorf("config: db-max-conns: %d is not between 2 and 1000", c.DBMaxConns)
+	case c.MaxConnections < 1 || c.MaxConnections > 1_000_000:
+		return fmt.Errorf("config: max-connections: %d is not between 1 and 1000000", c.MaxConnections)
 	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:
 		return fmt.Errorf("config: retention-months: %d is not between 0 (keep everything) and 1200", c.RetentionMonths)
 	}
