@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -23,8 +24,12 @@ type AuthMode string
 
 // Auth modes.
 const (
-	// AuthAuto requires a key as soon as one exists (or an admin key is
-	// configured); with none at all the API is open, for a first run.
+	// AuthAuto requires keys when the server is exposed beyond this
+	// machine (Options.Exposed) or an admin key is configured, from the
+	// start, whether any key exists or not. On loopback it is open while
+	// no key exists, for a first run, and requires keys from the moment
+	// one appears for as long as the process runs: it tightens, it never
+	// loosens, so revoking every key does not open the API.
 	AuthAuto AuthMode = "auto"
 	AuthOn   AuthMode = "on"  // always require a key
 	AuthOff  AuthMode = "off" // never check keys (behind a trusted proxy)
@@ -171,6 +176,14 @@ type authenticator struct {
 	failures  func(reason string)
 	// clients limits failed authentications by client address.
 	clients map[string]*rate.Limiter
+	// required says keys are needed (always, in mode on); auto mode sets
+	// it at start or when it first sees a key, and never clears it.
+	required atomic.Bool
+	// exposed is why keys are required from the start.
+	exposed bool
+	// noKeysLogged is when the log last said that keys are required and
+	// none exists (Unix seconds), so it says so once a minute at most.
+	noKeysLogged atomic.Int64
 }
 
 // clientKey names the client of r for the failure limit: its IP address,
@@ -267,7 +280,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	}
 	token, hasToken := bearer(r)
 	if !hasToken {
-		if a.mode == AuthAuto && a.adminHash == nil {
+		if !a.required.Load() {
 			any := false
 			if a.keys != nil {
 				var err error
@@ -278,8 +291,12 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 			if !any {
 				return principal{name: "api", open: true}, nil
 			}
+			if a.required.CompareAndSwap(false, true) {
+				s.logger.InfoContext(r.Context(), "an API key exists: keys are required from now on, also if every key is revoked")
+			}
 		}
 		a.failures("missing")
+		s.explainNoKeys(r.Context())
 		return principal{}, ErrUnauthenticated
 	}
 	var k store.APIKey
@@ -302,11 +319,13 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		if errors.Is(err, store.ErrNotFound) {
 			failed.Allow()
 			a.failures("unknown")
+			s.explainNoKeys(r.Context())
 			return principal{}, ErrBadKey
 		}
 		if err != nil {
 			return principal{}, err
 		}
+		a.required.Store(true) // a key exists: never open again
 		if err := a.keys.TouchAPIKey(r.Context(), k.ID); err != nil {
 			s.logger.WarnContext(r.Context(), "recording key use", "error", err)
 		}
@@ -320,6 +339,34 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		}
 	}
 	return principal{name: k.Name, tenant: k.Tenant, key: &k}, nil
+}
+
+// explainNoKeys logs, once a minute at most, that keys are required and
+// none exists, when that is so: every request is refused then, and the
+// operator must learn why from the log.
+func (s *Server) explainNoKeys(ctx context.Context) {
+	a := s.auth
+	if a.adminHash != nil {
+		return
+	}
+	now := time.Now().Unix()
+	last := a.noKeysLogged.Load()
+	if now-last < 60 || !a.noKeysLogged.CompareAndSwap(last, now) {
+		return
+	}
+	if a.keys != nil {
+		if any, err := a.keys.AnyAPIKeys(ctx); err != nil || any {
+			return
+		}
+	}
+	why := "BOUNCED_AUTH=on"
+	switch {
+	case a.mode == AuthAuto && a.exposed:
+		why = "the listen address is beyond loopback"
+	case a.mode == AuthAuto:
+		why = "a key existed since the start of this process"
+	}
+	s.logger.WarnContext(ctx, "API keys are required ("+why+") and no API key exists: every request that needs one is refused with 401; create one (bounced apikey create) or set BOUNCED_ADMIN_KEY")
 }
 
 func (s *Server) permit(p principal, acc access) error {

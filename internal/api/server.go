@@ -156,6 +156,9 @@ type Options struct {
 	MaxImportBytes int64
 	// Auth says when keys are required; AuthAuto when empty.
 	Auth AuthMode
+	// Exposed says the server listens beyond loopback: AuthAuto then
+	// requires keys from the start, whether any exists or not.
+	Exposed bool
 	// AdminKey is an admin token accepted besides the stored keys (from
 	// the configuration, to create the first keys over the API or CLI).
 	AdminKey string
@@ -261,6 +264,10 @@ func New(deps Deps, opts Options) (*Server, error) {
 		sum := store.HashToken(opts.AdminKey)
 		s.auth.adminHash = sum[:]
 	}
+	s.auth.exposed = opts.Exposed
+	// Decided once, here, except that loopback auto mode tightens when it
+	// first sees a key: a request never finds the API looser than before.
+	s.auth.required.Store(s.auth.mode == AuthOn || s.auth.mode == AuthAuto && (opts.Exposed || s.auth.adminHash != nil))
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -267,3 +267,67 @@ func TestUnsupportedMediaTypeNamesTheRoutesTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoAuthNeverLoosens: on loopback, auto mode is open until the first
+// key appears, then requires keys for as long as the process runs, also
+// once every key is revoked.
+func TestAutoAuthNeverLoosens(t *testing.T) {
+	t.Parallel()
+	base, db, _, _, _ := plainServer(t, api.Options{})
+	if resp, _ := call(t, "GET", base+"/v1/suppressions", "", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("no key at all, loopback = %d, want 200 (open)", resp.StatusCode)
+	}
+	_, token, err := db.CreateAPIKey(context.Background(), store.NewAPIKey{Name: "k", Scopes: []store.KeyScope{store.KeyAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := call(t, "GET", base+"/v1/suppressions", "", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after the first key, no token = %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := call(t, "GET", base+"/v1/suppressions", token, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the key = %d, want 200", resp.StatusCode)
+	}
+	if _, err := db.RevokeAPIKey(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path, ct, body string }{
+		{"GET", "/v1/suppressions", "", ""},
+		{"PUT", "/v1/policy", "application/json", `{"soft_threshold":1}`},
+	} {
+		if resp, body := call(t, r.method, base+r.path, "", r.ct, []byte(r.body)); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("after revoking the last key, %s %s = %d %s, want 401", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestExposedAuthRequiresKeys: beyond loopback, auto mode requires keys
+// from the start and keeps requiring them with none left: every request
+// is refused, and the log says why.
+func TestExposedAuthRequiresKeys(t *testing.T) {
+	t.Parallel()
+	base, db, _, logs, _ := plainServer(t, api.Options{Exposed: true})
+	if resp, _ := call(t, "GET", base+"/v1/suppressions", "", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("exposed, no key at all = %d, want 401", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), "no API key exists") {
+		t.Errorf("the log does not say why every request is refused:\n%s", logs.String())
+	}
+	_, token, err := db.CreateAPIKey(context.Background(), store.NewAPIKey{Name: "k", Scopes: []store.KeyScope{store.KeyAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := call(t, "GET", base+"/v1/suppressions", token, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the key = %d, want 200", resp.StatusCode)
+	}
+	if _, err := db.RevokeAPIKey(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path, ct, body string }{
+		{"GET", "/v1/suppressions", "", ""},
+		{"PUT", "/v1/policy", "application/json", `{"soft_threshold":1}`},
+	} {
+		if resp, body := call(t, r.method, base+r.path, "", r.ct, []byte(r.body)); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("after revoking the last key, %s %s = %d %s, want 401", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+}

@@ -42,8 +42,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
-	// Auth is auto (keys required once any exists or AdminKey is set),
-	// on or off.
+	// Auth is auto (keys required beyond loopback, or once any exists or
+	// AdminKey is set, and never loosened while running), on or off.
 	Auth           string
 	AdminKey       string  // an admin API token accepted besides the stored keys
 	RateLimit      float64 // requests per second per key; 0 unlimited
@@ -86,7 +86,7 @@ func (c *Config) options() []option {
 		durOpt("shutdown-timeout", "BOUNCED_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", &c.ShutdownTimeout),
 		strOpt("log-level", "BOUNCED_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel),
 		strOpt("log-format", "BOUNCED_LOG_FORMAT", "text or json", &c.LogFormat),
-		strOpt("auth", "BOUNCED_AUTH", "API keys: auto (required once a key exists or admin-key is set), on or off", &c.Auth),
+		strOpt("auth", "BOUNCED_AUTH", "API keys: auto (required beyond loopback, or once a key exists or admin-key is set; never loosened while running), on or off", &c.Auth),
 		secretOpt("admin-key", "BOUNCED_ADMIN_KEY", "an admin API token accepted besides the stored keys", &c.AdminKey),
 		floatOpt("rate-limit", "BOUNCED_RATE_LIMIT", "requests per second allowed to each API key by default (0: unlimited)", &c.RateLimit),
 		intOpt("rate-burst", "BOUNCED_RATE_BURST", "burst allowed above the rate (0: one second's worth)", &c.RateBurst),
