@@ -14,5 +14,26 @@ CREATE TABLE webhook_nonces (
 );
 CREATE INDEX webhook_nonces_expires ON webhook_nonces (expires_at);
 
+-- Messages a mailbox (IMAP, Maildir, SMTP/LMTP) could not record, by the
+-- SHA-256 of their bytes: how often it tried and why it failed. A message
+-- still failing after BOUNCED_MAILBOX_MAX_ATTEMPTS tries is quarantined:
+-- its bytes are stored as a raw input that failed (raw_id), nothing is
+-- read from it, and the mailbox moves on. A success deletes the row.
+CREATE TABLE mail_attempts (
+    id             bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    mailbox        text        NOT NULL,
+    sha256         bytea       NOT NULL,
+    attempts       integer     NOT NULL DEFAULT 0,
+    last_error     text        NOT NULL DEFAULT '',
+    first_at       timestamptz NOT NULL,
+    last_at        timestamptz NOT NULL,
+    quarantined_at timestamptz,
+    raw_id         bigint REFERENCES raw_messages (id) ON DELETE SET NULL,
+    PRIMARY KEY (mailbox, sha256)
+);
+CREATE INDEX mail_attempts_quarantined ON mail_attempts (id) WHERE quarantined_at IS NOT NULL;
+CREATE INDEX mail_attempts_raw ON mail_attempts (raw_id) WHERE raw_id IS NOT NULL;
+
 -- +goose Down
+DROP TABLE mail_attempts;
 DROP TABLE webhook_nonces;

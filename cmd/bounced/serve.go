@@ -119,7 +119,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	mail, err := ingest.NewMail(db, logger, reg, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage)})
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv, err := api.New(api.Deps{
 		Ingester: mail, Webhooks: hooks, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
-		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
+		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db, Quarantine: db,
 		Logger: logger, Registerer: reg, Gatherer: reg,
 	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth), Exposed: !loopback(cfg.Listen),
 		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst),

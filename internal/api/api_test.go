@@ -88,13 +88,13 @@ func newHarness(t *testing.T, opts api.Options) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	db := dbtest.Open(t, store.Options{Registerer: reg})
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
-		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
+		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db, Quarantine: db,
 		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
 	}, opts)
 	if err != nil {

@@ -67,6 +67,7 @@ var accessRules = map[string]access{
 	"GET /v1/suppressions/{email}":      {scope: store.KeySuppressionsRead},
 	"DELETE /v1/suppressions/{email}":   {scope: store.KeySuppressionsWrite},
 	"GET /v1/events":                    {scope: store.KeyEventsRead},
+	"GET /v1/quarantine":                {scope: store.KeyEventsRead, global: true},
 	"GET /v1/recipients/{email}":        {scope: store.KeyEventsRead},
 	"POST /v1/recipients/{email}/reset": {scope: store.KeySuppressionsWrite},
 	"GET /v1/stats":                     {scope: store.KeyEventsRead},

@@ -95,6 +95,13 @@ type KeyStore interface {
 	TouchAPIKey(ctx context.Context, id int64) error
 }
 
+// QuarantineLister lists the mail that mailboxes set aside after failing
+// to record it; it returns store.ErrBadCursor for a cursor it did not
+// issue.
+type QuarantineLister interface {
+	ListQuarantinedMail(ctx context.Context, cursor string, limit int) ([]store.QuarantinedMail, string, error)
+}
+
 // Pinger checks the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -119,6 +126,7 @@ var (
 	_ StatsStore          = (*store.DB)(nil)
 	_ PolicyStore         = (*store.DB)(nil)
 	_ KeyStore            = (*store.DB)(nil)
+	_ QuarantineLister    = (*store.DB)(nil)
 )
 
 // Deps are what the server calls.
@@ -133,7 +141,8 @@ type Deps struct {
 	Recipients   RecipientStore
 	Stats        StatsStore
 	Policy       PolicyStore
-	Keys         KeyStore // nil: no stored keys (only Options.AdminKey)
+	Keys         KeyStore         // nil: no stored keys (only Options.AdminKey)
+	Quarantine   QuarantineLister // nil: nothing is ever quarantined
 	DB           Pinger
 	Health       []HealthChecker
 	Logger       *slog.Logger
@@ -210,6 +219,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/suppressions/{email}", s.getSuppression},
 		{"DELETE", "/v1/suppressions/{email}", s.deleteSuppression},
 		{"GET", "/v1/events", s.listEvents},
+		{"GET", "/v1/quarantine", s.listQuarantine},
 		{"GET", "/v1/recipients/{email}", s.getRecipient},
 		{"POST", "/v1/recipients/{email}/reset", s.resetRecipient},
 		{"GET", "/v1/stats", s.getStats},

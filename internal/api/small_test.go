@@ -61,7 +61,7 @@ func plainServer(t *testing.T, opts api.Options) (string, *store.DB, *countingKe
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLog{t}), nil))
 	reg := prometheus.NewRegistry()
 	db := dbtest.Open(t, store.Options{Registerer: reg})
-	mail, err := ingest.NewMail(db, logger, reg, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,4 +330,45 @@ func TestExposedAuthRequiresKeys(t *testing.T) {
 			t.Errorf("after revoking the last key, %s %s = %d %s, want 401", r.method, r.path, resp.StatusCode, body)
 		}
 	}
+}
+
+// TestQuarantineListing: mail a mailbox set aside is listed, with its raw
+// input, to keys that may read events for every tenant.
+func TestQuarantineListing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{})
+	var page struct {
+		Items      []store.QuarantinedMail `json:"items"`
+		NextCursor string                  `json:"next_cursor"`
+	}
+	h.get("/v1/quarantine").json(t, &page)
+	if len(page.Items) != 0 {
+		t.Fatalf("quarantine before anything = %+v", page)
+	}
+	for i := range 3 {
+		raw := dsntest.DSN(fmt.Sprintf("q%d", i), dsntest.Rcpt{Address: "q@example.com", Status: "5.1.1"})
+		if _, err := h.db.QuarantineMail(context.Background(), "box", store.Input{Source: "maildir", Provider: "box",
+			ContentType: "message/rfc822", Raw: raw, Error: "quarantined after 5 failed attempts; the last: refused"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.get("/v1/quarantine?limit=2").json(t, &page)
+	if len(page.Items) != 2 || page.NextCursor == "" || page.Items[0].Mailbox != "box" || page.Items[0].RawID == nil {
+		t.Fatalf("first page = %+v", page)
+	}
+	first := page.Items[0]
+	h.get("/v1/quarantine?limit=2&cursor="+page.NextCursor).json(t, &page)
+	if len(page.Items) != 1 || page.NextCursor != "" || page.Items[0].ID >= first.ID {
+		t.Errorf("second page = %+v", page)
+	}
+	m, err := h.db.GetMessage(context.Background(), *first.RawID)
+	if err != nil || m.ParseStatus != store.ParseFailed || len(m.EventIDs) != 0 {
+		t.Errorf("quarantined raw input = %+v, %v", m, err)
+	}
+	if n, _ := h.db.CountSuppressions(context.Background(), store.SuppressionFilter{}); n != 0 {
+		t.Errorf("%d suppressions from quarantined mail, want 0", n)
+	}
+	problemOf(t, h.get("/v1/quarantine?cursor=bogus"), http.StatusBadRequest)
+	tenant := h.key("t", "acme", store.KeyEventsRead)
+	problemOf(t, h.doAs(tenant, "GET", "/v1/quarantine", "", nil, true), http.StatusForbidden)
 }

@@ -29,7 +29,9 @@ const (
 	CheckCacheSizeDefault  = 500000
 	DBMaxConnsDefault      = 20
 	MaxConnectionsDefault  = 1024
-	AdminKeyMinLen         = 24
+	// MaxRecipientsPerMessageDefault is ingest.MaxRecipientsDefault.
+	MaxRecipientsPerMessageDefault = 200
+	AdminKeyMinLen                 = 24
 )
 
 // Config is everything bounced can be told.
@@ -66,6 +68,9 @@ type Config struct {
 	// MaxConnections caps the HTTP connections open at once; more wait
 	// to be accepted.
 	MaxConnections int64
+	// MaxRecipientsPerMessage caps the recipients recorded from one
+	// bounce message (mail or POST /v1/messages); the rest are one error.
+	MaxRecipientsPerMessage int64
 }
 
 // option binds one setting to its flag and environment variable.
@@ -95,6 +100,7 @@ func (c *Config) options() []option {
 		strOpt("debug-listen", "BOUNCED_DEBUG_LISTEN", "serve /debug/pprof/ on this address (empty: off; keep it on loopback)", &c.DebugListen),
 		intOpt("db-max-conns", "BOUNCED_DB_MAX_CONNS", "most PostgreSQL connections this process opens", &c.DBMaxConns),
 		intOpt("max-connections", "BOUNCED_MAX_CONNECTIONS", "most HTTP connections open at once; more wait to be accepted", &c.MaxConnections),
+		intOpt("max-recipients-per-message", "BOUNCED_MAX_RECIPIENTS_PER_MESSAGE", "most recipients recorded from one bounce message; the rest are one parse error", &c.MaxRecipientsPerMessage),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
@@ -114,20 +120,21 @@ func Load(args []string, getenv func(string) string, output io.Writer) (Config, 
 // extra, which may be nil) and arguments after the flags, returned in rest.
 func LoadCommand(name string, args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet)) (c Config, rest []string, err error) {
 	c = Config{
-		Listen:          ListenDefault,
-		DataDir:         DataDirDefault,
-		MaxBodyBytes:    MaxBodyBytesDefault,
-		ShutdownTimeout: ShutdownTimeoutDefault,
-		LogLevel:        LogLevelDefault,
-		LogFormat:       LogFormatDefault,
-		Auth:            AuthDefault,
-		MaxImportBytes:  MaxImportBytesDefault,
-		CheckCacheSize:  CheckCacheSizeDefault,
-		DBMaxConns:      DBMaxConnsDefault,
-		MaxConnections:  MaxConnectionsDefault,
-		Mailboxes:       defaultMailboxes(),
-		Webhooks:        defaultWebhooks(),
-		GroupCommit:     defaultGroupCommit(),
+		Listen:                  ListenDefault,
+		DataDir:                 DataDirDefault,
+		MaxBodyBytes:            MaxBodyBytesDefault,
+		ShutdownTimeout:         ShutdownTimeoutDefault,
+		LogLevel:                LogLevelDefault,
+		LogFormat:               LogFormatDefault,
+		Auth:                    AuthDefault,
+		MaxImportBytes:          MaxImportBytesDefault,
+		CheckCacheSize:          CheckCacheSizeDefault,
+		DBMaxConns:              DBMaxConnsDefault,
+		MaxConnections:          MaxConnectionsDefault,
+		MaxRecipientsPerMessage: MaxRecipientsPerMessageDefault,
+		Mailboxes:               defaultMailboxes(),
+		Webhooks:                defaultWebhooks(),
+		GroupCommit:             defaultGroupCommit(),
 	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
@@ -201,6 +208,8 @@ func (c Config) Validate() error {
 		return errors.New("config: check-cache-size: must not be negative")
 	case c.DBMaxConns < 2 || c.DBMaxConns > 1000:
 		return fmt.Errorf("config: db-max-conns: %d is not between 2 and 1000", c.DBMaxConns)
+	case c.MaxRecipientsPerMessage < 1 || c.MaxRecipientsPerMessage > 100_000:
+		return fmt.Errorf("config: max-recipients-per-message: %d is not between 1 and 100000", c.MaxRecipientsPerMessage)
 	case c.MaxConnections < 1 || c.MaxConnections > 1_000_000:
 		return fmt.Errorf("config: max-connections: %d is not between 1 and 1000000", c.MaxConnections)
 	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:

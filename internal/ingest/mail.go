@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,29 +22,48 @@ type Recorder interface {
 
 var _ Recorder = (*store.DB)(nil)
 
+// MaxRecipientsDefault caps the recipients recorded from one message.
+// Real reports name a few (an MTA reports the recipients of one delivery
+// attempt, 50 by Postfix's default); anyone can mail a report naming
+// thousands.
+const MaxRecipientsDefault = 200
+
+// MailOptions are a Mail ingester's settings and dependencies; zero fields
+// take defaults.
+type MailOptions struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	NowFunc    func() time.Time
+	// MaxRecipients caps the recipients recorded from one message: the
+	// first MaxRecipients are, the rest are counted in one parse error.
+	MaxRecipients int
+}
+
 // Mail ingests raw bounce messages.
 type Mail struct {
-	rec      Recorder
-	logger   *slog.Logger
-	now      func() time.Time
-	received *prometheus.CounterVec
-	parsed   *prometheus.CounterVec
-	parseDur prometheus.Histogram
-	total    *prometheus.HistogramVec
+	rec           Recorder
+	logger        *slog.Logger
+	now           func() time.Time
+	maxRecipients int
+	received      *prometheus.CounterVec
+	parsed        *prometheus.CounterVec
+	parseDur      prometheus.Histogram
+	total         *prometheus.HistogramVec
+	dropped       *prometheus.CounterVec
 }
 
 // NewMail returns a mail ingester writing to rec.
-func NewMail(rec Recorder, logger *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*Mail, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+func NewMail(rec Recorder, opts MailOptions) (*Mail, error) {
+	logger := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	now := opts.NowFunc
 	if now == nil {
 		now = time.Now
 	}
 	m := &Mail{
-		rec:    rec,
-		logger: logger.With("component", "ingest.mail"),
-		now:    now,
+		rec:           rec,
+		logger:        logger.With("component", "ingest.mail"),
+		now:           now,
+		maxRecipients: cmp.Or(max(opts.MaxRecipients, 0), MaxRecipientsDefault),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "messages_received_total",
 			Help: "Raw inputs committed, by source (duplicates included).",
@@ -61,10 +82,14 @@ func NewMail(rec Recorder, logger *slog.Logger, reg prometheus.Registerer, now f
 			Help:    "Time to parse and commit one message, by source (http, imap, maildir, mbox, smtp, lmtp).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"source"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "ingest", Name: "recipients_dropped_total",
+			Help: "Recipients not recorded because their message named more than the per-message cap, by source.",
+		}, []string{"source"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total} {
-			if err := reg.Register(c); err != nil {
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total, m.dropped} {
+			if err := opts.Registerer.Register(c); err != nil {
 				return nil, err
 			}
 		}
@@ -120,6 +145,17 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 	start := time.Now()
 	rep, perr := parse.Parse(raw)
 	m.parseDur.Observe(time.Since(start).Seconds())
+	// The cap comes before anything else reads the recipients: the stored
+	// result and the events hold the first ones only.
+	var capped error
+	if n := len(rep.Recipients); n > m.maxRecipients {
+		rep.Recipients = rep.Recipients[:m.maxRecipients:m.maxRecipients]
+		capped = fmt.Errorf("ingest: the message names %d recipients; the first %d were recorded, %d were not (BOUNCED_MAX_RECIPIENTS_PER_MESSAGE)",
+			n, m.maxRecipients, n-m.maxRecipients)
+		m.dropped.WithLabelValues(env.Source).Add(float64(n - m.maxRecipients))
+		m.logger.WarnContext(ctx, "message over the recipient cap", "source", env.Source, "provider", env.Provider,
+			"recipients", n, "recorded", m.maxRecipients)
+	}
 	fromVERP := false
 	if env.VERPRecipient != "" && !errors.Is(perr, parse.ErrTooLarge) && !errors.Is(perr, parse.ErrEmpty) {
 		fromVERP = useVERPRecipient(rep, env.VERPRecipient, raw)
@@ -151,6 +187,12 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 	} else {
 		m.parsed.WithLabelValues(string(rep.Kind)).Inc()
 		in.Events = store.EventsFromReport(rep, m.now())
+	}
+	if capped != nil {
+		in.Error = capped.Error()
+		if perr != nil {
+			in.Error = perr.Error() + "; " + in.Error
+		}
 	}
 	out, err := m.rec.Record(ctx, in)
 	if err != nil {
