@@ -34,6 +34,24 @@ CREATE TABLE mail_attempts (
 CREATE INDEX mail_attempts_quarantined ON mail_attempts (id) WHERE quarantined_at IS NOT NULL;
 CREATE INDEX mail_attempts_raw ON mail_attempts (raw_id) WHERE raw_id IS NOT NULL;
 
+-- Messages senders reported sending (POST /v1/sent): their Message-ID or
+-- VERP token, and the recipient when given ('' for any). With
+-- BOUNCED_MAIL_TRUST=sent only a bounce about one of them suppresses.
+CREATE TABLE sent_messages (
+    message_key text        NOT NULL,
+    address_key text        NOT NULL DEFAULT '',
+    tenant      text        NOT NULL DEFAULT '',
+    sent_at     timestamptz NOT NULL,
+    PRIMARY KEY (message_key, address_key, tenant)
+);
+CREATE INDEX sent_messages_sent_at ON sent_messages (sent_at);
+
+-- A bounce that matched nothing we sent, under BOUNCED_MAIL_TRUST=sent: it
+-- is recorded and counted, and suppresses nothing.
+ALTER TABLE events ADD COLUMN unverified boolean NOT NULL DEFAULT false;
+
 -- +goose Down
+ALTER TABLE events DROP COLUMN unverified;
+DROP TABLE sent_messages;
 DROP TABLE mail_attempts;
 DROP TABLE webhook_nonces;

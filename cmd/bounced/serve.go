@@ -119,7 +119,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage)})
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
+		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
 	if err != nil {
 		return err
 	}

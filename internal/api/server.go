@@ -72,11 +72,12 @@ type RecipientStore interface {
 	ResetRecipient(ctx context.Context, tenant, email, actor, note string) (store.Recipient, error)
 }
 
-// StatsStore counts events and records sent volume; Stats returns
-// store.ErrBadStats for a malformed query.
+// StatsStore counts events and records sent volume and sent messages;
+// Stats returns store.ErrBadStats for a malformed query.
 type StatsStore interface {
 	Stats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
 	RecordSent(ctx context.Context, tenant, reportID string, counts []store.SentCount) (bool, error)
+	RecordSentMessages(ctx context.Context, tenant string, msgs []store.SentMessage) error
 }
 
 // PolicyStore reads and replaces the suppression policy. Put returns a

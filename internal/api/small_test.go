@@ -372,3 +372,40 @@ func TestQuarantineListing(t *testing.T) {
 	tenant := h.key("t", "acme", store.KeyEventsRead)
 	problemOf(t, h.doAs(tenant, "GET", "/v1/quarantine", "", nil, true), http.StatusForbidden)
 }
+
+// TestSentMessages: messages reported sent are kept for matching bounces,
+// with or without counts; bad ones are refused.
+func TestSentMessages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, api.Options{})
+	r := h.do("POST", "/v1/sent", "application/json", []byte(`{"messages":[{"message_id":"<m1@example.org>","recipient":"A@Example.com"},{"message_id":"tok42"}]}`), true)
+	var res struct {
+		Counted   int64 `json:"counted"`
+		Duplicate bool  `json:"duplicate"`
+		Messages  int   `json:"messages"`
+	}
+	r.json(t, &res)
+	if r.status != http.StatusAccepted || res.Messages != 2 || res.Counted != 0 {
+		t.Fatalf("POST /v1/sent messages = %d %s", r.status, r.body)
+	}
+	got, err := h.db.MatchSent(context.Background(), []string{"m1@example.org"}, []string{"a@example.com", "b@example.com"})
+	if err != nil || !got["a@example.com"] || got["b@example.com"] {
+		t.Errorf("MatchSent(m1) = %v, %v; want a@example.com only", got, err)
+	}
+	got, _ = h.db.MatchSent(context.Background(), []string{"tok42"}, []string{"b@example.com"})
+	if !got["b@example.com"] {
+		t.Errorf("MatchSent(tok42) = %v; an id without a recipient matches any", got)
+	}
+	r = h.do("POST", "/v1/sent", "application/json", []byte(`{"count":10,"messages":[{"message_id":"<m2@example.org>"}]}`), true)
+	r.json(t, &res)
+	if r.status != http.StatusAccepted || res.Counted != 10 || res.Messages != 1 {
+		t.Errorf("POST /v1/sent count and messages = %d %s", r.status, r.body)
+	}
+	for _, body := range []string{
+		`{"messages":[{"message_id":""}]}`,
+		`{"messages":[{"message_id":"<x@y>","recipient":"not an address"}]}`,
+		`{"messages":[{"message_id":"a\u0000b"}]}`,
+	} {
+		problemOf(t, h.do("POST", "/v1/sent", "application/json", []byte(body), false), http.StatusBadRequest)
+	}
+}

@@ -31,6 +31,7 @@ const (
 	MaxConnectionsDefault  = 1024
 	// MaxRecipientsPerMessageDefault is ingest.MaxRecipientsDefault.
 	MaxRecipientsPerMessageDefault = 200
+	MailTrustDefault               = "any"
 	AdminKeyMinLen                 = 24
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// MaxRecipientsPerMessage caps the recipients recorded from one
 	// bounce message (mail or POST /v1/messages); the rest are one error.
 	MaxRecipientsPerMessage int64
+	// MailTrust is any (every bounce received as mail may suppress) or
+	// sent (only one about a message reported through POST /v1/sent).
+	MailTrust string
 }
 
 // option binds one setting to its flag and environment variable.
@@ -101,6 +105,7 @@ func (c *Config) options() []option {
 		intOpt("db-max-conns", "BOUNCED_DB_MAX_CONNS", "most PostgreSQL connections this process opens", &c.DBMaxConns),
 		intOpt("max-connections", "BOUNCED_MAX_CONNECTIONS", "most HTTP connections open at once; more wait to be accepted", &c.MaxConnections),
 		intOpt("max-recipients-per-message", "BOUNCED_MAX_RECIPIENTS_PER_MESSAGE", "most recipients recorded from one bounce message; the rest are one parse error", &c.MaxRecipientsPerMessage),
+		strOpt("mail-trust", "BOUNCED_MAIL_TRUST", "bounce mail that may suppress: any, or sent (only about a message reported through /v1/sent)", &c.MailTrust),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
@@ -132,6 +137,7 @@ func LoadCommand(name string, args []string, getenv func(string) string, output 
 		DBMaxConns:              DBMaxConnsDefault,
 		MaxConnections:          MaxConnectionsDefault,
 		MaxRecipientsPerMessage: MaxRecipientsPerMessageDefault,
+		MailTrust:               MailTrustDefault,
 		Mailboxes:               defaultMailboxes(),
 		Webhooks:                defaultWebhooks(),
 		GroupCommit:             defaultGroupCommit(),
@@ -210,6 +216,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: db-max-conns: %d is not between 2 and 1000", c.DBMaxConns)
 	case c.MaxRecipientsPerMessage < 1 || c.MaxRecipientsPerMessage > 100_000:
 		return fmt.Errorf("config: max-recipients-per-message: %d is not between 1 and 100000", c.MaxRecipientsPerMessage)
+	case c.MailTrust != "any" && c.MailTrust != "sent":
+		return fmt.Errorf("config: mail-trust: %q is not any or sent", c.MailTrust)
 	case c.MaxConnections < 1 || c.MaxConnections > 1_000_000:
 		return fmt.Errorf("config: max-connections: %d is not between 1 and 1000000", c.MaxConnections)
 	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -270,5 +271,75 @@ func TestHugeDSNDoesNotBlockMaildir(t *testing.T) {
 	run.stop(t)
 	if got, _ := db.CountSuppressions(context.Background(), store.SuppressionFilter{}); got != ingest.MaxRecipientsDefault+1 {
 		t.Errorf("%d suppressions from a report naming %d recipients and one bounce, want %d", got, n, ingest.MaxRecipientsDefault+1)
+	}
+}
+
+// TestMailTrustSent: with trust "sent", a bounce suppresses only when it
+// is about mail we reported sending, by its Message-ID or its VERP
+// token; any other is recorded as unverified and suppresses nothing. The
+// default trusts every bounce, as before.
+func TestMailTrustSent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	reg := prometheus.NewRegistry()
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t), Registerer: reg, Trust: ingest.TrustSent, Sent: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dsntest reports the returned message as <orig-ID@example.org>.
+	if err := db.RecordSentMessages(ctx, "", []store.SentMessage{
+		{MessageID: "<orig-known@example.org>"},
+		{MessageID: "tok42", Recipient: "verp.user@example.com"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ingestOne := func(env ingest.Envelope, id, addr string) store.Outcome {
+		t.Helper()
+		out, err := mail.IngestEnvelope(ctx, env, dsntest.DSN(id, dsntest.Rcpt{Address: addr, Status: "5.1.1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	http := ingest.Envelope{Source: "http"}
+	ingestOne(http, "known", "known@example.com")
+	ingestOne(http, "forged", "victim@example.com")
+	ingestOne(ingest.Envelope{Source: "smtp", Provider: "smtp", VERPRecipient: "verp.user@example.com", VERPToken: "tok42"}, "v1", "verp.user@example.com")
+	// The token was reported for another recipient.
+	ingestOne(ingest.Envelope{Source: "smtp", Provider: "smtp", VERPRecipient: "other@example.com", VERPToken: "tok42"}, "v2", "other@example.com")
+	for addr, want := range map[string]bool{"known@example.com": true, "verp.user@example.com": true, "victim@example.com": false, "other@example.com": false} {
+		if got := suppressed(db, addr); got != want {
+			t.Errorf("%s suppressed = %v, want %v", addr, got, want)
+		}
+	}
+	evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: "victim@example.com"})
+	if err != nil || len(evs) != 1 || !evs[0].Unverified || evs[0].Type != store.EventBounce {
+		t.Errorf("events of the unverified bounce = %+v, %v; want one bounce marked unverified", evs, err)
+	}
+	if n := metricValue(reg, "bounced_ingest_unverified_total", map[string]string{"source": "http"}); n != 1 {
+		t.Errorf("bounced_ingest_unverified_total{source=http} = %v, want 1", n)
+	}
+	rows, err := db.Stats(ctx, store.StatsQuery{Since: evs[0].OccurredAt.Add(-40 * 24 * time.Hour), Until: evs[0].OccurredAt.Add(40 * 24 * time.Hour), Bucket: store.BucketDay})
+	var unverified int64
+	for _, r := range rows {
+		unverified += r.Unverified
+	}
+	if err != nil || unverified != 2 {
+		t.Errorf("stats count %d unverified events (%v), want 2", unverified, err)
+	}
+	// The default trusts any bounce, as before.
+	open, err := ingest.NewMail(db, ingest.MailOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.Ingest(ctx, "http", "", dsntest.DSN("any", dsntest.Rcpt{Address: "anyone@example.com", Status: "5.1.1"})); err != nil {
+		t.Fatal(err)
+	}
+	if !suppressed(db, "anyone@example.com") {
+		t.Error("with the default trust a bounce did not suppress")
+	}
+	if _, err := ingest.NewMail(db, ingest.MailOptions{Trust: ingest.TrustSent}); err == nil {
+		t.Error("trust sent without a sent-message store was accepted")
 	}
 }

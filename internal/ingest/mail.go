@@ -28,6 +28,31 @@ var _ Recorder = (*store.DB)(nil)
 // thousands.
 const MaxRecipientsDefault = 200
 
+// Trust says which bounces received as mail may suppress.
+type Trust string
+
+// Trust levels.
+const (
+	// TrustAny lets every bounce suppress: anyone who can mail the bounce
+	// address can have addresses suppressed, up to MaxRecipients a
+	// message.
+	TrustAny Trust = "any"
+	// TrustSent lets a bounce suppress only when it is about a message
+	// reported sent (POST /v1/sent), by its Original-Message-ID or the
+	// Message-ID of the returned message, or by its VERP token. Any other
+	// is recorded and counted as unverified, and suppresses nothing.
+	TrustSent Trust = "sent"
+)
+
+// SentMatcher finds which recipients of a bounce were sent one of the
+// messages it names; it returns store.ErrUnavailable when the database
+// is down.
+type SentMatcher interface {
+	MatchSent(ctx context.Context, ids, addresses []string) (map[string]bool, error)
+}
+
+var _ SentMatcher = (*store.DB)(nil)
+
 // MailOptions are a Mail ingester's settings and dependencies; zero fields
 // take defaults.
 type MailOptions struct {
@@ -37,6 +62,9 @@ type MailOptions struct {
 	// MaxRecipients caps the recipients recorded from one message: the
 	// first MaxRecipients are, the rest are counted in one parse error.
 	MaxRecipients int
+	// Trust is TrustAny when empty; TrustSent needs Sent.
+	Trust Trust
+	Sent  SentMatcher
 }
 
 // Mail ingests raw bounce messages.
@@ -45,6 +73,9 @@ type Mail struct {
 	logger        *slog.Logger
 	now           func() time.Time
 	maxRecipients int
+	trust         Trust
+	sent          SentMatcher
+	unverified    *prometheus.CounterVec
 	received      *prometheus.CounterVec
 	parsed        *prometheus.CounterVec
 	parseDur      prometheus.Histogram
@@ -64,6 +95,12 @@ func NewMail(rec Recorder, opts MailOptions) (*Mail, error) {
 		logger:        logger.With("component", "ingest.mail"),
 		now:           now,
 		maxRecipients: cmp.Or(max(opts.MaxRecipients, 0), MaxRecipientsDefault),
+		trust:         cmp.Or(opts.Trust, TrustAny),
+		sent:          opts.Sent,
+		unverified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "ingest", Name: "unverified_total",
+			Help: "Events from mail that matched no message reported sent (BOUNCED_MAIL_TRUST=sent): recorded, not suppressing; by source.",
+		}, []string{"source"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "messages_received_total",
 			Help: "Raw inputs committed, by source (duplicates included).",
@@ -87,8 +124,14 @@ func NewMail(rec Recorder, opts MailOptions) (*Mail, error) {
 			Help: "Recipients not recorded because their message named more than the per-message cap, by source.",
 		}, []string{"source"}),
 	}
+	switch {
+	case m.trust != TrustAny && m.trust != TrustSent:
+		return nil, fmt.Errorf("ingest: trust %q is not any or sent", m.trust)
+	case m.trust == TrustSent && m.sent == nil:
+		return nil, errors.New("ingest: trust sent needs the messages reported sent")
+	}
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total, m.dropped} {
+		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total, m.dropped, m.unverified} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, err
 			}
@@ -188,6 +231,9 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		m.parsed.WithLabelValues(string(rep.Kind)).Inc()
 		in.Events = store.EventsFromReport(rep, m.now())
 	}
+	if err := m.verify(ctx, env, rep, in.Events); err != nil {
+		return store.Outcome{}, err
+	}
 	if capped != nil {
 		in.Error = capped.Error()
 		if perr != nil {
@@ -198,7 +244,44 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 	if err != nil {
 		return store.Outcome{}, err
 	}
+	if out.Created {
+		for _, ev := range in.Events {
+			if ev.Unverified {
+				m.unverified.WithLabelValues(env.Source).Inc()
+			}
+		}
+	}
 	m.received.WithLabelValues(env.Source).Inc()
 	m.total.WithLabelValues(env.Source).Observe(time.Since(start).Seconds())
 	return out, nil
+}
+
+// verify marks, under TrustSent, the events whose recipient was sent none
+// of the messages the bounce names (its original Message-ID, its VERP
+// token) as unverified.
+func (m *Mail) verify(ctx context.Context, env Envelope, rep *parse.Report, evs []store.NewEvent) error {
+	if m.trust != TrustSent || len(evs) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, id := range []string{rep.OriginalMessageID, env.VERPToken} {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if rep.Original != nil && rep.Original.MessageID != "" {
+		ids = append(ids, rep.Original.MessageID)
+	}
+	addrs := make([]string, len(evs))
+	for i, ev := range evs {
+		addrs[i] = ev.Address
+	}
+	sent, err := m.sent.MatchSent(ctx, ids, addrs)
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		evs[i].Unverified = !sent[parse.AddressKey(evs[i].Address)]
+	}
+	return nil
 }

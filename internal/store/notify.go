@@ -155,8 +155,9 @@ func (db *DB) cleanupLoop(ctx context.Context) {
 
 // CleanupExpired deletes suppressions past their expiry, recording each as
 // a suppression_removed event by "system", soft-window rows older than
-// any window can reach, webhook nonces past their expiry and the failed
-// attempts at mail not seen for 30 days. Expired entries already stop suppressing at their
+// any window can reach, webhook nonces past their expiry, sent messages
+// past SentMessageRetention and the failed attempts at mail not seen for
+// 30 days. Expired entries already stop suppressing at their
 // expiry; this only reclaims space. It returns how many entries it removed.
 func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 	total := 0
@@ -207,6 +208,9 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM webhook_nonces WHERE expires_at < $1`, db.now()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sent_messages WHERE sent_at < $1`, db.now().Add(-SentMessageRetention)); err != nil {
 			return err
 		}
 		// A message that failed, then was never seen again.
