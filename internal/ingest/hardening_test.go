@@ -343,3 +343,23 @@ func TestMailTrustSent(t *testing.T) {
 		t.Error("trust sent without a sent-message store was accepted")
 	}
 }
+
+// TestKelvinSignBounceSparesKate: a bounce for "\u212Aate" (Kelvin sign)
+// suppresses that address, not kate.
+func TestKelvinSignBounceSparesKate(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, store.Options{})
+	mail, err := ingest.NewMail(db, ingest.MailOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mail.Ingest(context.Background(), "http", "", dsntest.DSN("kelvin", dsntest.Rcpt{Address: "\u212Aate@example.com", Status: "5.1.1"})); err != nil {
+		t.Fatal(err)
+	}
+	if suppressed(db, "kate@example.com") || suppressed(db, "Kate@example.com") {
+		t.Error("a bounce for \\u212Aate@example.com suppressed kate@example.com")
+	}
+	if !suppressed(db, "\u212Aate@example.com") {
+		t.Error("a bounce for \\u212Aate@example.com did not suppress it")
+	}
+}
