@@ -48,7 +48,7 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 	}
 	// A message that keeps failing is set aside, never retried for ever
 	// in front of the others.
-	guarded, err := ingest.NewQuarantine(mail, db, ingest.QuarantineOptions{MaxAttempts: int(mc.MaxAttempts), Logger: logger, Registerer: reg})
+	guarded, err := ingest.NewQuarantine(mail, db, ingest.QuarantineOptions{MaxAttempts: int(mc.MaxAttempts), Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -96,14 +96,13 @@ func poisonDatabase(t *testing.T, url string) {
 	}
 }
 
-func quarantine(t *testing.T, next ingest.EnvelopeIngester, db *store.DB, maxAttempts int) (*ingest.Quarantine, *prometheus.Registry) {
+func quarantine(t *testing.T, next ingest.EnvelopeIngester, db *store.DB, maxAttempts int) *ingest.Quarantine {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	q, err := ingest.NewQuarantine(next, db, ingest.QuarantineOptions{MaxAttempts: maxAttempts, Logger: dbtest.Logger(t), Registerer: reg})
+	q, err := ingest.NewQuarantine(next, db, ingest.QuarantineOptions{MaxAttempts: maxAttempts, Logger: dbtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return q, reg
+	return q
 }
 
 func suppressed(db *store.DB, addr string) bool {
@@ -149,7 +148,7 @@ func TestMaildirMovesOnAndQuarantines(t *testing.T) {
 	})
 	// Many attempts allowed: the good messages are recorded while the
 	// poison one keeps failing in front of them.
-	patient, _ := quarantine(t, mail, db, 1_000_000)
+	patient := quarantine(t, mail, db, 1_000_000)
 	run := startMaildir(t, context.Background(), ingest.MaildirConfig{Name: "box", Path: dir}, patient)
 	eventually(t, "the messages after the failing one", func() bool {
 		return suppressed(db, "good1@example.com") && suppressed(db, "good2@example.com")
@@ -160,13 +159,13 @@ func TestMaildirMovesOnAndQuarantines(t *testing.T) {
 	}
 	run.stop(t)
 	// Now with 3 tries: it is quarantined and the Maildir is empty.
-	strict, reg := quarantine(t, mail, db, 3)
+	strict := quarantine(t, mail, db, 3)
 	run = startMaildir(t, context.Background(), ingest.MaildirConfig{Name: "box", Path: dir}, strict)
 	eventually(t, "new/ to empty", func() bool { return len(files(t, filepath.Join(dir, "new"))) == 0 })
 	run.stop(t)
 	assertQuarantined(t, db, "box", 3)
-	if n := metricValue(reg, "bounced_mailbox_quarantined_total", map[string]string{"mailbox": "box"}); n != 1 {
-		t.Errorf("bounced_mailbox_quarantined_total = %v, want 1", n)
+	if n := run.counted("box", ingest.OutcomeQuarantined); n != 1 {
+		t.Errorf("bounced_mailbox_messages_total{outcome=quarantined} = %v, want 1", n)
 	}
 }
 
@@ -177,7 +176,7 @@ func TestSMTPQuarantines(t *testing.T) {
 	t.Parallel()
 	mail, db, url := newMail(t)
 	poisonDatabase(t, url)
-	q, _ := quarantine(t, mail, db, 2)
+	q := quarantine(t, mail, db, 2)
 	rr := startReceiver(t, ingest.SMTPConfig{}, q)
 	path := filepath.Join(t.TempDir(), "m.eml")
 	if err := os.WriteFile(path, dsntest.DSN("sp", dsntest.Rcpt{Address: poisonAddress, Status: "5.1.1"}), 0o600); err != nil {
@@ -195,6 +194,9 @@ func TestSMTPQuarantines(t *testing.T) {
 		t.Fatalf("try 3, after 2 failures: want 250 (quarantined):\n%s", out)
 	}
 	assertQuarantined(t, db, "smtp", 2)
+	if n := rr.counted(ingest.OutcomeQuarantined); n != 1 {
+		t.Errorf("bounced_mailbox_messages_total{outcome=quarantined} = %v, want 1", n)
+	}
 	// A good message is recorded as ever.
 	if err := os.WriteFile(path, dsntest.DSN("sg", dsntest.Rcpt{Address: "fine@example.com", Status: "5.1.1"}), 0o600); err != nil {
 		t.Fatal(err)
@@ -217,23 +219,22 @@ func TestIMAPMovesOnAndQuarantines(t *testing.T) {
 		dsntest.DSN("ig2", dsntest.Rcpt{Address: "imap2@example.com", Status: "5.1.1"}))
 	cfg := e.config("imapbox")
 	cfg.Action = ingest.ActionMove
-	patient, _ := quarantine(t, e.mail, e.db, 1_000_000)
+	patient := quarantine(t, e.mail, e.db, 1_000_000)
 	r := e.start(t, cfg, ingest.MailboxDeps{Ingester: patient})
 	eventually(t, "the messages after the failing one", func() bool {
 		return suppressed(e.db, "imap1@example.com") && suppressed(e.db, "imap2@example.com")
 	})
 	eventually(t, "the recorded messages to move", func() bool { return e.dc.count(t, "INBOX") == 1 })
 	r.stop(t)
-	q, reg := quarantine(t, e.mail, e.db, 3)
-	r = e.start(t, cfg, ingest.MailboxDeps{Ingester: q})
+	r = e.start(t, cfg, ingest.MailboxDeps{Ingester: quarantine(t, e.mail, e.db, 3)})
 	eventually(t, "the folder to empty", func() bool { return e.dc.count(t, "INBOX") == 0 })
 	r.stop(t)
 	if n := e.dc.count(t, "Processed"); n != 3 {
 		t.Errorf("%d messages in Processed, want 3", n)
 	}
 	assertQuarantined(t, e.db, "imapbox", 3)
-	if n := metricValue(reg, "bounced_mailbox_quarantined_total", map[string]string{"mailbox": "imapbox"}); n != 1 {
-		t.Errorf("bounced_mailbox_quarantined_total = %v, want 1", n)
+	if n := metricValue(r.reg, "bounced_mailbox_messages_total", map[string]string{"mailbox": "imapbox", "outcome": ingest.OutcomeQuarantined}); n != 1 {
+		t.Errorf("bounced_mailbox_messages_total{outcome=quarantined} = %v, want 1", n)
 	}
 }
 
@@ -260,7 +261,7 @@ func TestHugeDSNDoesNotBlockMaildir(t *testing.T) {
 	if n < 100000 {
 		t.Fatalf("the report names %d recipients, want over 100,000", n)
 	}
-	q, _ := quarantine(t, mail, db, 5)
+	q := quarantine(t, mail, db, 5)
 	dir := t.TempDir()
 	deliver(t, dir, []corpusMessage{
 		{"huge", []byte(b.String())},

@@ -130,6 +130,11 @@ func NewMail(rec Recorder, opts MailOptions) (*Mail, error) {
 	case m.trust == TrustSent && m.sent == nil:
 		return nil, errors.New("ingest: trust sent needs the messages reported sent")
 	}
+	// Exported at 0 from the start, so dashboards and alerts see them.
+	for _, src := range []string{"http", "imap", "maildir", "mbox", "smtp", "lmtp"} {
+		m.dropped.WithLabelValues(src)
+		m.unverified.WithLabelValues(src)
+	}
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total, m.dropped, m.unverified} {
 			if err := opts.Registerer.Register(c); err != nil {

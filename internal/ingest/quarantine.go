@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -40,22 +38,21 @@ var _ Attempts = (*store.DB)(nil)
 type QuarantineOptions struct {
 	MaxAttempts int
 	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
 }
 
 // Quarantine is the EnvelopeIngester mailboxes use: it records through
 // next, and sets aside a message that still fails after MaxAttempts
 // tries, so that one message can never stop a mailbox. A quarantined
 // message's bytes are stored (parse status failed, no events) and listed
-// by GET /v1/quarantine; the mailbox acts on it as on a recorded one.
+// by GET /v1/quarantine; its Outcome says Quarantined (counted as
+// OutcomeQuarantined) and the mailbox acts on it as on a recorded one.
 // Failures for an outage of the database are not the message's and are
 // not counted.
 type Quarantine struct {
-	next        EnvelopeIngester
-	attempts    Attempts
-	max         int
-	logger      *slog.Logger
-	quarantined *prometheus.CounterVec
+	next     EnvelopeIngester
+	attempts Attempts
+	max      int
+	logger   *slog.Logger
 
 	mu sync.Mutex
 	// outage holds messages whose last attempt failed for an outage:
@@ -67,21 +64,11 @@ var _ EnvelopeIngester = (*Quarantine)(nil)
 
 // NewQuarantine wraps next.
 func NewQuarantine(next EnvelopeIngester, attempts Attempts, opts QuarantineOptions) (*Quarantine, error) {
-	q := &Quarantine{
+	return &Quarantine{
 		next: next, attempts: attempts, max: cmp.Or(max(opts.MaxAttempts, 0), MaxAttemptsDefault),
 		logger: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)).With("component", "ingest.quarantine"),
-		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "bounced", Subsystem: "mailbox", Name: "quarantined_total",
-			Help: "Messages set aside after failing to be recorded too many times, by mailbox (listed by GET /v1/quarantine).",
-		}, []string{"mailbox"}),
 		outage: map[[32]byte]bool{},
-	}
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(q.quarantined); err != nil {
-			return nil, err
-		}
-	}
-	return q, nil
+	}, nil
 }
 
 // outageError reports an error that is not the message's fault: the
@@ -111,7 +98,6 @@ func (q *Quarantine) IngestEnvelope(ctx context.Context, env Envelope, raw []byt
 			return store.Outcome{}, err
 		}
 		if out.Created {
-			q.quarantined.WithLabelValues(env.Provider).Inc()
 			q.logger.WarnContext(ctx, "message quarantined: recording it failed too often; its bytes are kept",
 				"mailbox", env.Provider, "attempts", n-1, "raw_id", out.Message.ID, "last_error", lastErr)
 		}

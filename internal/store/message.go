@@ -66,6 +66,9 @@ type Outcome struct {
 	Recorded int
 	// SuppressionsAdded counts addresses newly suppressed.
 	SuppressionsAdded int
+	// Quarantined says the input was set aside by QuarantineMail: stored,
+	// nothing read from it.
+	Quarantined bool
 }
 
 // Record stores a raw input and, in the same transaction, its events, the

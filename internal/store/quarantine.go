@@ -86,6 +86,7 @@ func (db *DB) QuarantineMail(ctx context.Context, mailbox string, in Input) (Out
 		return Outcome{}, fmt.Errorf("store: quarantine: %w", err)
 	}
 	db.countRecorded(in, res)
+	res.out.Quarantined = true
 	return res.out, nil
 }
 
