@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/pb33f/libopenapi"
@@ -82,25 +83,34 @@ type harness struct {
 	valid validator.Validator
 	token string
 	open  atomic.Bool
+	// now is the clock the store, the ingester and the server share.
+	now func() time.Time
 }
 
 func newHarness(t *testing.T, opts api.Options) *harness {
 	t.Helper()
+	return newHarnessAt(t, opts, time.Now)
+}
+
+// newHarnessAt is newHarness on the clock now, shared by the store, the
+// ingester and the server.
+func newHarnessAt(t *testing.T, opts api.Options, now func() time.Time) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	db := dbtest.Open(t, store.Options{Registerer: reg})
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, nil)
+	db := dbtest.Open(t, store.Options{Registerer: reg, NowFunc: now})
+	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
-		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
+		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg, NowFunc: now,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg}
+	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg, now: now}
 	h.open.Store(opts.AdminKey == "" && opts.Auth != api.AuthOn)
 	v := newValidator(t, config.WithAuthenticationFunc(func(_ context.Context, in *config.AuthenticationInput) error {
 		if strings.HasPrefix(in.Request.Header.Get("Authorization"), "Bearer ") || h.open.Load() {
