@@ -75,7 +75,7 @@ func TestCheckConfigCommand(t *testing.T) {
 			m["BOUNCED_DATABASE_URL"] = "postgres://bounced:" + dbPassword + "@" + closedPort + "/bounced?connect_timeout=2"
 		}, fails: []string{"database:"}},
 		{name: "port in use", edit: func(m map[string]string) { m["BOUNCED_LISTEN"] = busy.Addr().String() },
-			fails: []string{"http listen " + busy.Addr().String() + ": listen tcp " + busy.Addr().String() + ": bind: address already in use (is bounced already running?)"}},
+			fails: []string{"http listen " + busy.Addr().String() + ": listen tcp " + busy.Addr().String() + ": bind: address already in use (by another program)"}},
 		{name: "open beyond loopback", edit: func(m map[string]string) {
 			_, port, _ := net.SplitHostPort(freePort(t))
 			m["BOUNCED_LISTEN"] = "0.0.0.0:" + port

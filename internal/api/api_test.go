@@ -318,6 +318,8 @@ func TestErrorsAreProblems(t *testing.T) {
 		{"wrong content type", "POST", "/v1/messages", "application/x-www-form-urlencoded", []byte("a=b"), 415, ""},
 		{"no content type", "POST", "/v1/messages", "", []byte("x"), 415, ""},
 		{"empty body", "POST", "/v1/messages", "message/rfc822", nil, 400, "body"},
+		// curl --data @bounce.eml: its line breaks stripped.
+		{"no line breaks", "POST", "/v1/messages", "message/rfc822", []byte("From: a@b.exampleTo: c@d.exampleSubject: x"), 400, "body"},
 		{"too large", "POST", "/v1/messages", "message/rfc822", bytes.Repeat([]byte("x"), 5000), 413, ""},
 		{"unknown suppression", "GET", "/v1/suppressions/nobody@example.com", "", nil, 404, ""},
 		{"bad email", "GET", "/v1/suppressions/not-an-address", "", nil, 400, "email"},
@@ -338,6 +340,11 @@ func TestErrorsAreProblems(t *testing.T) {
 			}
 		})
 	}
+	// curl --data without -H sends a form: the answer says what to send.
+	form := problemOf(t, h.do("POST", "/v1/messages", "application/x-www-form-urlencoded", []byte("From: a@b.example"), false), 415)
+	if d := fmt.Sprint(form["detail"]); !strings.Contains(d, "--data-binary") || !strings.Contains(d, "message/rfc822") {
+		t.Errorf("415 for a form: detail %q, want a hint naming --data-binary and message/rfc822", d)
+	}
 	// Routes outside the table answer problems too.
 	r, err := http.Get(h.srv.URL + "/nope")
 	if err != nil {
@@ -352,7 +359,7 @@ func TestErrorsAreProblems(t *testing.T) {
 func TestUnparsableMessageIsKept(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, api.Options{})
-	garbage := []byte("\x00\x01 this is not mail at all")
+	garbage := []byte("\x00\x01 this is not mail\r\nat all")
 	r := h.do("POST", "/v1/messages", "message/rfc822", garbage, true)
 	p := problemOf(t, r, 422)
 	id, ok := p["raw_id"].(float64)

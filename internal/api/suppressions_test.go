@@ -241,10 +241,18 @@ func TestBulkDelete(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, api.Options{})
 	h.do("POST", "/v1/suppressions", "application/json", []byte(`{"items":[{"email":"a@old.example"},{"email":"b@old.example"},{"email":"c@new.example"}]}`), true)
-	p := problemOf(t, h.do("DELETE", "/v1/suppressions?domain=old.example", "", nil, false), 400)
-	if p["param"] != "confirm" || !strings.Contains(fmt.Sprint(p["detail"]), "2 entries") {
-		t.Errorf("unconfirmed bulk delete problem = %v", p)
+	// Without confirm=true it is a dry run: 200, counted, nothing removed.
+	for _, q := range []string{"", "&confirm=false"} {
+		dry := h.do("DELETE", "/v1/suppressions?domain=old.example"+q, "", nil, true)
+		if dry.status != 200 || !bytes.Contains(dry.body, []byte(`"would_delete":2`)) || !bytes.Contains(dry.body, []byte(`"dry_run":true`)) ||
+			!bytes.Contains(dry.body, []byte(`"deleted":0`)) {
+			t.Errorf("dry-run bulk delete%s = %d %s, want 200 would_delete 2", q, dry.status, dry.body)
+		}
 	}
+	if r := h.get("/v1/suppressions/a@old.example"); r.status != 200 {
+		t.Errorf("a@old.example after a dry run = %d, want 200", r.status)
+	}
+	problemOf(t, h.do("DELETE", "/v1/suppressions?domain=old.example&confirm=yes", "", nil, false), 400)
 	problemOf(t, h.do("DELETE", "/v1/suppressions?confirm=true", "", nil, true), 400)
 	r := h.do("DELETE", "/v1/suppressions?domain=old.example&confirm=true&note=cleanup", "", nil, true)
 	if r.status != 200 || !bytes.Contains(r.body, []byte(`"deleted":2`)) {
@@ -308,15 +316,15 @@ func TestPolicyOverHTTP(t *testing.T) {
 func policyFlow(t *testing.T, h *harness) {
 	var p store.Policy
 	h.get("/v1/policy").json(t, &p)
-	if p.SoftThreshold != 3 || p.SoftWindowDays != 14 || p.SoftExpiryDays != 30 || p.Version != 0 {
-		t.Fatalf("default policy = %+v", p)
+	if p.SoftThreshold != 3 || p.SoftWindowDays != 14 || p.SoftExpiryDays != 30 || p.Version != 0 || p.UpdatedAt != nil {
+		t.Fatalf("default policy = %+v, want the defaults, never updated (updated_at null)", p)
 	}
 	p.SoftThreshold = 2
 	body, _ := json.Marshal(p)
 	r := h.do("PUT", "/v1/policy", "application/json", body, true)
 	r.json(t, &p)
-	if r.status != 200 || p.SoftThreshold != 2 || p.Version != 1 {
-		t.Fatalf("PUT = %d %+v", r.status, p)
+	if r.status != 200 || p.SoftThreshold != 2 || p.Version != 1 || p.UpdatedAt == nil || p.UpdatedAt.Sub(h.now()).Abs() > time.Minute {
+		t.Fatalf("PUT = %d %+v, want version 1 updated now", r.status, p)
 	}
 	stale, _ := json.Marshal(p) // version 1
 	if r := h.do("PUT", "/v1/policy", "application/json", stale, true); r.status != 200 {
