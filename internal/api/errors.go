@@ -24,20 +24,10 @@ var (
 	ErrWebhookNotConfigured = errors.New("api: webhook provider not configured")
 )
 
-// UnsupportedMediaTypeError is a request body of a type the route does not
-// take; Accepted names the types it does. It matches
-// ErrUnsupportedMediaType with errors.Is.
-type UnsupportedMediaTypeError struct{ Accepted []string }
-
-func (e *UnsupportedMediaTypeError) Error() string {
-	return "api: unsupported media type; send " + strings.Join(e.Accepted, " or ")
-}
-
-// Is makes errors.Is(err, ErrUnsupportedMediaType) hold.
-func (e *UnsupportedMediaTypeError) Is(target error) bool { return target == ErrUnsupportedMediaType }
-
+// unsupportedMediaType is the MediaTypeError of a route that takes the
+// accepted media types.
 func unsupportedMediaType(accepted ...string) error {
-	return &UnsupportedMediaTypeError{Accepted: accepted}
+	return &MediaTypeError{Detail: "send the body with Content-Type: " + strings.Join(accepted, " or ")}
 }
 
 // webhookRefusal is how a WebhookReceiver's refusals are recognised: the
@@ -47,6 +37,15 @@ type webhookRefusal interface {
 	error
 	Unauthenticated() bool
 }
+
+// MediaTypeError is a body of a type the route does not take; Detail
+// says what to send instead. It is an ErrUnsupportedMediaType.
+type MediaTypeError struct{ Detail string }
+
+func (e *MediaTypeError) Error() string { return "api: unsupported media type: " + e.Detail }
+
+// Is makes a MediaTypeError match ErrUnsupportedMediaType.
+func (e *MediaTypeError) Is(target error) bool { return target == ErrUnsupportedMediaType }
 
 // BadRequestError is a request the client must fix; Detail says how.
 type BadRequestError struct {
@@ -162,9 +161,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrUnsupportedMediaType):
 		p.Status, p.Type, p.Title = http.StatusUnsupportedMediaType, problemType("unsupported-media-type"), "Unsupported media type"
 		p.Detail = "this route takes another Content-Type"
-		var unsupported *UnsupportedMediaTypeError
-		if errors.As(err, &unsupported) && len(unsupported.Accepted) > 0 {
-			p.Detail = "send the body with Content-Type: " + strings.Join(unsupported.Accepted, " or ")
+		if mt := (*MediaTypeError)(nil); errors.As(err, &mt) {
+			p.Detail = mt.Detail
 		}
 	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxBytes):
 		p.Status, p.Type, p.Title = http.StatusRequestEntityTooLarge, problemType("too-large"), "Request body too large"
