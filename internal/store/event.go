@@ -62,7 +62,7 @@ type NewEvent struct {
 	// Unverified marks a bounce that matched nothing reported sent, under
 	// the trust "sent": it is recorded and counted, and never suppresses
 	// nor counts towards a soft-bounce threshold.
-	Unverified bool
+	Unverified bool `json:",omitempty"`
 }
 
 // Event is a recorded event.
