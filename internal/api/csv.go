@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -68,22 +69,82 @@ func newCSVLimiter(r io.Reader) *csvLimiter {
 
 func (l *csvLimiter) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	for i := 0; i < n; i++ {
-		if lerr := l.step(p[i]); lerr != nil {
+	b := p[:n]
+	for i := 0; i < len(b); {
+		if !l.inQuotes {
+			// Fast path: a stretch without quotes, up to a line end or a
+			// quote, only adds to the lengths.
+			seg := b[i:]
+			if nl := bytes.IndexByte(seg, '\n'); nl >= 0 {
+				seg = seg[:nl]
+			}
+			if q := bytes.IndexByte(seg, '"'); q >= 0 {
+				seg = seg[:q]
+			}
+			if len(seg) > 0 {
+				l.line += len(seg)
+				l.record += len(seg)
+				if lerr := l.check(); lerr != nil {
+					return i, lerr
+				}
+				l.fieldStart = seg[len(seg)-1] == ','
+				i += len(seg)
+				continue
+			}
+		}
+		if l.inQuotes && !l.quoteSeen {
+			// Fast path: the inside of a quoted field, up to its next
+			// quote, only adds to the lengths (its line ends included).
+			seg := b[i:]
+			if q := bytes.IndexByte(seg, '"'); q >= 0 {
+				seg = seg[:q]
+			}
+			if len(seg) > 0 {
+				for rest := seg; ; {
+					nl := bytes.IndexByte(rest, '\n')
+					if nl < 0 {
+						l.line += len(rest)
+						break
+					}
+					l.line += nl + 1
+					if lerr := l.check(); lerr != nil {
+						return i, lerr
+					}
+					l.line = 0
+					l.lineNo++
+					rest = rest[nl+1:]
+				}
+				l.record += len(seg)
+				if lerr := l.check(); lerr != nil {
+					return i, lerr
+				}
+				i += len(seg)
+				continue
+			}
+		}
+		if lerr := l.step(b[i]); lerr != nil {
 			return i, lerr
 		}
+		i++
 	}
 	return n, err
 }
 
-func (l *csvLimiter) step(c byte) error {
-	l.line++
-	l.record++
+func (l *csvLimiter) check() error {
 	if l.line > csvMaxLine {
 		return badRequest("body", "line %d is longer than %d bytes", l.lineNo, csvMaxLine)
 	}
 	if l.record > csvMaxRecord {
 		return badRequest("body", "the record ending on line %d is longer than %d bytes (an unclosed quote?)", l.lineNo, csvMaxRecord)
+	}
+	return nil
+}
+
+func (l *csvLimiter) step(c byte) error {
+	l.line++
+	l.record++
+	if err := l.check(); err != nil {
+		return err
 	}
 	if c == '\n' {
 		l.line = 0
