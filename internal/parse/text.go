@@ -589,7 +589,10 @@ func (t *textReport) failureLines() string {
 	marked := make(map[int]bool)
 	lineOf := 0
 	pos := 0
-	textPhrases.scanAt(t.text, func(_, end int) bool {
+	textPhrases.scanAt(t.text, func(id, end int) bool {
+		if allRules[id].role != 0 {
+			return true // a word of the dead-mailbox model, not a phrase
+		}
 		for lineOf < len(t.lines) && pos+len(t.lines[lineOf]) < end {
 			pos += len(t.lines[lineOf]) + 1
 			lineOf++
