@@ -346,6 +346,18 @@ var textRules = []textRule{
 	rule("user is over", ReasonMailboxFull, strong),
 	rule("messages in recipient's mailbox exceeded", ReasonMailboxFull, strong),
 	rule("full mailbox", ReasonMailboxFull, strong),
+	rule("storage space", ReasonMailboxFull, strong),
+	rule("storage allocation", ReasonMailboxFull, strong),
+	rule("speichervolumen", ReasonMailboxFull, strong),
+	rule("speicherplatz", ReasonMailboxFull, strong),
+	rule("postfach ist voll", ReasonMailboxFull, strong),
+	rule("boite pleine", ReasonMailboxFull, strong),
+	rule("boîte pleine", ReasonMailboxFull, strong),
+	rule("destinataire pleine", ReasonMailboxFull, strong),
+	rule("casella piena", ReasonMailboxFull, strong),
+	rule("buzón lleno", ReasonMailboxFull, strong),
+	rule("ящик переполнен", ReasonMailboxFull, strong),
+	rule("policy error", ReasonPolicyRejected, strong),
 	rule("is full", ReasonMailboxFull, vague),
 
 	// The message is too big.
@@ -669,7 +681,7 @@ func readText(text string) textVerdict {
 	})
 	if reason, dead := words.find(text); dead != "" && (!v.found || v.strength == vague || v.reason == ReasonOther ||
 		v.reason == reason && v.rule >= 0 && allRules[v.rule].ambiguous ||
-		bestRank > reasonRank[reason] && v.reason.Class() == ClassSoft && reasonBits[v.reason]&contradicting == 0) {
+		bestRank > reasonRank[reason] && v.strength != strong && v.reason.Class() == ClassSoft && reasonBits[v.reason]&contradicting == 0) {
 		v = textVerdict{reason: reason, strength: normal, found: true, rule: -1, dead: dead}
 		bestEnd = -1
 	}
@@ -924,7 +936,9 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict 
 		if tv.found {
 			v.reason, v.ev = tv.reason, tv.evidence()
 		}
-	case tv.found && (tv.strength == strong || tv.strength == normal && !specificCode(st)):
+	case tv.found && (tv.strength == strong || tv.strength == normal && (fromReply || !specificCode(st))):
+		// A code inferred from the reply code (552 reads as 5.2.2) is only
+		// a convention: the words outrank it.
 		if tv.reason != cr {
 			v.reason, v.ev = tv.reason, tv.evidence()
 			v.ev.Note = "the words overrule code " + string(st)

@@ -20,6 +20,7 @@ const (
 	roleNoun = 1 + iota
 	roleDomain
 	rolePred
+	roleOff
 )
 
 // maxDeadHits bounds the words remembered from one text.
@@ -67,6 +68,17 @@ var deadPreds = []string{
 	"не существует", "не найден", "неизвестн", "Неизвестн", "несуществующ", "不存在", "存在しない", "存在しません", "見つかりません",
 }
 
+// offPreds say a mailbox exists but is switched off (suspended,
+// inactive, locked): with a mailbox noun they read as a disabled
+// mailbox, which is soft, and outrank the unknown-user words said with
+// them (not a X.1.1 code, which still says the address is gone).
+var offPreds = []string{
+	"|inactive|", "|deactivated|", "|disabled|", "|suspended|", "|locked|", "|frozen|", "|blocked|", "|closed|",
+	"|désactivé|", "|desactive|", "|suspendu|", "|bloqué|", "|gesperrt|", "|deaktiviert|", "|inaktiv|",
+	"|disattivato|", "|sospeso|", "|bloccato|", "|desactivado|", "|suspendido|", "|bloqueado|", "|desativado|",
+	"заблокирован", "отключен",
+}
+
 // deadWords returns the model's words as rules of the phrase table.
 func deadWords() []textRule {
 	out := make([]textRule, 0, len(deadNouns)+len(deadPreds))
@@ -78,6 +90,9 @@ func deadWords() []textRule {
 	}
 	for _, w := range deadPreds {
 		out = append(out, textRule{phrase: w, role: rolePred})
+	}
+	for _, w := range offPreds {
+		out = append(out, textRule{phrase: w, role: roleOff})
 	}
 	return out
 }
@@ -108,31 +123,42 @@ func (d *deadScan) add(role uint8, end, n int) {
 
 // find returns the reason and words of the first clause where a noun
 // and a predicate stand close enough, or "". A mailbox noun reads as an
-// unknown user, a host or domain noun as an unknown domain.
+// unknown user, a host or domain noun as an unknown domain; a mailbox
+// noun with words saying it is switched off, as a disabled mailbox,
+// which wins over the rest.
 func (d *deadScan) find(text string) (Reason, string) {
+	var reason Reason
+	var words string
 	for i := 0; i < d.n; i++ {
 		p := d.hits[i]
-		if p.role != rolePred {
+		if p.role != rolePred && p.role != roleOff {
 			continue
 		}
 		for j := 0; j < d.n; j++ {
 			nn := d.hits[j]
-			if nn.role == rolePred {
+			if nn.role != roleNoun && nn.role != roleDomain || p.role == roleOff && nn.role != roleNoun {
 				continue
 			}
-			reason := ReasonUserUnknown
-			if nn.role == roleDomain {
-				reason = ReasonDomainUnknown
-			}
+			var w string
 			switch {
 			case nn.end <= p.start && p.start-nn.end <= maxGapAfter && !clauseBreak(text[nn.end:p.start]):
-				return reason, text[nn.start:p.end]
+				w = text[nn.start:p.end]
 			case p.end <= nn.start && nn.start-p.end <= maxGapBefore && !clauseBreak(text[p.end:nn.start]):
-				return reason, text[p.start:nn.end]
+				w = text[p.start:nn.end]
+			default:
+				continue
+			}
+			switch {
+			case p.role == roleOff:
+				return ReasonMailboxDisabled, w
+			case reason == "" && nn.role == roleDomain:
+				reason, words = ReasonDomainUnknown, w
+			case reason == "":
+				reason, words = ReasonUserUnknown, w
 			}
 		}
 	}
-	return "", ""
+	return reason, words
 }
 
 // clauseBreak reports punctuation that ends a clause: the two parts must
