@@ -141,6 +141,7 @@ var textRules = []textRule{
 	rule("sender domain must exist", ReasonSenderRejected, strong),
 	rule("domain of sender address", ReasonSenderRejected, strong),
 	rule("invalid sender", ReasonSenderRejected, strong),
+	rule("bad outbound sender", ReasonSenderRejected, strong),
 	rule("provide a valid from", ReasonSenderRejected, strong), rule("sender address is not valid", ReasonSenderRejected, strong),
 	rule("mail from address rejected", ReasonSenderRejected, strong),
 	// QUIRK(gmail): the sender's "Send mail as" alias is misconfigured.
@@ -223,6 +224,12 @@ var textRules = []textRule{
 	ambiguousRule("doesn't have a", ReasonUserUnknown, normal),
 	rule("email account that you tried to reach does not exist", ReasonUserUnknown, normal),
 	rule("recipient address rejected: user unknown", ReasonUserUnknown, normal),
+	// Exim's answer when no router accepts a recipient it verifies.
+	rule("unrouteable address", ReasonUserUnknown, normal),
+	// QUIRK(office365): Exchange's resolver found no such recipient; it
+	// says so with 5.1.10, which RFC 7505 gives to a null MX.
+	vendorRule("office365", "resolver.adr.recipientnotfound", ReasonUserUnknown, strong),
+	vendorRule("office365", "resolver.adr.recipnotfound", ReasonUserUnknown, strong),
 	// QUIRK(exchange2003): Exchange's own verdict on its directory.
 	vendorRule("exchange2003", "recipient name is not recognized", ReasonUserUnknown, normal),
 	ambiguousRule("recipient not recognized", ReasonUserUnknown, normal),
@@ -358,6 +365,13 @@ var textRules = []textRule{
 	rule("buzón lleno", ReasonMailboxFull, strong),
 	rule("ящик переполнен", ReasonMailboxFull, strong),
 	rule("policy error", ReasonPolicyRejected, strong),
+	// An access map's or ACL's refusal of one recipient: a local policy.
+	rankedRule("recipient address rejected: access denied", ReasonPolicyRejected, normal, 130),
+	rankedRule("denied by policy", ReasonPolicyRejected, normal, 130),
+	rule("rejected by destination domain", ReasonPolicyRejected, normal),
+	// QUIRK(yahoo): Yahoo's TSS09 refuses a sending IP for its
+	// reputation for good.
+	vendorRule("yahoo", "permanently deferred", ReasonSpamBlocked, normal),
 	rule("is full", ReasonMailboxFull, vague),
 
 	// The message is too big.
@@ -470,7 +484,9 @@ var textRules = []textRule{
 	// QUIRK(tencent): QQ mail's throttling: "Ip frequency limited".
 	rule("frequency limited", ReasonRateLimited, strong),
 	// QUIRK(gmail): a recipient receiving too fast, under 5.2.1.
-	rule("receiving mail at a rate", ReasonRateLimited, strong), rule("too many recipients", ReasonRateLimited, strong),
+	rule("receiving mail at a rate", ReasonRateLimited, strong),
+	rule("receiving mail too quickly", ReasonRateLimited, strong),
+	rule("too quickly", ReasonRateLimited, normal), rule("too many recipients", ReasonRateLimited, strong),
 	rule("too many concurrent", ReasonRateLimited, normal),
 	rule("connection limit", ReasonRateLimited, normal),
 	rule("rate limit", ReasonRateLimited, normal),

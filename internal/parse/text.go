@@ -531,7 +531,7 @@ func readTextBounce(rep *Report, m *message) bool {
 		}
 	}
 	if len(drafts) == 0 {
-		if addr := m.fallbackRecipient(); addr != "" {
+		if addr := m.fallbackRecipient(report); addr != "" {
 			d := t.draftFor(block{addr: addr}, true)
 			drafts = append(drafts, d)
 		}
@@ -629,13 +629,37 @@ func hasFailureCode(text string) bool {
 	return findFailureReply(text) != ""
 }
 
-// fallbackRecipient names the recipient of a bounce whose text lists none:
-// Exim's X-Failed-Recipients, else the returned message's single To.
-func (m *message) fallbackRecipient() string {
+// fallbackRecipient names the recipient of a bounce whose text lists
+// none in the usual shapes: Exim's X-Failed-Recipients, else the one
+// address the report names anywhere (not its own or the sender's), and
+// only when it names none, the returned message's single To. The To of
+// the returned message is a last resort: it may be a list's own address
+// while the report (an Exchange NDR) names the member that failed.
+func (m *message) fallbackRecipient(report string) string {
 	if v := m.top.get("X-Failed-Recipients"); v != "" {
 		if hits := findAddrs(v); len(hits) > 0 {
 			return hits[0].addr
 		}
+	}
+	senders := m.senderKeys()
+	named := ""
+	for _, line := range strings.Split(report, "\n") {
+		if strings.IndexByte(line, '@') < 0 {
+			continue
+		}
+		for _, h := range findAddrs(line) {
+			key := AddressKey(h.addr)
+			switch {
+			case senders[key] || isDaemonAddress(h.addr):
+			case named == "":
+				named = h.addr
+			case AddressKey(named) != key:
+				return "" // several: which one failed is not said
+			}
+		}
+	}
+	if named != "" {
+		return named
 	}
 	if m.hasOrig {
 		if hits := findAddrs(m.original.get("To")); len(hits) == 1 {
@@ -643,6 +667,18 @@ func (m *message) fallbackRecipient() string {
 		}
 	}
 	return ""
+}
+
+// isDaemonAddress reports a mail system's own address (mailer-daemon,
+// postmaster), named in reports as whom to write to.
+func isDaemonAddress(addr string) bool {
+	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	for _, d := range daemonLocals {
+		if strings.Contains(local, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstHeaderBlock skips to the first line that looks like a header field.
