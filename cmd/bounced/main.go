@@ -4,7 +4,7 @@
 //	bounced serve          run the service (the default)
 //	bounced migrate        apply database migrations
 //	bounced parse FILE...  parse bounce messages, print JSON Lines
-//	bounced explain CODE   explain an SMTP status code
+//	bounced explain CODE|FILE  explain an SMTP status code or a bounce
 //	bounced apikey ...     create, list and revoke API keys
 //	bounced healthcheck    probe a running bounced (for containers)
 //	bounced ingest maildir PATH  import a Maildir or mbox file once
@@ -87,8 +87,9 @@ commands:
   migrate            apply database migrations and exit
   parse [--pretty] [--jobs N] [--verp-prefix P] [--recipient-header H] FILE|DIR|- ...
                      parse bounce messages; one JSON object per file per line
-  explain [--json] CODE ...
-                     explain an enhanced status code (5.1.1) or SMTP reply code (550)
+  explain [--json] CODE|FILE ...
+                     explain an enhanced status code (5.1.1) or SMTP reply code (550), or
+                     what decided each recipient of a bounce message file
   apikey create|list|revoke ...
                      manage API keys (bounced apikey -h)
   ingest maildir [--progress auto|always|never] PATH

@@ -85,6 +85,12 @@ func (d *draft) finish() Recipient {
 			}
 		}
 	}
+	if r.Action == ActionFailed && !d.transientCause && r.Status.Class() != 4 && containsAny(eximExpiry, r.Diagnostic) {
+		// QUIRK(exim): Exim's report of a retried address it gave up on
+		// carries "retry timeout exceeded" after the last transient reply,
+		// with a generic 5.0.0 status.
+		d.transientCause = true
+	}
 	inferred := r.Status == ""
 	if inferred {
 		r.Status = inferStatus(v.reason, r.ReplyCode, d)
@@ -115,18 +121,14 @@ func (d *draft) finish() Recipient {
 // the sending MTA gave up (Exim's "retry timeout exceeded", OpenSMTPD's
 // expired envelope): the failure is final, so its status is 5.4.7
 // (delivery time expired), while the last transient reply stays the
-// remote server's words. Nothing transient proves the address gone, so
-// it is soft; a reason more specific than "it never got through" (a
-// full mailbox, a block) is kept. A delivery status notification that
+// remote server's words (the diagnostic, and the evidence). Nothing
+// transient proves the address gone, so it is soft. A delivery status
+// notification that
 // gives its own Status field (Postfix's "Action: failed" with 4.4.1)
 // keeps it: it is the report's own machine-readable word.
 func expire(r *Recipient, inferred bool) {
 	last := r.Status
-	switch r.Reason {
-	case ReasonOther, ReasonNetworkError, ReasonSystemError, ReasonExpired, ReasonDelayed, ReasonDomainUnknown, ReasonUserUnknown:
-		r.Reason = ReasonExpired
-	}
-	r.Class = ClassSoft
+	r.Reason, r.Class = ReasonExpired, ClassSoft
 	r.Status = "5.4.7"
 	text := strings.TrimSpace(clip(r.Diagnostic, 200))
 	if !inferred {
