@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -147,6 +148,9 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 	}()
 
 	// Print in order: a line finished early waits for the ones before it.
+	// Lines go out through a buffer: one write per line was a system
+	// call per file.
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	var err error
 	pending := map[int]parseResult{}
 	next := 0
@@ -164,7 +168,7 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 				continue
 			}
 			if err = r.err; err == nil {
-				_, err = stdout.Write(r.line)
+				_, err = out.Write(r.line)
 			}
 			if err == nil && tick != nil {
 				tick()
@@ -173,6 +177,9 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 				close(stop)
 			}
 		}
+	}
+	if err == nil {
+		err = out.Flush()
 	}
 	if err != nil {
 		return fmt.Errorf("parse: write output: %w", err)
@@ -249,11 +256,4 @@ func parseOne(job parseJob, opt parse.Options) parseLine {
 	return line
 }
 
-func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, parse.MaxInputSize+1))
-}
+

@@ -191,6 +191,11 @@ func collect(dir string, seen map[string]bool, byRcpt map[string]Case, got map[s
 // isWarning reports a delay notification rather than a final bounce.
 func isWarning(raw []byte) bool {
 	head := string(raw[:min(len(raw), 4096)])
+	if strings.Contains(head, "Envelope expired") {
+		// OpenSMTPD reports an envelope it gave up on with its delay
+		// template: it is the final bounce.
+		return false
+	}
 	return strings.Contains(head, "Subject: Delayed Mail") || strings.Contains(head, "Subject: Warning: message") ||
 		strings.Contains(head, "Subject: Delivery status notification: delayed")
 }

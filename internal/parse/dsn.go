@@ -139,10 +139,19 @@ func readDSN(rep *Report, m *message, bodies []string) bool {
 	for i := range drafts {
 		d := &drafts[i]
 		ctx.enrich(d)
+		if d.Action == ActionDelayed && containsAny(envelopeExpired, d.Diagnostic) {
+			// QUIRK(opensmtpd): OpenSMTPD reports an envelope it gave up on
+			// with its delay template ("Action: delayed", "Status: 4.4.7",
+			// "... is only a temporary failure report") and the words
+			// "Envelope expired": the failure is final.
+			d.Action, d.transientCause = ActionFailed, true
+		}
 		rep.Recipients = append(rep.Recipients, d.finish())
 	}
 	return true
 }
+
+var envelopeExpired = newPhraseSet([]string{"envelope expired"})
 
 var inlineDSNFields = newPhraseSet([]string{"\nreporting-mta:", "\nfinal-recipient:", "\noriginal-recipient:"})
 

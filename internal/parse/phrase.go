@@ -77,12 +77,16 @@ func newPhraseSet(list []string) *phraseSet {
 		panic("parse: too many phrase bytes")
 	}
 
-	// Trie.
-	type node struct {
-		next map[uint8]int
-		out  []int32
+	// The trie is built straight into the transition table: a row of
+	// nclass entries per state, 0 where the state has no child (state 0,
+	// the root, is never a child). Building it costs a few allocations
+	// whatever the number of phrases, which keeps program start fast.
+	n := 1
+	for _, raw := range list {
+		n += len(raw)
 	}
-	nodes := []node{{next: map[uint8]int{}}}
+	delta := make([]uint16, nclassRows(1, ps.nclass), nclassRows(n/4+1, ps.nclass))
+	outs := make([][]int32, 1, n)
 	for id, raw := range list {
 		p := normPhrase(raw)
 		info := phraseInfo{wordStart: strings.HasPrefix(p, "|"), wordEnd: strings.HasSuffix(p, "|")}
@@ -91,60 +95,69 @@ func newPhraseSet(list []string) *phraseSet {
 		ps.phrases = append(ps.phrases, info)
 		s := 0
 		for i := 0; i < len(p); i++ {
-			c := ps.class[p[i]]
-			nx, ok := nodes[s].next[c]
-			if !ok {
-				nx = len(nodes)
-				nodes = append(nodes, node{next: map[uint8]int{}})
-				nodes[s].next[c] = nx
+			at := s*ps.nclass + int(ps.class[p[i]])
+			if delta[at] == 0 {
+				if len(outs) >= hasOutput {
+					panic("parse: phrase set too large")
+				}
+				delta[at] = uint16(len(outs))
+				outs = append(outs, nil)
+				delta = append(delta, make([]uint16, ps.nclass)...)
 			}
-			s = nx
+			s = int(delta[at])
 		}
-		nodes[s].out = append(nodes[s].out, int32(id))
+		outs[s] = append(outs[s], int32(id))
 	}
-	if len(nodes) >= hasOutput {
-		panic("parse: phrase set too large")
-	}
+	states := len(outs)
 
-	// Breadth-first failure links, folded into a full transition table.
-	n := len(nodes)
-	ps.delta = make([]uint16, n*ps.nclass)
-	fail := make([]int, n)
-	queue := make([]int, 0, n)
+	// Breadth-first failure links, folded into the table: a missing
+	// child takes the failure state's transition, which is complete
+	// because the failure state is shallower and came first.
+	fail := make([]int32, states)
+	queue := make([]int32, 0, states)
 	for c := 0; c < ps.nclass; c++ {
-		if nx, ok := nodes[0].next[uint8(c)]; ok {
-			ps.delta[c] = uint16(nx)
-			queue = append(queue, nx)
+		if nx := delta[c]; nx != 0 {
+			queue = append(queue, int32(nx))
 		}
 	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		nodes[s].out = append(nodes[s].out, nodes[fail[s]].out...)
-		for c := 0; c < ps.nclass; c++ {
-			if nx, ok := nodes[s].next[uint8(c)]; ok {
-				fail[nx] = int(ps.delta[fail[s]*ps.nclass+c])
-				ps.delta[s*ps.nclass+c] = uint16(nx)
-				queue = append(queue, nx)
+	for k := 0; k < len(queue); k++ {
+		s := int(queue[k])
+		if f := fail[s]; len(outs[f]) > 0 {
+			outs[s] = append(outs[s], outs[f]...)
+		}
+		row, frow := delta[s*ps.nclass:(s+1)*ps.nclass], delta[int(fail[s])*ps.nclass:]
+		for c := range row {
+			if nx := row[c]; nx != 0 {
+				fail[nx] = int32(frow[c])
+				queue = append(queue, int32(nx))
 			} else {
-				ps.delta[s*ps.nclass+c] = ps.delta[fail[s]*ps.nclass+c]
+				row[c] = frow[c]
 			}
 		}
 	}
-	ps.outAt = make([]int32, n+1)
-	for s := 0; s < n; s++ {
-		ps.outAt[s] = int32(len(ps.outs))
-		ps.outs = append(ps.outs, nodes[s].out...)
+	ps.outAt = make([]int32, states+1)
+	total := 0
+	for _, o := range outs {
+		total += len(o)
 	}
-	ps.outAt[n] = int32(len(ps.outs))
-	for i, next := range ps.delta {
-		if len(nodes[next].out) > 0 {
-			ps.delta[i] = next | hasOutput
+	ps.outs = make([]int32, 0, total)
+	for s := 0; s < states; s++ {
+		ps.outAt[s] = int32(len(ps.outs))
+		ps.outs = append(ps.outs, outs[s]...)
+	}
+	ps.outAt[states] = int32(len(ps.outs))
+	for i, next := range delta {
+		if len(outs[next]) > 0 {
+			delta[i] = next | hasOutput
 		}
 	}
+	ps.delta = delta
 	ps.space = ps.class[' ']
 	return ps
 }
+
+// nclassRows is the length of a table of n states.
+func nclassRows(n, nclass int) int { return n * nclass }
 
 func isWordByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= 0x80

@@ -59,7 +59,7 @@ CF
 	newaliases 2>/dev/null || true
 	postfix start
 	maildir_reset
-	/tmp/mtacorpus -mta postfix -out "$out" -flush "postqueue -f" -wait 10m
+	/tmp/mtacorpus -mta postfix -out "$out" -flush "postqueue -f" -wait 10m || status=$?
 	postfix stop
 	purge postfix
 }
@@ -67,7 +67,6 @@ CF
 run_exim() {
 	apt-get install -y -q exim4-daemon-light >/dev/null
 	service exim4 stop >/dev/null 2>&1 || true
-	pkill -x exim4 || true
 	cat >/etc/exim4/exim4.conf <<'CF'
 primary_hostname = mta.test
 domainlist local_domains = mta.test : localhost
@@ -105,7 +104,7 @@ begin rewrite
 CF
 	rm -f /var/spool/exim4/db/*
 	maildir_reset
-	/tmp/mtacorpus -mta exim -out "$out" -flush "exim4 -qff" -wait 10m
+	/tmp/mtacorpus -mta exim -out "$out" -flush "exim4 -qff" -wait 10m || status=$?
 	rm -f /etc/exim4/exim4.conf
 	purge exim4-base exim4-config exim4-daemon-light
 }
@@ -113,7 +112,6 @@ CF
 run_opensmtpd() {
 	apt-get install -y -q opensmtpd >/dev/null
 	service opensmtpd stop >/dev/null 2>&1 || true
-	pkill -x smtpd || true
 	cat >/etc/smtpd.conf <<'CF'
 queue ttl 2m
 action "local" maildir "%{user.directory}/Maildir"
@@ -125,11 +123,14 @@ CF
 	smtpd -n -f /etc/smtpd.conf
 	smtpd -f /etc/smtpd.conf
 	maildir_reset
-	/tmp/mtacorpus -mta opensmtpd -out "$out" -flush "smtpctl schedule all" -wait 10m
-	smtpctl stop || pkill -x smtpd || true
+	/tmp/mtacorpus -mta opensmtpd -out "$out" -flush "smtpctl schedule all" -wait 10m || status=$?
+	service opensmtpd stop >/dev/null 2>&1 || true
 	purge opensmtpd
 }
 
+# A run that misses bounces still stops and removes its MTA, then fails.
+status=0
 for m in "${mtas[@]}"; do
 	"run_$m"
 done
+exit $status
