@@ -255,5 +255,3 @@ func parseOne(job parseJob, opt parse.Options) parseLine {
 	}
 	return line
 }
-
-
