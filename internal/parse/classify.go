@@ -603,13 +603,50 @@ func ambiguousRule(phrase string, reason Reason, strength int) textRule {
 // matched in one pass.
 var allRules = append(append([]textRule{}, textRules...), deadWords()...)
 
-var textPhrases = func() *phraseSet {
-	list := make([]string, len(allRules))
-	for i, r := range allRules {
-		list[i] = r.phrase
+var textPhrases = newTextMatcher(allRules)
+
+// textMatcher finds allRules in a text. The rules written in ASCII are
+// one automaton and the others (accented, Cyrillic, CJK words) a second
+// one, scanned only when the text has a byte outside ASCII: most
+// diagnostics are ASCII, and the ASCII automaton's table is half the
+// size, which keeps the hot loop in cache.
+type textMatcher struct {
+	ascii, other       *phraseSet
+	asciiIDs, otherIDs []int // automaton id -> index in the rules
+	n                  []int // rule -> length of its normalised phrase
+}
+
+func newTextMatcher(rules []textRule) *textMatcher {
+	m := &textMatcher{n: make([]int, len(rules))}
+	var asciiList, otherList []string
+	for i, r := range rules {
+		m.n[i] = len(strings.Trim(normPhrase(r.phrase), "|"))
+		if isASCII(r.phrase) {
+			asciiList, m.asciiIDs = append(asciiList, r.phrase), append(m.asciiIDs, i)
+		} else {
+			otherList, m.otherIDs = append(otherList, r.phrase), append(m.otherIDs, i)
+		}
 	}
-	return newPhraseSet(list)
-}()
+	m.ascii, m.other = newPhraseSet(asciiList), newPhraseSet(otherList)
+	return m
+}
+
+// scanAt calls fn with the rule and end index of every match, the ASCII
+// rules' in text order first, then the others'. fn returns false to stop.
+func (m *textMatcher) scanAt(text string, fn func(rule, end int) bool) {
+	stopped := false
+	m.ascii.scanAt(text, func(id, end int) bool {
+		if !fn(m.asciiIDs[id], end) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if stopped || isASCII(text) {
+		return
+	}
+	m.other.scanAt(text, func(id, end int) bool { return fn(m.otherIDs[id], end) })
+}
 
 // textVerdict is what the words of a diagnostic say.
 type textVerdict struct {
@@ -669,7 +706,7 @@ func readText(text string) textVerdict {
 	textPhrases.scanAt(text, func(id, end int) bool {
 		r := &allRules[id]
 		if r.role != 0 {
-			words.add(r.role, end, len(textPhrases.phrases[id].normalized))
+			words.add(r.role, end, textPhrases.n[id])
 			return true
 		}
 		if nothers < len(others) && r.strength != vague && reasonBits[r.reason]&contradicting != 0 {
@@ -967,7 +1004,7 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict 
 		}
 	}
 	switch {
-	case v.reason == ReasonUserUnknown && cr != ReasonUserUnknown && stage != "rcpt" && !tv.trusted && (!trusted || stage == "data"):
+	case v.reason == ReasonUserUnknown && cr != ReasonUserUnknown && stage != "rcpt" && stage != stageUnsaid && !tv.trusted && (!trusted || stage == "data"):
 		// "Unknown user" without a code saying so, and not in answer to
 		// RCPT TO, is how content filters (Japanese carriers' domain
 		// filters, filtering appliances) refuse mail after DATA: it is no
@@ -990,6 +1027,10 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict 
 	}
 	return v
 }
+
+// stageUnsaid is the stage of a reply in the report of an MTA that never
+// names the command a reply answered.
+const stageUnsaid = "unsaid"
 
 // nullMXPhrases mark a domain that publishes it takes no mail (RFC 7505).
 var nullMXPhrases = newPhraseSet([]string{"null mx", "rfc7505", "rfc 7505", "indicated no smtp service", "does not accept mail"})

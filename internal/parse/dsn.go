@@ -136,20 +136,32 @@ func readDSN(rep *Report, m *message, bodies []string) bool {
 		return false
 	}
 	ctx := newTextContext(m)
+	// QUIRK(opensmtpd): OpenSMTPD's reports never name the SMTP command a
+	// reply answered ("addr: 550 No such user!"), and its DSN carries a
+	// bare "Status: 5.0.0": unknown-user words there are the remote
+	// server's verdict as much as anywhere, not a content filter's
+	// refusal after DATA (quirks/opensmtpd-no-stage.eml).
+	unsaid := containsAny(openSMTPDTemplate, clip(m.text, 512))
 	for i := range drafts {
 		d := &drafts[i]
 		ctx.enrich(d)
+		if unsaid && d.stage == "" {
+			d.stage = stageUnsaid
+		}
 		if d.Action == ActionDelayed && containsAny(envelopeExpired, d.Diagnostic) {
 			// QUIRK(opensmtpd): OpenSMTPD reports an envelope it gave up on
 			// with its delay template ("Action: delayed", "Status: 4.4.7",
 			// "... is only a temporary failure report") and the words
-			// "Envelope expired": the failure is final.
+			// "Envelope expired": the failure is final
+			// (quirks/opensmtpd-envelope-expired.eml).
 			d.Action, d.transientCause = ActionFailed, true
 		}
 		rep.Recipients = append(rep.Recipients, d.finish())
 	}
 	return true
 }
+
+var openSMTPDTemplate = newPhraseSet([]string{"this is the mailer-daemon, please do not reply to this email"})
 
 var envelopeExpired = newPhraseSet([]string{"envelope expired"})
 

@@ -88,7 +88,7 @@ func (d *draft) finish() Recipient {
 	if r.Action == ActionFailed && !d.transientCause && r.Status.Class() != 4 && containsAny(eximExpiry, r.Diagnostic) {
 		// QUIRK(exim): Exim's report of a retried address it gave up on
 		// carries "retry timeout exceeded" after the last transient reply,
-		// with a generic 5.0.0 status.
+		// with a generic 5.0.0 status (quirks/exim-dsn-retry-timeout.eml).
 		d.transientCause = true
 	}
 	inferred := r.Status == ""
