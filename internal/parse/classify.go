@@ -903,6 +903,11 @@ func gate(v verdict, class Class, permanent bool) (Class, Evidence) {
 		}
 		return ClassSoft, ev
 	}
+	if ev.From == EvidenceStatus && !recipientCode(v.st) {
+		// The code named the reason but the words proved it: show them.
+		ev = v.tv.evidence()
+		ev.Note = "with code " + string(v.st)
+	}
 	return class, ev
 }
 

@@ -218,7 +218,10 @@ func dsnRecipient(g []field) draft {
 	}
 	if a, err := NormalizeAddress(orig); err == nil {
 		d.OriginalRecipient = a
-		if d.Address == "" {
+		if d.Address == "" || internalAddress(d.Address) {
+			// The final recipient is a rewritten internal address (Sun
+			// Messaging Server's "...@sims-ms-daemon", a local alias
+			// target): the original one is the address that was mailed.
 			d.Address = a
 		}
 	}
@@ -228,6 +231,13 @@ func dsnRecipient(g []field) draft {
 	status, _ := ParseStatus(firstWord(get(g, "status")))
 	d.Status = status
 	return d
+}
+
+// internalAddress reports an address no sender mails: a host-local
+// domain without a dot, or a delivery daemon's own name.
+func internalAddress(addr string) bool {
+	_, domain, _ := strings.Cut(addr, "@")
+	return !strings.Contains(domain, ".") || strings.HasSuffix(domain, "sims-ms-daemon") || strings.HasSuffix(domain, ".localdomain")
 }
 
 func firstWord(s string) string {
