@@ -119,9 +119,14 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 			if pretty {
 				enc.SetIndent("", "  ")
 			}
+			// One read buffer per worker: Parse copies what it keeps, and
+			// the line is encoded before the next file is read into it.
+			var readBuf []byte
 			for job := range todo {
 				buf.Reset()
-				err := enc.Encode(parseOne(job, opt))
+				var line parseLine
+				line, readBuf = parseOne(job, opt, readBuf)
+				err := enc.Encode(line)
 				done <- parseResult{seq: job.seq, line: bytes.Clone(buf.Bytes()), err: err}
 			}
 		}()
@@ -235,23 +240,27 @@ func regular(path string, d fs.DirEntry) bool {
 	return false
 }
 
-// parseOne reads (unless read already) and parses one input. It never
-// fails: errors go into the line.
-func parseOne(job parseJob, opt parse.Options) parseLine {
+// parseOne reads (unless read already) and parses one input, reading
+// into buf and returning it for the next input. It never fails: errors
+// go into the line.
+func parseOne(job parseJob, opt parse.Options, buf []byte) (parseLine, []byte) {
 	line := parseLine{File: job.name}
 	raw, err := job.raw, job.readErr
 	if !job.read {
-		raw, err = readCapped(job.name)
+		raw, err = readCappedInto(job.name, buf[:0])
+		if err == nil {
+			buf = raw
+		}
 	}
 	if err != nil {
 		line.Report = &parse.Report{Kind: parse.KindNotBounce, Recipients: []parse.Recipient{}}
 		line.Error = err.Error()
-		return line
+		return line, buf
 	}
 	rep, err := parse.ParseWithOptions(raw, opt)
 	line.Report = rep
 	if err != nil {
 		line.Error = err.Error()
 	}
-	return line
+	return line, buf
 }

@@ -17,7 +17,11 @@ import (
 // (fcntl, epoll_ctl) and io.ReadAll would read in growing chunks: over
 // thousands of small files that was the larger part of what `bounced
 // parse` spent.
-func readCapped(path string) ([]byte, error) {
+func readCapped(path string) ([]byte, error) { return readCappedInto(path, nil) }
+
+// readCappedInto is readCapped reading into buf's storage when it is
+// large enough (buf's length is ignored).
+func readCappedInto(path string, buf []byte) ([]byte, error) {
 	fd, err := retryEINTR(func() (int, error) { return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -29,7 +33,10 @@ func readCapped(path string) ([]byte, error) {
 	if err := syscall.Fstat(fd, &st); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Size > 0 {
 		size = int(min(st.Size, limit)) + 1 // +1 sees the end of file in the same read
 	}
-	buf := make([]byte, 0, min(size, limit))
+	if cap(buf) < min(size, limit) {
+		buf = make([]byte, 0, min(size, limit))
+	}
+	buf = buf[:0]
 	for len(buf) < limit {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

@@ -865,6 +865,9 @@ type verdict struct {
 	st        Status
 	fromReply bool
 	tv        textVerdict
+	// filtered says unknown-user words were read as a content filter's
+	// refusal, for want of the report's confirmation.
+	filtered bool
 }
 
 // strong reports evidence enough to suppress a hard reason: a
@@ -1014,7 +1017,7 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict 
 		// RCPT TO, is how content filters (Japanese carriers' domain
 		// filters, filtering appliances) refuse mail after DATA: it is no
 		// proof the mailbox is gone.
-		v.reason = ReasonPolicyRejected
+		v.reason, v.filtered = ReasonPolicyRejected, true
 		v.ev.Note = "unknown-user words not in answer to RCPT TO: a content filter's refusal"
 	case stage == "mail" && (v.reason.Class() == ClassHard || v.reason == ReasonOther):
 		// Refused at MAIL FROM: the envelope sender was the problem.

@@ -171,24 +171,19 @@ func (ps *phraseSet) scan(text string, fn func(id int) bool) {
 
 // scanAt is scan that also gives the index in text where a match ends.
 func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
-	var ring [64]byte // the last normalised bytes, for word-start checks
-	n := 0            // normalised bytes seen
 	s := 0
 	space := true
 	delta, class, nclass, sp := ps.delta, &ps.class, ps.nclass, ps.space
 	for i := 0; i < len(text); i++ {
-		c := text[i]
-		cl := class[c]
+		cl := class[text[i]]
 		if cl == sp && sp != 0 {
 			if space {
 				continue
 			}
-			space, c = true, ' '
+			space = true
 		} else {
 			space = false
 		}
-		ring[n&63] = c
-		n++
 		next := delta[s*nclass+int(cl)]
 		s = int(next &^ hasOutput)
 		if next&hasOutput == 0 {
@@ -199,8 +194,10 @@ func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
 			if info.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
 				continue
 			}
-			if info.wordStart && n > info.n && (info.n >= 63 || isWordByte(ring[(n-info.n-1)&63])) {
-				continue
+			if info.wordStart {
+				if b := rawStart(text, i, info.n); b > 0 && isWordByte(text[b-1]) {
+					continue
+				}
 			}
 			if !fn(int(id), i) {
 				return
@@ -208,3 +205,23 @@ func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
 		}
 	}
 }
+
+// rawStart returns where in text a match of n normalised bytes ending at
+// end (inclusive) starts: runs of white space count as one byte. Only
+// phrases that must start at a word boundary need it, so the hot loop
+// keeps no history.
+func rawStart(text string, end, n int) int {
+	j := end
+	for n > 1 && j > 0 {
+		j--
+		if isSpaceByte(text[j]) {
+			for j > 0 && isSpaceByte(text[j-1]) {
+				j--
+			}
+		}
+		n--
+	}
+	return j
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

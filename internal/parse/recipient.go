@@ -13,6 +13,11 @@ type draft struct {
 	// of the report): it confirms an unknown user, or speaks when the
 	// diagnostic itself says nothing.
 	context string
+	// contextOf, when set, gives context lazily (contextText): the whole
+	// report's failure lines cost a scan, and most recipients never
+	// need them.
+	contextOf    *textContext
+	contextBlock string
 	// temporary and permanent record what the report says of the failure
 	// as a whole, used when no code says it.
 	temporary, permanent bool
@@ -66,22 +71,31 @@ func (d *draft) finish() Recipient {
 		return r
 	}
 
-	ctx := readText(d.context)
-	trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
-	v := classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
-	if v.reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
-		// The reporting server's own words say the account exists but
-		// is switched off, which is more than the relayed answer says.
-		v.reason, v.ev = ReasonMailboxDisabled, ctx.evidence()
-		v.ev.From = EvidenceReport
-	}
-	if v.reason == ReasonOther && d.context != "" {
-		// The remote server said nothing we know; the report's own
-		// words about this recipient may.
-		if cv := classify(r.Status, r.ReplyCode, d.context, d.stage, trusted); cv.reason != ReasonOther {
-			v = cv
-			if v.ev.From == EvidencePhrase || v.ev.From == EvidenceVendor {
-				v.ev.From = EvidenceReport
+	// The report's own words matter only for an unknown user (they may
+	// confirm it, or say the account is only disabled) and when the remote
+	// server said nothing known: read them only then.
+	v := classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, false)
+	if v.filtered || v.reason == ReasonUserUnknown || v.reason == ReasonOther {
+		context := d.contextText()
+		ctx := readText(context)
+		trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
+		if v.filtered && trusted {
+			v = classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
+		}
+		if v.reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
+			// The reporting server's own words say the account exists but
+			// is switched off, which is more than the relayed answer says.
+			v.reason, v.ev = ReasonMailboxDisabled, ctx.evidence()
+			v.ev.From = EvidenceReport
+		}
+		if v.reason == ReasonOther && context != "" {
+			// The remote server said nothing we know; the report's own
+			// words about this recipient may.
+			if cv := classify(r.Status, r.ReplyCode, context, d.stage, trusted); cv.reason != ReasonOther {
+				v = cv
+				if v.ev.From == EvidencePhrase || v.ev.From == EvidenceVendor {
+					v.ev.From = EvidenceReport
+				}
 			}
 		}
 	}

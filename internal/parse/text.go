@@ -480,7 +480,11 @@ var bounceBodies = newPhraseSet([]string{
 // its own From and To (the original sender) and the returned message's
 // senders.
 func (m *message) senderKeys() map[string]bool {
+	if m.senders != nil {
+		return m.senders
+	}
 	keys := map[string]bool{}
+	m.senders = keys
 	add := func(v string) {
 		for _, h := range findAddrs(v) {
 			keys[AddressKey(h.addr)] = true
@@ -508,6 +512,7 @@ func readTextBounce(rep *Report, m *message) bool {
 	if !m.hasOrig && returned != "" {
 		if h, b := readHeader([]byte(firstHeaderBlock(returned))); len(h) > 0 {
 			m.original, m.origBody, m.hasOrig = h, b, true
+			m.senders = nil // the returned message's senders count too
 			rep.Original = originalFrom(h)
 			rep.OriginalMessageID = rep.Original.MessageID
 		}
@@ -711,11 +716,14 @@ func clip(s string, n int) string {
 }
 
 // textContext finds what a DSN's human-readable part says about each
-// recipient, for DSNs whose Diagnostic-Code is empty or vague.
+// recipient, for DSNs whose Diagnostic-Code is empty or vague. The whole
+// report's failure lines and stage are read only when a recipient needs
+// them.
 type textContext struct {
+	t      *textReport
+	report string
 	blocks map[string]string
-	whole  string
-	stage  string // the SMTP command the report as a whole names
+	stage  *string // the SMTP command the report as a whole names, once read
 }
 
 func newTextContext(m *message) *textContext {
@@ -724,14 +732,22 @@ func newTextContext(m *message) *textContext {
 		return c
 	}
 	report, _ := splitReturned(m.text)
-	t := newTextReport(report, m.senderKeys())
-	c.blocks = make(map[string]string, len(t.blocks))
-	for _, b := range t.blocks {
+	c.report = report
+	c.t = newTextReport(report, m.senderKeys())
+	c.blocks = make(map[string]string, len(c.t.blocks))
+	for _, b := range c.t.blocks {
 		c.blocks[AddressKey(b.addr)] = b.text
 	}
-	c.whole = t.failureLines()
-	c.stage = smtpStage(report)
 	return c
+}
+
+// wholeStage returns the SMTP command the report as a whole names.
+func (c *textContext) wholeStage() string {
+	if c.stage == nil {
+		st := smtpStage(c.report)
+		c.stage = &st
+	}
+	return *c.stage
 }
 
 // enrich adds the human-readable part's words to a DSN recipient.
@@ -745,15 +761,25 @@ func (c *textContext) enrich(d *draft) {
 	if d.stage == "" {
 		d.stage = smtpStage(text)
 	}
-	if d.stage == "" && len(c.blocks) <= 1 {
-		d.stage = c.stage
+	if d.stage == "" && len(c.blocks) <= 1 && c.t != nil {
+		d.stage = c.wholeStage()
 	}
 	if d.Diagnostic == "" {
 		d.Diagnostic = clip(text, 1000)
 	}
-	if d.context == "" {
-		d.context = strings.TrimSpace(text + " " + c.whole)
+	if d.context == "" && d.contextOf == nil && c.t != nil {
+		d.contextOf, d.contextBlock = c, text
 	}
+}
+
+// contextText is the report's words about d: its block, then the
+// report's failure lines.
+func (d *draft) contextText() string {
+	if d.contextOf != nil {
+		d.context = strings.TrimSpace(d.contextBlock + " " + d.contextOf.t.failureLines())
+		d.contextOf = nil
+	}
+	return d.context
 }
 
 // htmlToText strips tags from an HTML part, keeping line structure.
