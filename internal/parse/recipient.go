@@ -99,7 +99,7 @@ func (d *draft) finish() Recipient {
 			}
 		}
 	}
-	if r.Action == ActionFailed && !d.transientCause && r.Status.Class() != 4 && containsAny(eximExpiry, r.Diagnostic) {
+	if r.Action == ActionFailed && !d.transientCause && r.Status.Class() != 4 && mayBeEximExpiry(r.Diagnostic) && containsAny(eximExpiry, r.Diagnostic) {
 		// QUIRK(exim): Exim's report of a retried address it gave up on
 		// carries "retry timeout exceeded" after the last transient reply,
 		// with a generic 5.0.0 status (quirks/exim-dsn-retry-timeout.eml).
@@ -128,6 +128,12 @@ func (d *draft) finish() Recipient {
 	}
 	r.Suppress = r.Class.Suppresses()
 	return r
+}
+
+// mayBeEximExpiry is a quick test before the phrase scan: Exim writes
+// its expiry words in lower case.
+func mayBeEximExpiry(diag string) bool {
+	return strings.Contains(diag, "retry timeout") || strings.Contains(diag, "for a long time")
 }
 
 // expire settles a final failure that a plain-text report (no status

@@ -411,20 +411,40 @@ var bounceSubjects = newPhraseSet([]string{
 	"returned email", "bounced mail", "mail returned", "failure notification", "undelivery",
 })
 
-// delayPhrases mark warnings that delivery is still being retried.
-var delayPhrases = newPhraseSet([]string{
+// delayWords mark warnings that delivery is still being retried.
+var delayWords = []string{
 	"has not yet been delivered", "delivery attempts will continue", "will continue trying",
 	"still trying", "will retry", "delivery status notification (delay)", "warning: message",
 	"delayed mail", "delivery delayed", "not yet been delivered", "this is a warning message only",
 	"this is just a warning", "will be retried", "still being retried",
-})
+}
 
-// permanentPhrases mark reports of a failure that will not be retried.
-var permanentPhrases = newPhraseSet([]string{
+// permanentWords mark reports of a failure that will not be retried.
+var permanentWords = []string{
 	"this is a permanent error", "permanent failure", "permanent fatal error", "fatal error",
 	"i've given up", "giving up", "will not be retried", "delivery has failed", "could not be delivered",
 	"failed permanently",
-})
+}
+
+var delayPhrases = newPhraseSet(delayWords)
+
+// reportTone finds both kinds in one pass over a report: ids below
+// len(delayWords) are delay words.
+var reportTone = newPhraseSet(append(append([]string{}, delayWords...), permanentWords...))
+
+// toneOf reports whether a report's text speaks of a delay and of a
+// permanent failure.
+func toneOf(text string) (temporary, permanent bool) {
+	reportTone.scan(text, func(id int) bool {
+		if id < len(delayWords) {
+			temporary = true
+		} else {
+			permanent = true
+		}
+		return !(temporary && permanent)
+	})
+	return temporary, permanent
+}
 
 func containsAny(ps *phraseSet, text string) bool {
 	found := false
@@ -518,8 +538,8 @@ func readTextBounce(rep *Report, m *message) bool {
 		}
 	}
 	t := newTextReport(report, m.senderKeys())
-	t.temporary = containsAny(delayPhrases, m.subject) || containsAny(delayPhrases, report)
-	t.permanent = containsAny(permanentPhrases, report)
+	t.temporary, t.permanent = toneOf(report)
+	t.temporary = t.temporary || containsAny(delayPhrases, m.subject)
 	if t.permanent {
 		t.temporary = false
 	}
