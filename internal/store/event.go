@@ -62,7 +62,7 @@ type NewEvent struct {
 	OccurredAt      time.Time
 	// Evidence is what decided Reason and Class (nil when not read from
 	// a report).
-	Evidence *parse.Evidence
+	Evidence *parse.Evidence `json:",omitempty"`
 }
 
 // Event is a recorded event.
