@@ -1,4 +1,5 @@
 # bounced — run `make help` for the targets.
+SHELL    := bash
 GO       ?= go
 BIN      := bin/bounced
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -17,9 +18,16 @@ run: build postgres ## build and start bounced on 127.0.0.1:8025 (private Postgr
 build: ## build bin/bounced
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bounced
 
+# Both modules always run, whatever fails first; the end lists every
+# failed test and package of both.
 test: postgres ## run every test against a real PostgreSQL (TEST_DATABASE_URL or a throwaway one), and the deploy/ files' tests
-	$(GO) test -race -count=1 ./...
-	cd deploy && $(GO) test -count=1 ./...
+	@log=$$(mktemp) && trap 'rm -f "$$log"' EXIT; rc=0; \
+	echo "$(GO) test -race -count=1 ./..."; \
+	$(GO) test -race -count=1 ./... 2>&1 | tee -a "$$log"; [ "$${PIPESTATUS[0]}" = 0 ] || rc=1; \
+	echo "cd deploy && $(GO) test -count=1 ./..."; \
+	(cd deploy && $(GO) test -count=1 ./...) 2>&1 | tee -a "$$log"; [ "$${PIPESTATUS[0]}" = 0 ] || rc=1; \
+	if [ $$rc != 0 ]; then echo; echo "make test: these failed:"; grep -E '^(--- FAIL|FAIL[[:space:]]|panic:)' "$$log" | sed 's/^/  /'; fi; \
+	exit $$rc
 
 test-faults: postgres ## only the reliability tests: kill -9 bounced and restart PostgreSQL under load, bad input for every provider
 	$(GO) test -count=1 -run '^TestFault' -v ./cmd/bounced/

@@ -4,10 +4,11 @@
 //
 //	bounced-load -init-keys DIR          make keys; print the env bounced needs
 //	bounced-load -provider generic -requests 200000 -duration 30s -concurrency 64 \
-//	    -keys DIR -check-database postgres://...
+//	    -keys DIR -check-database postgres://... (or private)
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,13 +29,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/ingest/webhook/webhooktest"
 	"github.com/bounced/bounced/internal/loadgen"
+	"github.com/bounced/bounced/internal/pgserver"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "bounced-load:", err)
@@ -42,14 +45,14 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bounced-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		o         loadgen.Options
 		initKeys  = fs.String("init-keys", "", "write fresh keys to this directory, print the BOUNCED_* settings that accept them, and exit")
 		keys      = fs.String("keys", "", "directory written by -init-keys")
-		checkDB   = fs.String("check-database", "", "after the run, check the events in this PostgreSQL (bounced's database URL)")
+		checkDB   = fs.String("check-database", "", "after the run, check the events in this PostgreSQL (bounced's database URL, or private: the private server in BOUNCED_DATA_DIR, .bounced by default)")
 		asJSON    = fs.Bool("json", false, "print the result as JSON")
 		checkOnly = fs.Bool("check-only", false, "only check the database for -run-id (with -requests acknowledged requests assumed)")
 	)
@@ -90,6 +93,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var check *loadgen.CheckResult
+	if *checkDB == "private" {
+		// QUIRK(README): a bounced started without a database URL runs its
+		// own PostgreSQL on a socket in its data directory.
+		if *checkDB, err = pgserver.RunningURL(filepath.Join(cmp.Or(getenv("BOUNCED_DATA_DIR"), config.DataDirDefault), "postgres"), ""); err != nil {
+			return fmt.Errorf("-check-database private: %w", err)
+		}
+	}
 	if *checkDB != "" {
 		c, err := loadgen.Check(ctx, *checkDB, res.Provider, res.RunID, res.EventsPerRequest, res.AckedRequests)
 		if err != nil {

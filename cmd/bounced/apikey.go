@@ -11,60 +11,90 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/store"
 )
 
-const apikeyUsage = `usage: bounced apikey <create|list|revoke> [flags]
-
-  create --name NAME --scope SCOPE[,SCOPE...] [--tenant T] [--rate N] [--burst N] [--json]
-         prints the token once; store it now (only its hash is kept)
+const apikeyText = `Subcommands:
+  create --name NAME --scope SCOPE[,SCOPE...] [--tenant T] [--rate N] [--burst N] [--json] [--token-only]
+         creates a key and prints its token once; store it now (only its hash is kept)
   list   [--json]
+         lists the keys, revoked ones too
   revoke ID|NAME
+         revokes a key at once, in every replica
 
-scopes: suppressions:read suppressions:write events:read events:write policy:write admin
-The database flags of serve apply (--database-url, --data-dir, ...).
+Scopes: suppressions:read suppressions:write events:read events:write policy:write admin
+Beside a running bounced serve on the private PostgreSQL, apikey uses that
+server. 'bounced apikey SUBCOMMAND --help' shows a subcommand's flags.
 `
+
+// apikeyHelp is the help of apikey (sub "") or of one subcommand, whose
+// flags are bound to the variables in f.
+func apikeyHelp(sub string, f *apikeyFlags) help {
+	switch sub {
+	case "create":
+		return help{name: "apikey create", settings: true, flags: f.create,
+			usage: "usage: bounced apikey create --name NAME --scope SCOPE[,SCOPE...] [--tenant T] [--rate N] [--burst N] [--json] [--token-only]",
+			text:  "Creates an API key and prints its token once: store it now, only its hash is kept.\nScopes: suppressions:read suppressions:write events:read events:write policy:write admin\n"}
+	case "list":
+		return help{name: "apikey list", usage: "usage: bounced apikey list [--json]", settings: true, flags: f.common, text: "Lists every API key: id, name, prefix, scopes, tenant, created, last used, revoked.\n"}
+	case "revoke":
+		return help{name: "apikey revoke", usage: "usage: bounced apikey revoke ID|NAME", settings: true, flags: f.common, text: "Revokes the active key with that id or name, at once and in every replica.\n"}
+	}
+	return help{name: "apikey", text: apikeyText}
+}
+
+// apikeyFlags are the flags of the apikey subcommands.
+type apikeyFlags struct {
+	name, scopes, tenant string
+	rateLimit            float64
+	burst                int
+	asJSON, tokenOnly    bool
+}
+
+func (f *apikeyFlags) common(fs *flag.FlagSet) {
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+}
+
+func (f *apikeyFlags) create(fs *flag.FlagSet) {
+	f.common(fs)
+	fs.StringVar(&f.name, "name", "", "the key's name, recorded as the actor of its changes (required)")
+	fs.StringVar(&f.scopes, "scope", "", "comma-separated scopes (required)")
+	fs.StringVar(&f.tenant, "tenant", "", "bind the key to this tenant")
+	fs.Float64Var(&f.rateLimit, "rate", 0, "requests per second for this key (0: the server default)")
+	fs.IntVar(&f.burst, "burst", 0, "burst above the rate (0: one second's worth)")
+	fs.BoolVar(&f.tokenOnly, "token-only", false, "print only the token (TOKEN=$(bounced apikey create ... --token-only))")
+}
 
 // apikey manages API keys: create, list, revoke.
 func apikey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var f apikeyFlags
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		apikeyHelp("", &f).write(stdout)
+		return nil
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, apikeyUsage)
+		apikeyHelp("", &f).write(stderr)
 		return usageError{"apikey needs a subcommand: create, list or revoke"}
 	}
 	sub, args := args[0], args[1:]
-	var name, scopes, tenant string
-	var rateLimit float64
-	var burst int
-	var asJSON bool
-	extra := func(fs *flag.FlagSet) {
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-		if sub == "create" {
-			fs.StringVar(&name, "name", "", "the key's name, recorded as the actor of its changes")
-			fs.StringVar(&scopes, "scope", "", "comma-separated scopes")
-			fs.StringVar(&tenant, "tenant", "", "bind the key to this tenant")
-			fs.Float64Var(&rateLimit, "rate", 0, "requests per second for this key (0: the server default)")
-			fs.IntVar(&burst, "burst", 0, "burst above the rate (0: one second's worth)")
-		}
-	}
-	cfg, rest, err := config.LoadCommand("apikey", args, getenv, stderr, extra)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, apikeyUsage)
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	switch {
-	case sub != "create" && sub != "list" && sub != "revoke":
-		fmt.Fprint(stderr, apikeyUsage)
+	if sub != "create" && sub != "list" && sub != "revoke" {
+		apikeyHelp("", &f).write(stderr)
 		return usageError{fmt.Sprintf("unknown apikey subcommand %q", sub)}
+	}
+	cfg, rest, done, err := loadCommand(apikeyHelp(sub, &f), args, getenv, stdout)
+	if done {
+		return err
+	}
+	name, scopes, tenant, rateLimit, burst, asJSON := f.name, f.scopes, f.tenant, f.rateLimit, f.burst, f.asJSON
+	switch {
 	case sub == "revoke" && len(rest) != 1:
 		return usageError{"apikey revoke takes one key id or name"}
 	case sub != "revoke" && len(rest) > 0:
 		return usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
 	case sub == "create" && (name == "" || scopes == ""):
 		return usageError{"apikey create needs --name and --scope"}
+	case f.tokenOnly && asJSON:
+		return usageError{"apikey create: --token-only and --json exclude each other"}
 	}
 	db, closeDB, err := openDBShared(ctx, cfg, newLogger(cfg, stderr), nil, true)
 	if err != nil {
@@ -95,11 +125,15 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		switch {
+		case asJSON:
 			return json.NewEncoder(stdout).Encode(struct {
 				store.APIKey
 				Token string `json:"token"`
 			}{k, token})
+		case f.tokenOnly:
+			fmt.Fprintln(stdout, token)
+			return nil
 		}
 		fmt.Fprintf(stdout, "created key %d %q (scopes %s%s)\n", k.ID, k.Name, joinScopes(k.Scopes), tenantNote(k.Tenant))
 		fmt.Fprintf(stdout, "token: %s\n", token)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,9 +26,7 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-const checkConfigUsage = `usage: bounced check-config [serve flags]
-
-Reads the configuration as serve does (BOUNCED_* variables, *_FILE
+const checkConfigText = `Reads the configuration as serve does (BOUNCED_* variables, *_FILE
 secrets, flags) and prints what is enabled, secrets masked. Then it checks
 what serve will need: the database and its schema, API keys when listening
 beyond loopback, every listen address, each IMAP mailbox (logs in and
@@ -61,11 +61,10 @@ func (c *checker) fail(what string, err error) {
 }
 
 func checkConfig(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, rest, err := config.LoadCommand("check-config", args, getenv, stderr, func(fs *flag.FlagSet) {
-		fs.Usage = func() { fmt.Fprint(stderr, checkConfigUsage); fs.PrintDefaults() }
-	})
+	cfg, rest, err := config.LoadCommand("check-config", args, getenv, io.Discard, nil)
 	if errors.Is(err, flag.ErrHelp) {
-		return err
+		serveHelp("check-config", checkConfigText).write(stdout)
+		return nil
 	}
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected argument %q", rest[0])
@@ -78,10 +77,10 @@ func checkConfig(ctx context.Context, args []string, getenv func(string) string,
 	}
 	printEnabled(stdout, cfg)
 	fmt.Fprintln(stdout, "\nchecks")
-	c.checkListen("http listen "+cfg.Listen, cfg.Listen)
+	c.checkListen("http listen "+cfg.Listen, cfg.Listen, true)
 	if cfg.DebugListen != "" {
 		if loopback(cfg.DebugListen) {
-			c.checkListen("debug listen "+cfg.DebugListen, cfg.DebugListen)
+			c.checkListen("debug listen "+cfg.DebugListen, cfg.DebugListen, false)
 		} else {
 			c.fail("debug listen", fmt.Errorf("%s is not a loopback address; profiles are not for the network", cfg.DebugListen))
 		}
@@ -204,17 +203,46 @@ func maskURL(s string) string {
 
 // checkListen binds addr and lets it go: a port in use, a foreign address
 // or a privileged port without the right fails here as it would in serve.
-func (c *checker) checkListen(what, addr string) {
+//
+// An HTTP address held by a running bounced is fine: check-config is
+// often run beside the service it configures.
+func (c *checker) checkListen(what, addr string, isHTTP bool) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			err = fmt.Errorf("%w (is bounced already running?)", err)
+			if isHTTP && runningBounced(addr) {
+				c.ok(what, "in use by a running bounced")
+				return
+			}
+			err = fmt.Errorf("%w (by another program)", err)
 		}
 		c.fail(what, err)
 		return
 	}
 	ln.Close()
 	c.ok(what, "free")
+}
+
+// runningBounced reports whether a bounced answers HTTP on addr: its
+// /metrics has bounced_build_info.
+func runningBounced(addr string) bool {
+	base, err := localURL(addr)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return err == nil && resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("\nbounced_build_info{"))
 }
 
 func (c *checker) checkDatabase(ctx context.Context, cfg config.Config, stderr io.Writer) {
@@ -333,7 +361,7 @@ func (c *checker) checkMailboxes(ctx context.Context, cfg config.Config) {
 		}
 	}
 	if mc.SMTPListen != "" {
-		c.checkListen("smtp listen "+mc.SMTPListen, mc.SMTPListen)
+		c.checkListen("smtp listen "+mc.SMTPListen, mc.SMTPListen, false)
 	}
 	if mc.SMTPTLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(mc.SMTPTLSCertFile, mc.SMTPTLSKeyFile)

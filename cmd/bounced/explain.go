@@ -2,27 +2,32 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/bounced/bounced/internal/parse"
 )
 
-// explain describes status codes, or the bounces in files: for a file,
-// each recipient with what decided its reason and class.
+const explainText = `Explains each code: an enhanced status code (RFC 3463, such as 5.1.1) or an
+SMTP reply code (550): what it means (in English and Spanish), the reason
+and class bounced gives it, whether that alone suppresses the address, and
+what to do. Given a file instead, parses the bounce in it and shows, for
+each recipient, its reason and class and the evidence that decided them.
+It needs no database.
+`
+
 func explain(args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fset.SetOutput(stderr)
+	fset.SetOutput(io.Discard)
 	asJSON := fset.Bool("json", false, "print JSON")
+	h := help{name: "explain", text: explainText, flags: func(fs *flag.FlagSet) { fs.Bool("json", false, "print JSON") }}
 	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+		return flagsFailed(err, h, stdout)
 	}
 	if fset.NArg() == 0 {
 		return usageError{"explain: give a code such as 5.1.1 or 550, or a bounce message file"}
@@ -31,7 +36,9 @@ func explain(args []string, stdout, stderr io.Writer) error {
 		e, err := parse.Explain(arg)
 		if err != nil {
 			// Not a code: a file, when there is one by that name.
-			if fi, serr := os.Stat(arg); serr == nil && fi.Mode().IsRegular() {
+			fi, serr := os.Stat(arg)
+			switch {
+			case serr == nil && fi.Mode().IsRegular():
 				if i > 0 && !*asJSON {
 					fmt.Fprintln(stdout)
 				}
@@ -39,7 +46,7 @@ func explain(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				continue
-			} else if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
+			case serr != nil && !errors.Is(serr, fs.ErrNotExist):
 				return fmt.Errorf("explain: %w", serr)
 			}
 			return usageError{fmt.Sprintf("explain: %q is neither an enhanced status code (5.1.1), an SMTP reply code (550) nor a file", arg)}
@@ -136,4 +143,27 @@ func printExplanation(w io.Writer, e parse.Explanation) {
 	}
 	fmt.Fprintf(w, "  reason:    %s (class %s, suppress: %t)\n", e.Reason, e.Class, e.Suppress)
 	fmt.Fprintf(w, "  advice:    %s\n", e.Advice)
+	if e.Why != "" {
+		fmt.Fprintf(w, "  why:       %s\n", wrap(e.Why, 13, 78))
+		fmt.Fprintf(w, "  por qué:   %s\n", wrap(e.WhyES, 13, 78))
+	}
+}
+
+// wrap breaks text into lines of at most width columns, indenting the
+// lines after the first by indent spaces.
+func wrap(text string, indent, width int) string {
+	var b strings.Builder
+	col := indent
+	for i, word := range strings.Fields(text) {
+		if i > 0 && col+1+len(word) > width {
+			b.WriteString("\n" + strings.Repeat(" ", indent))
+			col = indent
+		} else if i > 0 {
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(word)
+		col += len(word)
+	}
+	return b.String()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,18 +17,21 @@ import (
 // BOUNCED_LISTEN the server reads.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fset.SetOutput(stderr)
+	fset.SetOutput(io.Discard)
 	listen := config.ListenDefault
 	if v := getenv("BOUNCED_LISTEN"); v != "" {
 		listen = v
 	}
 	addr := fset.String("addr", listen, "address bounced listens on")
 	timeout := fset.Duration("timeout", 3*time.Second, "give up after")
+	h := help{name: "healthcheck", flags: func(fs *flag.FlagSet) {
+		fset.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	}, text: "Asks a running bounced's /healthz and exits 0 when it answers 200, else 1:\nfor container health checks on images without curl. --addr defaults to\nBOUNCED_LISTEN's address, reached on loopback.\n"}
 	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+		return flagsFailed(err, h, stdout)
+	}
+	if fset.NArg() > 0 {
+		return usageError{fmt.Sprintf("healthcheck: unexpected argument %q", fset.Arg(0))}
 	}
 	base, err := localURL(*addr)
 	if err != nil {

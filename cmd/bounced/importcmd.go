@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,9 +18,7 @@ import (
 	"github.com/bounced/bounced/internal/config"
 )
 
-const importUsage = `usage: bounced import [flags] FILE|-
-
-Uploads a CSV of suppressions to a running bounced (POST
+const importText = `Uploads a CSV of suppressions to a running bounced (POST
 /v1/suppressions/import), streaming it with a progress bar on a terminal.
 The header names the columns: email (required), scope, reason, note,
 expires_at. Rows already suppressed are left alone, so importing a file
@@ -49,8 +46,7 @@ type importResult struct {
 // server's checks, audit trail and limits apply as they do to curl.
 func importCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("import", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, importUsage); fset.PrintDefaults() }
+	fset.SetOutput(io.Discard)
 	base := fset.String("url", "", "bounced's base URL (default: BOUNCED_LISTEN's address, on loopback)")
 	tokenFile := fset.String("token-file", getenv("BOUNCED_API_TOKEN_FILE"), "file holding the API token (env BOUNCED_API_TOKEN_FILE)")
 	scope := fset.String("scope", "", "scope of rows without a scope column (default global)")
@@ -59,15 +55,14 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	progress := fset.String("progress", "auto", "progress bar: auto (on a terminal), always or never")
 	asJSON := fset.Bool("json", false, "print the server's answer as JSON")
 	timeout := fset.Duration("timeout", time.Hour, "give up after")
+	h := help{name: "import", text: importText, flags: func(fs *flag.FlagSet) {
+		fset.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	}}
 	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+		return flagsFailed(err, h, stdout)
 	}
 	if fset.NArg() != 1 {
-		fset.Usage()
-		return usageError{"import: give exactly one CSV file, or - for standard input"}
+		return usageError{"import: give exactly one CSV file, or - for standard input (bounced import --help)"}
 	}
 	if *progress != "auto" && *progress != "always" && *progress != "never" {
 		return usageError{fmt.Sprintf("import: --progress %q is not auto, always or never", *progress)}

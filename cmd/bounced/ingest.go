@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,39 +15,37 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/ingest"
 )
 
-const ingestUsage = `usage: bounced ingest maildir [flags] PATH
-
-Imports every message of an existing Maildir (cur/ and new/, left as they
+const ingestText = `Imports every message of an existing Maildir (cur/ and new/, left as they
 are) or mbox file once, then prints how many messages of each kind and
 recipients of each reason it read. Messages stored before are skipped, so
-running it twice is safe. Takes the serve flags for the database.
+running it twice is safe. Beside a running bounced serve on the private
+PostgreSQL, it uses that server.
 `
 
 // ingestCmd is `bounced ingest maildir PATH`: a one-shot backfill.
 func ingestCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "maildir" && args[0] != "mbox") {
-		fmt.Fprint(stderr, ingestUsage)
-		return usageError{"ingest: say what to import: bounced ingest maildir PATH"}
-	}
 	var progress, provider string
-	cfg, rest, err := config.LoadCommand("ingest maildir", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	h := help{name: "ingest", text: ingestText, settings: true, flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
 		fs.StringVar(&provider, "provider", "", "name recorded with each message (default: the file or directory name)")
-		fs.Usage = func() { fmt.Fprint(stderr, ingestUsage); fs.PrintDefaults() }
-	})
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	}}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		h.write(stdout)
+		return nil
+	}
+	if len(args) == 0 || (args[0] != "maildir" && args[0] != "mbox") {
+		h.write(stderr)
+		return usageError{"ingest: say what to import: bounced ingest maildir PATH"}
+	}
+	cfg, rest, done, err := loadCommand(h, args[1:], getenv, stdout)
+	if done {
+		return err
 	}
 	if len(rest) != 1 {
-		fmt.Fprint(stderr, ingestUsage)
-		return usageError{"ingest maildir: give exactly one Maildir directory or mbox file"}
+		return usageError{"ingest maildir: give exactly one Maildir directory or mbox file (bounced ingest --help)"}
 	}
 	if progress != "auto" && progress != "always" && progress != "never" {
 		return usageError{fmt.Sprintf("ingest maildir: --progress %q is not auto, always or never", progress)}
@@ -58,7 +55,7 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	db, closeDB, err := openDB(ctx, cfg, logger, nil)
+	db, closeDB, err := openDBShared(ctx, cfg, logger, nil, true)
 	if err != nil {
 		return err
 	}

@@ -80,37 +80,16 @@ func main() {
 	os.Exit(1)
 }
 
-const usage = `usage: bounced <command> [flags] [args]
-
-commands:
-  serve              run the HTTP service (default when no command is given)
-  migrate            apply database migrations and exit
-  parse [--pretty] [--jobs N] [--verp-prefix P] [--recipient-header H] FILE|DIR|- ...
-                     parse bounce messages; one JSON object per file per line
-  explain [--json] CODE|FILE ...
-                     explain an enhanced status code (5.1.1) or SMTP reply code (550), or
-                     what decided each recipient of a bounce message file
-  apikey create|list|revoke ...
-                     manage API keys (bounced apikey -h)
-  ingest maildir [--progress auto|always|never] PATH
-                     import a Maildir or mbox file once; prints counts per kind and reason
-  import [--scope S] [--reason R] [--note N] [--progress auto|always|never] FILE|-
-                     upload a CSV of suppressions to a running bounced
-  check-config       print what the configuration enables (secrets masked) and check the
-                     database, listen addresses, IMAP logins, Maildirs and webhook keys
-  stats [--bucket hour|day] [--group-by G] [--since T] [--until T] [--tenant T]
-                     bounce and complaint rates (GET /v1/stats) as a table
-  healthcheck        probe a running bounced's /healthz (for container health checks)
-  version            print the version, commit and Go version
-
-Run 'bounced <command> -h' for a command's flags.
-`
-
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "-help" || a == "--help":
+			cmd, args = "help", args[1:]
+		case a != "" && a[0] != '-':
+			cmd, args = a, args[1:]
+		}
 	}
 	switch cmd {
 	case "serve":
@@ -134,15 +113,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "stats":
 		return stats(ctx, args, getenv, stdout, stderr)
 	case "version":
-		b := buildInformation()
-		fmt.Fprintln(stdout, "bounced", b.version)
-		fmt.Fprintln(stdout, "commit", b.commit)
-		fmt.Fprintf(stdout, "built with %s for %s\n", b.goVersion, b.platform)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return versionCmd(args, stdout)
+	case "help":
+		if len(args) == 0 || args[0] == "help" {
+			fmt.Fprint(stdout, topUsage())
+			return nil
+		}
+		if !knownCommand(args[0]) {
+			fmt.Fprint(stderr, topUsage())
+			return usageError{fmt.Sprintf("help: unknown command %q", args[0])}
+		}
+		return run(ctx, append(append([]string{}, args...), "--help"), getenv, stdin, stdout, stderr)
 	}
-	fmt.Fprint(stderr, usage)
+	fmt.Fprint(stderr, topUsage())
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func knownCommand(name string) bool {
+	for _, c := range commandList() {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func versionCmd(args []string, stdout io.Writer) error {
+	h := help{name: "version", text: "Prints the version, the commit it was built from, the Go version and the platform.\n"}
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return flagsFailed(err, h, stdout)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("version: unexpected argument %q", fs.Arg(0))}
+	}
+	b := buildInformation()
+	fmt.Fprintln(stdout, "bounced", b.version)
+	fmt.Fprintln(stdout, "commit", b.commit)
+	fmt.Fprintf(stdout, "built with %s for %s\n", b.goVersion, b.platform)
+	return nil
 }

@@ -292,6 +292,21 @@ func TestExplainCommand(t *testing.T) {
 			t.Errorf("explain output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// A bare permanent code does not suppress, and explain says why.
+	for _, code := range []string{"550", "5.0.0", "554"} {
+		out.Reset()
+		if err := run(context.Background(), []string{"explain", code}, env(), nil, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "suppress: false") || !strings.Contains(out.String(), "not enough to suppress") ||
+			!strings.Contains(out.String(), "no basta para suprimir") {
+			t.Errorf("explain %s does not say why a permanent failure does not suppress:\n%s", code, out.String())
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"explain", "5.1.1", "5.5.1", "4.2.2"}, env(), nil, &out, io.Discard); err != nil || strings.Contains(out.String(), "why:") {
+		t.Errorf("explain 5.1.1 5.5.1 4.2.2 = %v, want no why (suppressing, sender-side, transient):\n%s", err, out.String())
+	}
 	err := run(context.Background(), []string{"explain", "banana"}, env(), nil, &out, io.Discard)
 	var ue usageError
 	if !errors.As(err, &ue) {
@@ -315,5 +330,60 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"healthcheck"}, env("BOUNCED_LISTEN", "127.0.0.1:1"), nil, io.Discard, io.Discard); err == nil {
 		t.Error("healthcheck against a closed port succeeded")
+	}
+}
+
+// TestCommandsBesideServe runs what an operator runs while `make run` is
+// going: every command that needs the database uses the private
+// PostgreSQL the running serve started, and check-config accepts the
+// listen address that serve holds.
+func TestCommandsBesideServe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// When root, the server runs as the postgres user, which must reach it.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listen := freePort(t)
+	getenv := env("BOUNCED_DATA_DIR", dir, "BOUNCED_LISTEN", listen)
+	base, stop := startServeAs(t, getenv, io.Discard)
+	defer stop()
+	cli := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), args, getenv, nil, &out, testWriter{t}); err != nil {
+			t.Fatalf("bounced %s beside serve = %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	token := strings.TrimSpace(cli("apikey", "create", "--name", "ops", "--scope", "admin", "--token-only"))
+	if strings.ContainsAny(token, " \n") || len(token) < 20 {
+		t.Fatalf("apikey create --token-only printed %q, want the token alone", token)
+	}
+	if out := cli("migrate"); !strings.Contains(out, "schema is up to date") {
+		t.Errorf("migrate beside serve = %q", out)
+	}
+	md := maildirWith(t, dsntest.DSN("beside", dsntest.Rcpt{Address: "beside@example.com", Status: "5.1.1"}))
+	if out := cli("ingest", "maildir", "--progress", "never", md); !strings.Contains(out, "1 stored") {
+		t.Errorf("ingest maildir beside serve = %q", out)
+	}
+	if out := cli("stats", "--since", "48h"); !strings.Contains(out, "bounce rate") {
+		t.Errorf("stats beside serve = %q", out)
+	}
+	out := cli("check-config")
+	if !strings.Contains(out, "ok    http listen "+listen+": in use by a running bounced") || !strings.Contains(out, "no problems found") {
+		t.Errorf("check-config beside serve:\n%s", out)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/suppressions/beside@example.com", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the bounce ingested beside serve: GET suppression = %d, want 200", resp.StatusCode)
 	}
 }

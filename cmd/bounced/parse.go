@@ -47,30 +47,28 @@ type parseResult struct {
 	err  error
 }
 
+const parseText = `Prints one JSON object per input file per line, in the order the arguments
+name them (directories recursively, in lexical order). A file that cannot
+be read or parsed gets a line with "error" set; the others are still
+parsed. It needs no database.
+`
+
 func parseFiles(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("parse", flag.ContinueOnError)
-	fset.SetOutput(stderr)
+	fset.SetOutput(io.Discard)
 	pretty := fset.Bool("pretty", false, "indent the JSON")
 	jobs := fset.Int("jobs", runtime.GOMAXPROCS(0), "files parsed at once (the default is one per core)")
 	verpPrefix := fset.String("verp-prefix", "", "recover recipients from VERP bounce addresses with this local-part prefix (bounces+user=example.com@...)")
 	rcptHeaders := fset.String("recipient-header", "", "comma-separated header fields of the returned message that name the recipient")
 	progress := fset.String("progress", "auto", "count files on standard error: auto (when it is a terminal and the output is not), always or never")
-	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bounced parse [flags] FILE|DIR|- ...")
-		fmt.Fprintln(stderr, "One JSON object per input file per line, in the order the arguments name them")
-		fmt.Fprintln(stderr, "(directories recursively, in lexical order). A file that cannot be read or")
-		fmt.Fprintln(stderr, "parsed gets a line with \"error\" set; the others are still parsed.")
-		fset.PrintDefaults()
-	}
+	h := help{name: "parse", text: parseText, flags: func(fs *flag.FlagSet) {
+		fset.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	}}
 	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+		return flagsFailed(err, h, stdout)
 	}
 	if fset.NArg() == 0 {
-		fset.Usage()
-		return usageError{"parse: no input files (use - for standard input)"}
+		return usageError{"parse: no input files (use - for standard input; bounced parse --help)"}
 	}
 	if *jobs < 1 {
 		return usageError{"parse: --jobs must be at least 1"}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,16 +23,31 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config.Config, *slog.Logger, error) {
-	cfg, err := config.Load(args, getenv, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, nil, err
-		}
-		return cfg, nil, usageError{err.Error()}
+// loadConfig reads the settings of a command that takes no arguments
+// (serve, migrate); done says it printed its help or failed.
+func loadConfig(h help, args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg config.Config, logger *slog.Logger, done bool, err error) {
+	cfg, rest, done, err := loadCommand(h, args, getenv, stdout)
+	if done {
+		return cfg, nil, true, err
 	}
-	return cfg, newLogger(cfg, stderr), nil
+	if len(rest) > 0 {
+		return cfg, nil, true, usageError{fmt.Sprintf("%s: unexpected argument %q (bounced %s --help)", h.name, rest[0], h.name)}
+	}
+	return cfg, newLogger(cfg, stderr), false, nil
 }
+
+const serveText = `Runs the service: the REST API, the metrics and the provider webhooks on
+--listen, the mailboxes configured (IMAP, Maildir, SMTP/LMTP), and without
+a database URL a private PostgreSQL in --data-dir. Migrations are applied
+at start. Every flag is also a BOUNCED_* variable (shown with each), and
+secrets can come from files (BOUNCED_ADMIN_KEY_FILE=...). IMAP mailboxes
+are set only by variables (BOUNCED_IMAP_<NAME>_<SETTING>; see README).
+`
+
+const migrateText = `Applies the database migrations serve would apply at start, prints what it
+did, and exits. Beside a running bounced serve on the private PostgreSQL,
+it uses that server.
+`
 
 // newLogger returns the configured logger writing to w.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -97,8 +111,8 @@ func openDBShared(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, logger, err := loadConfig(args, getenv, stderr)
-	if err != nil {
+	cfg, logger, done, err := loadConfig(serveHelp("serve", serveText), args, getenv, stdout, stderr)
+	if done {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -214,11 +228,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, logger, err := loadConfig(args, getenv, stderr)
-	if err != nil {
+	cfg, logger, done, err := loadConfig(help{name: "migrate", text: migrateText, settings: true}, args, getenv, stdout, stderr)
+	if done {
 		return err
 	}
-	db, closeDB, err := openDB(ctx, cfg, logger, nil)
+	db, closeDB, err := openDBShared(ctx, cfg, logger, nil, true)
 	if err != nil {
 		return err
 	}

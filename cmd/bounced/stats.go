@@ -12,37 +12,31 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/store"
 )
 
-const statsUsage = `usage: bounced stats [flags]
-
-Prints what GET /v1/stats answers, as a table: per hour or day (UTC),
+const statsText = `Prints what GET /v1/stats answers, as a table: per hour or day (UTC),
 optionally per domain, provider, source or reason, the messages sent
 (reported on POST /v1/sent, else every delivery and failure seen),
 deliveries, bounces (hard, soft, sender-side), complaints, delays and the
-bounce and complaint rates. It reads the database directly, with the serve
-flags and variables.
+bounce and complaint rates. It reads the database directly; beside a
+running bounced serve on the private PostgreSQL, it uses that server.
 `
 
 func stats(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var bucket, groupBy, since, until, tenant string
 	var groups int
-	cfg, rest, err := config.LoadCommand("stats", args, getenv, stderr, func(fs *flag.FlagSet) {
+	h := help{name: "stats", text: statsText, settings: true, flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&bucket, "bucket", "hour", "hour or day")
 		fs.StringVar(&groupBy, "group-by", "none", "none, domain, provider, source or reason")
 		fs.IntVar(&groups, "groups", store.StatsGroupsDefault, "the biggest groups shown; the rest are summed as (other)")
 		fs.StringVar(&since, "since", "", "start: RFC 3339 time, or a duration back from --until such as 48h or 7d (default 24h, or 30d by day)")
 		fs.StringVar(&until, "until", "", "end (RFC 3339; default now)")
 		fs.StringVar(&tenant, "tenant", "", "only this tenant's events and sent volume (default: every tenant)")
-		fs.Usage = func() { fmt.Fprint(stderr, statsUsage); fs.PrintDefaults() }
-	})
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	}}
+	cfg, rest, done, err := loadCommand(h, args, getenv, stdout)
+	if done {
+		return err
 	}
 	if len(rest) > 0 {
 		return usageError{fmt.Sprintf("stats: unexpected argument %q", rest[0])}

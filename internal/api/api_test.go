@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/pb33f/libopenapi"
@@ -82,25 +83,34 @@ type harness struct {
 	valid validator.Validator
 	token string
 	open  atomic.Bool
+	// now is the clock the store, the ingester and the server share.
+	now func() time.Time
 }
 
 func newHarness(t *testing.T, opts api.Options) *harness {
 	t.Helper()
+	return newHarnessAt(t, opts, time.Now)
+}
+
+// newHarnessAt is newHarness on the clock now, shared by the store, the
+// ingester and the server.
+func newHarnessAt(t *testing.T, opts api.Options, now func() time.Time) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	db := dbtest.Open(t, store.Options{Registerer: reg})
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, nil)
+	db := dbtest.Open(t, store.Options{Registerer: reg, NowFunc: now})
+	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
-		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
+		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg, NowFunc: now,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg}
+	h := &harness{t: t, srv: httptest.NewServer(s), api: s, db: db, reg: reg, now: now}
 	h.open.Store(opts.AdminKey == "" && opts.Auth != api.AuthOn)
 	v := newValidator(t, config.WithAuthenticationFunc(func(_ context.Context, in *config.AuthenticationInput) error {
 		if strings.HasPrefix(in.Request.Header.Get("Authorization"), "Bearer ") || h.open.Load() {
@@ -308,6 +318,8 @@ func TestErrorsAreProblems(t *testing.T) {
 		{"wrong content type", "POST", "/v1/messages", "application/x-www-form-urlencoded", []byte("a=b"), 415, ""},
 		{"no content type", "POST", "/v1/messages", "", []byte("x"), 415, ""},
 		{"empty body", "POST", "/v1/messages", "message/rfc822", nil, 400, "body"},
+		// curl --data @bounce.eml: its line breaks stripped.
+		{"no line breaks", "POST", "/v1/messages", "message/rfc822", []byte("From: a@b.exampleTo: c@d.exampleSubject: x"), 400, "body"},
 		{"too large", "POST", "/v1/messages", "message/rfc822", bytes.Repeat([]byte("x"), 5000), 413, ""},
 		{"unknown suppression", "GET", "/v1/suppressions/nobody@example.com", "", nil, 404, ""},
 		{"bad email", "GET", "/v1/suppressions/not-an-address", "", nil, 400, "email"},
@@ -328,6 +340,11 @@ func TestErrorsAreProblems(t *testing.T) {
 			}
 		})
 	}
+	// curl --data without -H sends a form: the answer says what to send.
+	form := problemOf(t, h.do("POST", "/v1/messages", "application/x-www-form-urlencoded", []byte("From: a@b.example"), false), 415)
+	if d := fmt.Sprint(form["detail"]); !strings.Contains(d, "--data-binary") || !strings.Contains(d, "message/rfc822") {
+		t.Errorf("415 for a form: detail %q, want a hint naming --data-binary and message/rfc822", d)
+	}
 	// Routes outside the table answer problems too.
 	r, err := http.Get(h.srv.URL + "/nope")
 	if err != nil {
@@ -342,7 +359,7 @@ func TestErrorsAreProblems(t *testing.T) {
 func TestUnparsableMessageIsKept(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, api.Options{})
-	garbage := []byte("\x00\x01 this is not mail at all")
+	garbage := []byte("\x00\x01 this is not mail\r\nat all")
 	r := h.do("POST", "/v1/messages", "message/rfc822", garbage, true)
 	p := problemOf(t, r, 422)
 	id, ok := p["raw_id"].(float64)

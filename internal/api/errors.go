@@ -29,6 +29,15 @@ type webhookRefusal interface {
 	Unauthenticated() bool
 }
 
+// MediaTypeError is a body of a type the route does not take; Detail
+// says what to send instead. It is an ErrUnsupportedMediaType.
+type MediaTypeError struct{ Detail string }
+
+func (e *MediaTypeError) Error() string { return "api: unsupported media type: " + e.Detail }
+
+// Is makes a MediaTypeError match ErrUnsupportedMediaType.
+func (e *MediaTypeError) Is(target error) bool { return target == ErrUnsupportedMediaType }
+
 // BadRequestError is a request the client must fix; Detail says how.
 type BadRequestError struct {
 	Param  string
@@ -143,6 +152,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrUnsupportedMediaType):
 		p.Status, p.Type, p.Title = http.StatusUnsupportedMediaType, problemType("unsupported-media-type"), "Unsupported media type"
 		p.Detail = "send the message with Content-Type: message/rfc822"
+		if mt := (*MediaTypeError)(nil); errors.As(err, &mt) {
+			p.Detail = mt.Detail
+		}
 	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxBytes):
 		p.Status, p.Type, p.Title = http.StatusRequestEntityTooLarge, problemType("too-large"), "Request body too large"
 		limit := s.maxBody

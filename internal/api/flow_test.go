@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/bounced/bounced/internal/api"
 	"github.com/bounced/bounced/internal/dsntest"
@@ -90,51 +91,85 @@ func TestBounceToSuppressionFlow(t *testing.T) {
 	}
 }
 
+// clocks are the days the date-sensitive flows run on: today, a year
+// ahead and a year back. A flow that passes on all three depends on no
+// date, so it cannot pass today and fail next month.
+var clocks = []struct {
+	name  string
+	years int
+}{{"today", 0}, {"a year ahead", 1}, {"a year back", -1}}
+
+// onEveryClock runs flow against a harness of its own on each clock.
+func onEveryClock(t *testing.T, flow func(t *testing.T, h *harness)) {
+	t.Helper()
+	for _, c := range clocks {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			now := func() time.Time { return time.Now().AddDate(c.years, 0, 0) }
+			flow(t, newHarnessAt(t, api.Options{}, now))
+		})
+	}
+}
+
+// dsnAt is dsn dated at.
+func dsnAt(at time.Time, id, addr, status, diag string) []byte {
+	return dsntest.DSNAt(at, id, dsntest.Rcpt{Address: addr, Status: status, Diagnostic: diag})
+}
+
 func TestListPagingOverHTTP(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, api.Options{})
-	for i := range 5 {
-		addr := fmt.Sprintf("p%d@example.com", i)
-		h.do("POST", "/v1/messages", "message/rfc822", dsn(addr, addr, "5.1.1", ""), true)
-	}
-	seen := map[string]bool{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("paging does not end")
+	onEveryClock(t, func(t *testing.T, h *harness) {
+		at := h.now().UTC().Truncate(time.Second)
+		for i := range 5 {
+			addr := fmt.Sprintf("p%d@example.com", i)
+			h.do("POST", "/v1/messages", "message/rfc822", dsnAt(at, addr, addr, "5.1.1", ""), true)
 		}
-		var page struct {
-			Items      []store.Suppression
-			NextCursor string `json:"next_cursor"`
+		seen := map[string]bool{}
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 5 {
+				t.Fatal("paging does not end")
+			}
+			var page struct {
+				Items      []store.Suppression
+				NextCursor string `json:"next_cursor"`
+			}
+			h.get("/v1/suppressions?limit=2&cursor="+url.QueryEscape(cursor)).json(t, &page)
+			for _, s := range page.Items {
+				seen[s.Email] = true
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
 		}
-		h.get("/v1/suppressions?limit=2&cursor="+url.QueryEscape(cursor)).json(t, &page)
-		for _, s := range page.Items {
-			seen[s.Email] = true
+		if len(seen) != 5 {
+			t.Errorf("paged %d suppressions, want 5", len(seen))
 		}
-		if page.NextCursor == "" {
-			break
+		// The reports' own dates (two seconds before at) are kept as
+		// occurred_at, and since/until filter on them.
+		before, after := at.Add(-time.Hour).Format(time.RFC3339), at.Add(time.Hour).Format(time.RFC3339)
+		for _, tt := range []struct {
+			query string
+			want  int
+		}{
+			{"since=" + before, 5},
+			{"since=" + after, 0},
+			{"until=" + after, 5},
+			{"until=" + before, 0},
+		} {
+			var evs struct{ Items []store.Event }
+			h.get("/v1/events?type=bounce&limit=10&"+tt.query).json(t, &evs)
+			if len(evs.Items) != tt.want {
+				t.Errorf("events %s = %d, want %d", tt.query, len(evs.Items), tt.want)
+			}
+			for _, e := range evs.Items {
+				if !e.OccurredAt.Equal(at.Add(-2 * time.Second)) {
+					t.Errorf("event occurred_at %s, want the report's %s", e.OccurredAt, at.Add(-2*time.Second))
+				}
+			}
 		}
-		cursor = page.NextCursor
-	}
-	if len(seen) != 5 {
-		t.Errorf("paged %d suppressions, want 5", len(seen))
-	}
-	// dsntest reports carry dates of 2026-11-02, which occurred_at keeps.
-	for _, tt := range []struct {
-		query string
-		want  int
-	}{
-		{"since=2026-11-02T00:00:00Z", 5},
-		{"since=2026-11-03T00:00:00Z", 0},
-		{"until=2026-11-03T00:00:00Z", 5},
-		{"until=2026-11-02T00:00:00Z", 0},
-	} {
-		var evs struct{ Items []store.Event }
-		h.get("/v1/events?type=bounce&limit=10&"+tt.query).json(t, &evs)
-		if len(evs.Items) != tt.want {
-			t.Errorf("events %s = %d, want %d", tt.query, len(evs.Items), tt.want)
-		}
-	}
+	})
 }
 
 func TestCodes(t *testing.T) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"io"
 	"mime"
 	"net/http"
@@ -20,7 +21,13 @@ var mailTypes = map[string]bool{
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !mailTypes[mt] {
+	switch {
+	case mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data":
+		// QUIRK(curl): --data and -F send forms; --data also strips the
+		// message's line breaks.
+		return &MediaTypeError{Detail: "this is a form, not a message: send the raw message with Content-Type: message/rfc822, " +
+			"e.g. curl --data-binary @bounce.eml -H 'Content-Type: message/rfc822' (curl --data strips line breaks)"}
+	case err != nil || !mailTypes[mt]:
 		return ErrUnsupportedMediaType
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
@@ -29,6 +36,11 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(raw) == 0 {
 		return badRequest("body", "the request body is empty; send the raw message")
+	}
+	if !bytes.ContainsAny(raw, "\r\n") {
+		// A message has at least one header line ended by a line break:
+		// one long line is a file posted with curl --data, which strips them.
+		return badRequest("body", "the body has no line breaks, so it is not a mail message; curl --data strips them: use --data-binary @file")
 	}
 	out, err := s.deps.Ingester.Ingest(r.Context(), "http", "", raw)
 	if err != nil {

@@ -215,6 +215,13 @@ func noteParam(r *http.Request) (string, error) {
 	return note, nil
 }
 
+// bulkDeleteResult is the answer of DELETE /v1/suppressions.
+type bulkDeleteResult struct {
+	Deleted     int  `json:"deleted"`
+	WouldDelete int  `json:"would_delete"`
+	DryRun      bool `json:"dry_run"`
+}
+
 func (s *Server) deleteSuppressions(w http.ResponseWriter, r *http.Request) error {
 	f, err := suppressionFilter(r)
 	if err != nil {
@@ -231,18 +238,24 @@ func (s *Server) deleteSuppressions(w http.ResponseWriter, r *http.Request) erro
 	if g.Empty() {
 		return badRequest("scope", "a bulk delete needs at least one filter (scope, reason, class, source, domain, email_prefix, since, until)")
 	}
-	if r.URL.Query().Get("confirm") != "true" {
+	switch r.URL.Query().Get("confirm") {
+	case "true":
+	case "", "false":
+		// A dry run: how many would go, nothing removed.
 		n, err := s.deps.Exporter.CountSuppressions(r.Context(), f)
 		if err != nil {
 			return err
 		}
-		return badRequest("confirm", "this would remove %d entries; repeat the request with confirm=true", n)
+		writeJSON(w, http.StatusOK, bulkDeleteResult{Deleted: 0, WouldDelete: n, DryRun: true})
+		return nil
+	default:
+		return badRequest("confirm", "confirm is true (remove) or false (only count, the default)")
 	}
 	n, err := s.deps.Bulk.DeleteSuppressions(r.Context(), f, who(r).name, note)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"deleted": n})
+	writeJSON(w, http.StatusOK, bulkDeleteResult{Deleted: n, WouldDelete: n})
 	return nil
 }
 

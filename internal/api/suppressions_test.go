@@ -241,10 +241,18 @@ func TestBulkDelete(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, api.Options{})
 	h.do("POST", "/v1/suppressions", "application/json", []byte(`{"items":[{"email":"a@old.example"},{"email":"b@old.example"},{"email":"c@new.example"}]}`), true)
-	p := problemOf(t, h.do("DELETE", "/v1/suppressions?domain=old.example", "", nil, false), 400)
-	if p["param"] != "confirm" || !strings.Contains(fmt.Sprint(p["detail"]), "2 entries") {
-		t.Errorf("unconfirmed bulk delete problem = %v", p)
+	// Without confirm=true it is a dry run: 200, counted, nothing removed.
+	for _, q := range []string{"", "&confirm=false"} {
+		dry := h.do("DELETE", "/v1/suppressions?domain=old.example"+q, "", nil, true)
+		if dry.status != 200 || !bytes.Contains(dry.body, []byte(`"would_delete":2`)) || !bytes.Contains(dry.body, []byte(`"dry_run":true`)) ||
+			!bytes.Contains(dry.body, []byte(`"deleted":0`)) {
+			t.Errorf("dry-run bulk delete%s = %d %s, want 200 would_delete 2", q, dry.status, dry.body)
+		}
 	}
+	if r := h.get("/v1/suppressions/a@old.example"); r.status != 200 {
+		t.Errorf("a@old.example after a dry run = %d, want 200", r.status)
+	}
+	problemOf(t, h.do("DELETE", "/v1/suppressions?domain=old.example&confirm=yes", "", nil, false), 400)
 	problemOf(t, h.do("DELETE", "/v1/suppressions?confirm=true", "", nil, true), 400)
 	r := h.do("DELETE", "/v1/suppressions?domain=old.example&confirm=true&note=cleanup", "", nil, true)
 	if r.status != 200 || !bytes.Contains(r.body, []byte(`"deleted":2`)) {
@@ -258,12 +266,13 @@ func TestBulkDelete(t *testing.T) {
 
 func TestRecipientOverHTTP(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, api.Options{})
-	// Two soft failures on different days, then a hard one.
-	for i, st := range []string{"4.2.2", "4.2.2"} {
-		raw := dsn(fmt.Sprintf("r%d", i), "r@example.com", st, "smtp; 452 4.2.2 Mailbox full")
-		raw = bytes.ReplaceAll(raw, []byte("2 Nov 2026"), []byte(fmt.Sprintf("%d Nov 2026", 2+i)))
-		h.do("POST", "/v1/messages", "message/rfc822", raw, true)
+	onEveryClock(t, recipientFlow)
+}
+
+func recipientFlow(t *testing.T, h *harness) {
+	// Two soft failures on different (UTC) days: yesterday's and today's.
+	for i, at := range []time.Time{h.now().Add(-25 * time.Hour), h.now()} {
+		h.do("POST", "/v1/messages", "message/rfc822", dsnAt(at, fmt.Sprintf("r%d", i), "r@example.com", "4.2.2", "smtp; 452 4.2.2 Mailbox full"), true)
 	}
 	var v struct {
 		Email      string
@@ -301,18 +310,21 @@ func TestRecipientOverHTTP(t *testing.T) {
 
 func TestPolicyOverHTTP(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, api.Options{})
+	onEveryClock(t, policyFlow)
+}
+
+func policyFlow(t *testing.T, h *harness) {
 	var p store.Policy
 	h.get("/v1/policy").json(t, &p)
-	if p.SoftThreshold != 3 || p.SoftWindowDays != 14 || p.SoftExpiryDays != 30 || p.Version != 0 {
-		t.Fatalf("default policy = %+v", p)
+	if p.SoftThreshold != 3 || p.SoftWindowDays != 14 || p.SoftExpiryDays != 30 || p.Version != 0 || p.UpdatedAt != nil {
+		t.Fatalf("default policy = %+v, want the defaults, never updated (updated_at null)", p)
 	}
 	p.SoftThreshold = 2
 	body, _ := json.Marshal(p)
 	r := h.do("PUT", "/v1/policy", "application/json", body, true)
 	r.json(t, &p)
-	if r.status != 200 || p.SoftThreshold != 2 || p.Version != 1 {
-		t.Fatalf("PUT = %d %+v", r.status, p)
+	if r.status != 200 || p.SoftThreshold != 2 || p.Version != 1 || p.UpdatedAt == nil || p.UpdatedAt.Sub(h.now()).Abs() > time.Minute {
+		t.Fatalf("PUT = %d %+v, want version 1 updated now", r.status, p)
 	}
 	stale, _ := json.Marshal(p) // version 1
 	if r := h.do("PUT", "/v1/policy", "application/json", stale, true); r.status != 200 {
@@ -323,39 +335,58 @@ func TestPolicyOverHTTP(t *testing.T) {
 	if bad["param"] != "reasons.auth_required" {
 		t.Errorf("problem %v", bad)
 	}
-	// The new threshold applies to the next events: two soft failures on two days.
-	for i := range 2 {
-		raw := dsn(fmt.Sprintf("pol%d", i), "p@example.com", "4.4.1", "smtp; 421 4.4.1 Connection timed out")
-		raw = bytes.ReplaceAll(raw, []byte("2 Nov 2026"), []byte(fmt.Sprintf("%d Nov 2026", 2+i)))
-		h.do("POST", "/v1/messages", "message/rfc822", raw, true)
+	// The new threshold applies to the next events: two soft failures on
+	// two days (yesterday's and today's) suppress, for soft_expiry_days.
+	for i, at := range []time.Time{h.now().Add(-25 * time.Hour), h.now()} {
+		raw := dsnAt(at, fmt.Sprintf("pol%d", i), "p@example.com", "4.4.1", "smtp; 421 4.4.1 Connection timed out")
+		if r := h.do("POST", "/v1/messages", "message/rfc822", raw, true); r.status != 201 {
+			t.Fatalf("POST soft failure %d = %d %s", i, r.status, r.body)
+		}
+		if i == 0 {
+			problemOf(t, h.get("/v1/suppressions/p@example.com"), 404)
+		}
 	}
-	if r := h.get("/v1/suppressions/p@example.com"); r.status != 200 {
-		t.Errorf("after 2 soft failures with threshold 2: %d %s", r.status, r.body)
+	r = h.get("/v1/suppressions/p@example.com")
+	if r.status != 200 {
+		t.Fatalf("after 2 soft failures with threshold 2: %d %s", r.status, r.body)
+	}
+	var sup store.Suppression
+	r.json(t, &sup)
+	if want := h.now().Add(30 * 24 * time.Hour); sup.ExpiresAt == nil || sup.ExpiresAt.Sub(want).Abs() > time.Hour {
+		t.Errorf("soft suppression expires at %v, want about %s (30 days on the harness clock)", sup.ExpiresAt, want)
 	}
 }
 
 func TestStatsAndSentOverHTTP(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, api.Options{})
-	h.do("POST", "/v1/messages", "message/rfc822", dsn("s1", "a@x.example", "5.1.1", "smtp; 550 5.1.1 User unknown"), true)
-	h.do("POST", "/v1/messages", "message/rfc822", dsn("s2", "b@y.example", "4.2.2", "smtp; 452 4.2.2 Mailbox full"), true)
-	if r := h.do("POST", "/v1/sent", "application/json", []byte(`{"report_id":"r1","items":[{"at":"2026-11-02T10:00:00Z","count":50,"domain":"x.example"}]}`), true); r.status != 202 {
+	onEveryClock(t, statsFlow)
+}
+
+func statsFlow(t *testing.T, h *harness) {
+	at := h.now().UTC().Truncate(time.Second)
+	occurred := at.Add(-2 * time.Second) // the reports' Arrival-Date
+	h.do("POST", "/v1/messages", "message/rfc822", dsnAt(at, "s1", "a@x.example", "5.1.1", "smtp; 550 5.1.1 User unknown"), true)
+	h.do("POST", "/v1/messages", "message/rfc822", dsnAt(at, "s2", "b@y.example", "4.2.2", "smtp; 452 4.2.2 Mailbox full"), true)
+	sentAt := occurred.Format(time.RFC3339)
+	if r := h.do("POST", "/v1/sent", "application/json", []byte(`{"report_id":"r1","items":[{"at":"`+sentAt+`","count":50,"domain":"x.example"}]}`), true); r.status != 202 {
 		t.Fatalf("POST /v1/sent = %d %s", r.status, r.body)
 	}
-	if r := h.do("POST", "/v1/sent", "application/json", []byte(`{"report_id":"r1","count":50,"at":"2026-11-02T10:00:00Z"}`), true); r.status != 200 {
+	if r := h.do("POST", "/v1/sent", "application/json", []byte(`{"report_id":"r1","count":50,"at":"`+sentAt+`"}`), true); r.status != 200 {
 		t.Errorf("replayed report = %d, want 200", r.status)
 	}
 	var st struct {
 		Items []store.StatsRow
 	}
-	r := h.get("/v1/stats?since=2026-11-01T00:00:00Z&until=2026-11-04T00:00:00Z&bucket=day&group_by=domain")
+	day := occurred.Truncate(24 * time.Hour)
+	r := h.get("/v1/stats?since=" + day.AddDate(0, 0, -1).Format(time.RFC3339) + "&until=" + day.AddDate(0, 0, 2).Format(time.RFC3339) + "&bucket=day&group_by=domain")
 	r.json(t, &st)
 	var got []string
 	for _, row := range st.Items {
 		got = append(got, fmt.Sprintf("%s %s %d/%s b=%d", row.BucketStart.Format(time.DateOnly), row.Key, row.Sent, row.SentBasis, row.Bounced))
 	}
-	if strings.Join(got, "; ") != "2026-11-02 x.example 50/reported b=1; 2026-11-02 y.example 1/observed b=1" {
-		t.Errorf("stats = %v", got)
+	d := day.Format(time.DateOnly)
+	if want := d + " x.example 50/reported b=1; " + d + " y.example 1/observed b=1"; strings.Join(got, "; ") != want {
+		t.Errorf("stats = %v, want %s", got, want)
 	}
 	if m := h.get("/metrics"); !bytes.Contains(m.body, []byte("bounced_sent_reported_total 50\n")) {
 		t.Error("/metrics lacks bounced_sent_reported_total 50")

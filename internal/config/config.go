@@ -141,19 +141,38 @@ func LoadCommand(name string, args []string, getenv func(string) string, output 
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
-	for _, o := range opts {
-		fs.Func(o.flag, o.usage+" (env "+o.env+")", o.set)
-	}
+	registerOptions(fs, opts)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return c, nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return c, nil, err
+		}
+		return c, nil, FlagError{err}
 	}
 	if err := c.Mailboxes.loadIMAP(getenv); err != nil {
 		return c, nil, err
 	}
 	return c, fs.Args(), c.Validate()
+}
+
+// FlagError is LoadCommand's error for a flag it cannot parse (unknown,
+// or a bad value), as opposed to a setting that is invalid.
+type FlagError struct{ Err error }
+
+func (e FlagError) Error() string { return e.Err.Error() }
+
+func (e FlagError) Unwrap() error { return e.Err }
+
+// RegisterFlags adds a flag for every setting to fs, bound to c: for
+// commands that print them in their help.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) { registerOptions(fs, c.options()) }
+
+func registerOptions(fs *flag.FlagSet, opts []option) {
+	for _, o := range opts {
+		fs.Func(o.flag, o.usage+" (env "+o.env+")", o.set)
+	}
 }
 
 // fromEnv reads NAME, or the file named by NAME_FILE for secrets.

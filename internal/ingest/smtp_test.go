@@ -44,6 +44,22 @@ func swaks(t testing.TB, args ...string) (string, bool) {
 	return string(out), err == nil
 }
 
+// swaksTLS fails the test unless swaks can speak TLS: it needs Perl's
+// Net::SSLeay, a package of its own on Debian.
+func swaksTLS(t testing.TB) {
+	t.Helper()
+	bin, err := exec.LookPath("swaks")
+	if err != nil {
+		t.Fatalf("swaks is not installed (Debian: apt-get install swaks libnet-ssleay-perl): %v", err)
+	}
+	out, _ := exec.Command(bin, "--support").CombinedOutput()
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, " TLS ") && !strings.HasPrefix(line, "=== TLS supported") {
+			t.Fatalf("swaks cannot use TLS (Debian: apt-get install libnet-ssleay-perl): %s", strings.TrimSpace(line))
+		}
+	}
+}
+
 // replied reports whether the server answered reply ("250 2.0.0") in a
 // swaks transcript, in clear or over TLS.
 func replied(out, reply string) bool {
@@ -355,6 +371,7 @@ func TestSMTPStartTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	swaksTLS(t)
 	withTLS := startReceiver(t, ingest.SMTPConfig{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}, mail)
 	without := startReceiver(t, ingest.SMTPConfig{}, mail)
 	raw := filepath.Join(dir, "m.eml")

@@ -178,6 +178,10 @@ type Explanation struct {
 	Class      Class  `json:"class"`
 	Suppress   bool   `json:"suppress"`
 	Advice     string `json:"advice"`
+	// Why explains a decision that may surprise, such as a permanent
+	// code that does not suppress.
+	Why   string `json:"why,omitempty"`
+	WhyES string `json:"why_es,omitempty"`
 }
 
 // ErrUnknownCode is returned by Explain for text that is no status code.
@@ -221,6 +225,18 @@ func Explain(code string) (Explanation, error) {
 	e.Reason, e.Class = ClassifyStatus(st, reply, "")
 	e.Suppress = e.Class.Suppresses()
 	e.Advice = advice(e.Class, e.Reason)
+	if st.Class() == 5 && !e.Suppress && e.Class != ClassSender {
+		what := string(st)
+		if reply != "" {
+			what = reply + " (" + string(st) + ")"
+		}
+		e.Why = "A permanent failure, yet not enough to suppress: " + what + " alone says delivery failed, not why. " +
+			"A mailbox that does not exist, a policy or spam rejection and a block-list hit all use it, so suppressing on it would drop good addresses. " +
+			"bounced suppresses when the reply says the mailbox is gone (a code such as 5.1.1, or text such as \"user unknown\"); otherwise it counts the failure as soft."
+		e.WhyES = "Un fallo permanente que no basta para suprimir: " + what + " solo dice que la entrega falló, no por qué. " +
+			"Lo usan tanto un buzón inexistente como un rechazo por política, spam o lista negra, así que suprimir con él descartaría direcciones buenas. " +
+			"bounced suprime cuando la respuesta dice que el buzón no existe (un código como 5.1.1, o un texto como \"user unknown\"); si no, cuenta el fallo como temporal."
+	}
 	return e, nil
 }
 

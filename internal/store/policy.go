@@ -71,9 +71,10 @@ type Policy struct {
 	// Reasons holds per-reason overrides.
 	Reasons map[parse.Reason]ReasonRule `json:"reasons"`
 
-	Version   int64     `json:"version"`
-	UpdatedAt time.Time `json:"updated_at"`
-	UpdatedBy string    `json:"updated_by"`
+	Version int64 `json:"version"`
+	// UpdatedAt is nil while the defaults have never been changed.
+	UpdatedAt *time.Time `json:"updated_at"`
+	UpdatedBy string     `json:"updated_by"`
 }
 
 func intp(n int) *int { return &n }
@@ -247,7 +248,7 @@ func loadPolicy(ctx context.Context, q querier) (Policy, error) {
 		return Policy{}, fmt.Errorf("decode policy: %w", err)
 	}
 	p = p.withDefaults()
-	p.Version, p.UpdatedAt, p.UpdatedBy = version, at, by
+	p.Version, p.UpdatedAt, p.UpdatedBy = version, &at, by
 	return p, nil
 }
 
@@ -288,7 +289,7 @@ func (db *DB) PutPolicy(ctx context.Context, p Policy, actor string) (Policy, er
 	}
 	want := p.Version
 	// The version and who changed it live in columns; loadPolicy sets them.
-	p.Version, p.UpdatedAt, p.UpdatedBy = 0, time.Time{}, ""
+	p.Version, p.UpdatedAt, p.UpdatedBy = 0, nil, ""
 	doc, err := json.Marshal(p)
 	if err != nil {
 		return Policy{}, fmt.Errorf("store: encode policy: %w", err)
