@@ -137,7 +137,7 @@ func submit(cfg config, c Case) error {
 	cmd := exec.Command(cfg.sendmail, "-f", cfg.sender, "-i", "--", rcpt)
 	cmd.Stdin = strings.NewReader(msg)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%v: %s", err, out)
+		return fmt.Errorf("%w: %s", err, out)
 	}
 	return nil
 }

@@ -107,7 +107,7 @@ func TestMTACorpus(t *testing.T) {
 			problem = "no evidence"
 		case got.Action != ActionFailed:
 			problem = fmt.Sprintf("action %s, want failed", got.Action)
-		case got.Status.Class() != 5 && !(l.transient && got.Status.Class() == 4 && rep.Engine == "RFC3464"):
+		case got.Status.Class() != 5 && (!l.transient || got.Status.Class() != 4 || rep.Engine != "RFC3464"):
 			problem = fmt.Sprintf("status %s, want 5.x.x", got.Status)
 		case got.Suppress != l.suppress:
 			problem = fmt.Sprintf("suppress %t, want %t (reason %s, evidence %+v)", got.Suppress, l.suppress, got.Reason, got.Evidence)

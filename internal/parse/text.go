@@ -441,7 +441,7 @@ func toneOf(text string) (temporary, permanent bool) {
 		} else {
 			permanent = true
 		}
-		return !(temporary && permanent)
+		return !temporary || !permanent
 	})
 	return temporary, permanent
 }
