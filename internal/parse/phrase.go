@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // phraseSet finds every phrase of a fixed list in a text in one pass
 // (Aho-Corasick, compiled to a DFA), so classifying a diagnostic costs the
@@ -81,11 +84,11 @@ func newPhraseSet(list []string) *phraseSet {
 	// nclass entries per state, 0 where the state has no child (state 0,
 	// the root, is never a child). Building it costs a few allocations
 	// whatever the number of phrases, which keeps program start fast.
-	n := 1
-	for _, raw := range list {
-		n += len(raw)
+	n := trieSize(list)
+	if n >= hasOutput {
+		panic("parse: phrase set too large")
 	}
-	delta := make([]uint16, nclassRows(1, ps.nclass), nclassRows(n/4+1, ps.nclass))
+	delta := make([]uint16, ps.nclass, n*ps.nclass) // exactly sized: no copying as it grows
 	outs := make([][]int32, 1, n)
 	for id, raw := range list {
 		p := normPhrase(raw)
@@ -97,12 +100,9 @@ func newPhraseSet(list []string) *phraseSet {
 		for i := 0; i < len(p); i++ {
 			at := s*ps.nclass + int(ps.class[p[i]])
 			if delta[at] == 0 {
-				if len(outs) >= hasOutput {
-					panic("parse: phrase set too large")
-				}
 				delta[at] = uint16(len(outs))
 				outs = append(outs, nil)
-				delta = append(delta, make([]uint16, ps.nclass)...)
+				delta = delta[:len(delta)+ps.nclass]
 			}
 			s = int(delta[at])
 		}
@@ -156,8 +156,26 @@ func newPhraseSet(list []string) *phraseSet {
 	return ps
 }
 
-// nclassRows is the length of a table of n states.
-func nclassRows(n, nclass int) int { return n * nclass }
+// trieSize returns the number of states of the trie of a phrase list,
+// the root included: sorted, each phrase adds the part it does not share
+// with the one before it.
+func trieSize(list []string) int {
+	norm := make([]string, len(list))
+	for i, p := range list {
+		norm[i] = strings.Trim(normPhrase(p), "|")
+	}
+	slices.Sort(norm)
+	n, prev := 1, ""
+	for _, p := range norm {
+		lcp := 0
+		for lcp < len(p) && lcp < len(prev) && p[lcp] == prev[lcp] {
+			lcp++
+		}
+		n += len(p) - lcp
+		prev = p
+	}
+	return n
+}
 
 func isWordByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= 0x80
