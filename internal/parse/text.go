@@ -802,6 +802,8 @@ func (d *draft) contextText() string {
 	return d.context
 }
 
+var htmlEntities = strings.NewReplacer("&nbsp;", " ", "&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'")
+
 // htmlToText strips tags from an HTML part, keeping line structure.
 func htmlToText(s string) string {
 	var b strings.Builder
@@ -822,6 +824,5 @@ func htmlToText(s string) string {
 			b.WriteByte(c)
 		}
 	}
-	r := strings.NewReplacer("&nbsp;", " ", "&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'")
-	return r.Replace(b.String())
+	return htmlEntities.Replace(b.String())
 }
