@@ -76,7 +76,8 @@ func useVERPRecipient(rep *parse.Report, addr string, raw []byte) bool {
 		if r.Status == "" && r.ReplyCode == "" {
 			r.Status, r.ReplyCode, r.Diagnostic = statusInBody(raw)
 		}
-		r.Reason, r.Class = parse.ClassifyStatus(r.Status, r.ReplyCode, r.Diagnostic)
+		v := parse.Classify(r.Status, r.ReplyCode, r.Diagnostic)
+		r.Reason, r.Class, r.Evidence = v.Reason, v.Class, v.Evidence
 		if r.Class == parse.ClassNone {
 			// A 2.x.x code in mail sent back to a bounce address says nothing.
 			r.Reason, r.Class = parse.ReasonOther, parse.ClassSoft

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ type NewEvent struct {
 	ProviderEventID string
 	Scope           string
 	OccurredAt      time.Time
+	// Evidence is what decided Reason and Class (nil when not read from
+	// a report).
+	Evidence *parse.Evidence `json:",omitempty"`
 	// Unverified marks a bounce that matched nothing reported sent, under
 	// the trust "sent": it is recorded and counted, and never suppresses
 	// nor counts towards a soft-bounce threshold.
@@ -86,8 +90,11 @@ type Event struct {
 	Scope             string       `json:"scope"`
 	Actor             string       `json:"actor,omitempty"`
 	Note              string       `json:"note,omitempty"`
-	OccurredAt        time.Time    `json:"occurred_at"`
-	CreatedAt         time.Time    `json:"created_at"`
+	// Evidence is what decided Reason and Class, for events read from a
+	// report.
+	Evidence   *parse.Evidence `json:"evidence,omitempty"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	CreatedAt  time.Time       `json:"created_at"`
 	// Unverified: a bounce that matched nothing reported sent (see
 	// NewEvent.Unverified).
 	Unverified bool `json:"unverified,omitempty"`
@@ -117,9 +124,33 @@ func EventsFromReport(rep *parse.Report, received time.Time) []NewEvent {
 			RemoteMTA:         r.RemoteMTA,
 			OriginalMessageID: rep.OriginalMessageID,
 			OccurredAt:        plausibleTime(received, r.LastAttemptDate, rep.ArrivalDate),
+			Evidence:          evidenceOf(r),
 		})
 	}
 	return evs
+}
+
+// evidenceJSON encodes evidence for its jsonb column (nil for NULL).
+func evidenceJSON(ev *parse.Evidence) *string {
+	if ev == nil {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+// evidenceOf returns a recipient's evidence, or nil when it has none.
+func evidenceOf(r parse.Recipient) *parse.Evidence {
+	if r.Evidence.From == "" {
+		return nil
+	}
+	ev := r.Evidence
+	ev.Text = clip(ev.Text, 1000)
+	return &ev
 }
 
 func eventTypeOf(kind parse.Kind, r parse.Recipient) EventType {
@@ -231,13 +262,13 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 
 const eventColumns = `id, raw_id, address, domain, type, class, reason, status, reply_code, diagnostic,
 	reporting_mta, remote_mta, original_message_id, source, provider, coalesce(provider_event_id, ''),
-	scope, actor, note, occurred_at, created_at, unverified`
+	scope, actor, note, occurred_at, created_at, evidence, unverified`
 
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
 	err := row.Scan(&e.ID, &e.RawID, &e.Address, &e.Domain, &e.Type, &e.Class, &e.Reason, &e.Status,
 		&e.ReplyCode, &e.Diagnostic, &e.ReportingMTA, &e.RemoteMTA, &e.OriginalMessageID, &e.Source,
-		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt, &e.Unverified)
+		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt, &e.Evidence, &e.Unverified)
 	return e, err
 }
 
@@ -281,15 +312,15 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 		)
 		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, actor, note, occurred_at, unverified)
+			scope, actor, note, occurred_at, evidence, unverified)
 		OVERRIDING SYSTEM VALUE
-		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21
+		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, $22
 		FROM n WHERE $16::text IS NULL OR EXISTS (SELECT 1 FROM keyed)
 		RETURNING id`,
 		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
 		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
 		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
-		ev.Scope, actor, clip(note, 1000), ev.OccurredAt, ev.Unverified).Scan(&id)
+		ev.Scope, actor, clip(note, 1000), ev.OccurredAt, evidenceJSON(ev.Evidence), ev.Unverified).Scan(&id)
 	if err == pgx.ErrNoRows {
 		return 0, nil, nil // a replayed provider event
 	}
