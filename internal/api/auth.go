@@ -205,8 +205,17 @@ func clientKey(r *http.Request) string {
 	return p.String()
 }
 
-// failureLimiter returns the client's limiter of failed authentications.
-func (a *authenticator) failureLimiter(client string) *rate.Limiter {
+// overFailing reports whether the client has used up its failed
+// authentications; a client that never failed costs nothing here.
+func (a *authenticator) overFailing(client string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.clients[client]
+	return ok && l.Tokens() < 1
+}
+
+// failed counts a failed authentication of the client.
+func (a *authenticator) failed(client string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, ok := a.clients[client]
@@ -227,7 +236,7 @@ func (a *authenticator) failureLimiter(client string) *rate.Limiter {
 		l = rate.NewLimiter(AuthFailureRate, AuthFailureBurst)
 		a.clients[client] = l
 	}
-	return l
+	l.Allow()
 }
 
 const adminKeyID = -1
@@ -302,23 +311,23 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	}
 	var k store.APIKey
 	sum := store.HashToken(token)
-	failed := a.failureLimiter(clientKey(r))
+	client := clientKey(r)
 	switch {
 	case a.adminHash != nil && subtle.ConstantTimeCompare(sum[:], a.adminHash) == 1:
 		k = store.APIKey{ID: adminKeyID, Name: ConfigAdminName, Scopes: []store.KeyScope{store.KeyAdmin}}
-	case failed.Tokens() < 1:
+	case a.overFailing(client):
 		a.failures("client_rate_limited")
 		return principal{}, &RateLimitedError{RetryAfter: time.Duration(float64(time.Second) / AuthFailureRate),
 			Detail: "too many failed authentications from this address; retry after Retry-After seconds"}
 	case a.keys == nil:
-		failed.Allow()
+		a.failed(client)
 		a.failures("unknown")
 		return principal{}, ErrBadKey
 	default:
 		var err error
 		k, err = a.keys.AuthenticateAPIKey(r.Context(), token)
 		if errors.Is(err, store.ErrNotFound) {
-			failed.Allow()
+			a.failed(client)
 			a.failures("unknown")
 			s.explainNoKeys(r.Context())
 			return principal{}, ErrBadKey
