@@ -24,7 +24,7 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	db := dbtest.Open(t, store.Options{})
-	mail, err := ingest.NewMail(db, nil, nil, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 func TestMessageWithEnvelopeMatchesSpec(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, api.Options{})
-	mail, err := ingest.NewMail(h.db, nil, nil, nil)
+	mail, err := ingest.NewMail(h.db, ingest.MailOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

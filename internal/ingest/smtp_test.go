@@ -247,7 +247,7 @@ func TestSMTPDatabaseDownAnswers451(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(down.Close)
-	downMail, _ := ingest.NewMail(down, nil, nil, nil)
+	downMail, _ := ingest.NewMail(down, ingest.MailOptions{})
 	rr := startReceiver(t, ingest.SMTPConfig{UnhealthyAfter: time.Millisecond}, downMail)
 	raw := filepath.Join(t.TempDir(), "m.eml")
 	os.WriteFile(raw, dsntest.DSN("down", dsntest.Rcpt{Address: "x@example.com", Status: "5.1.1"}), 0o600)

@@ -371,6 +371,7 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 		make([]string, n), make([]string, n), make([]string, n)
 	sources, providers, scopes := make([]string, n), make([]string, n), make([]string, n)
 	peids, evidences := make([]*string, n), make([]*string, n)
+	unverified := make([]bool, n)
 	occurred := make([]time.Time, n)
 	for i, se := range evs {
 		ev, in := se.ev, ps[se.input].in
@@ -384,7 +385,7 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 			id := ev.ProviderEventID
 			peids[i] = &id
 		}
-		occurred[i] = ev.OccurredAt
+		occurred[i], unverified[i] = ev.OccurredAt, ev.Unverified
 		evidences[i] = evidenceJSON(ev.Evidence)
 	}
 	// A provider event id already in event_keys (or twice in the batch:
@@ -393,10 +394,10 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 		WITH t AS (
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 				$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-				$15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[], $20::text[])
+				$15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::boolean[])
 				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
-					provider_event_id, scope, occurred_at, evidence)
+					provider_event_id, scope, occurred_at, evidence, unverified)
 			WHERE EXISTS (SELECT 1 FROM raw_messages r WHERE r.id = t.raw_id)
 		), keyed AS (
 			INSERT INTO event_keys (source, provider, provider_event_id, event_id)
@@ -407,17 +408,17 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 		)
 		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, actor, note, occurred_at, evidence)
+			scope, actor, note, occurred_at, evidence, unverified)
 		OVERRIDING SYSTEM VALUE
 		SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, '', '', occurred_at, evidence::jsonb
+			scope, '', '', occurred_at, evidence::jsonb, unverified
 		FROM t
 		WHERE t.provider_event_id IS NULL OR t.id IN (SELECT event_id FROM keyed)
 		ORDER BY t.id
 		RETURNING id`,
 		ids, rawIDs, addrs, keys, domains, types, classes, reasons, statuses, replies, diags, rmtas, remotes,
-		omids, sources, providers, peids, scopes, occurred, evidences)
+		omids, sources, providers, peids, scopes, occurred, evidences, unverified)
 }
 
 // layerEvents splits events into layers in which each address appears at

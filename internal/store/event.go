@@ -63,6 +63,10 @@ type NewEvent struct {
 	// Evidence is what decided Reason and Class (nil when not read from
 	// a report).
 	Evidence *parse.Evidence `json:",omitempty"`
+	// Unverified marks a bounce that matched nothing reported sent, under
+	// the trust "sent": it is recorded and counted, and never suppresses
+	// nor counts towards a soft-bounce threshold.
+	Unverified bool `json:",omitempty"`
 }
 
 // Event is a recorded event.
@@ -91,6 +95,9 @@ type Event struct {
 	Evidence   *parse.Evidence `json:"evidence,omitempty"`
 	OccurredAt time.Time       `json:"occurred_at"`
 	CreatedAt  time.Time       `json:"created_at"`
+	// Unverified: a bounce that matched nothing reported sent (see
+	// NewEvent.Unverified).
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // EventsFromReport turns a parsed report into one event per recipient.
@@ -255,13 +262,13 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 
 const eventColumns = `id, raw_id, address, domain, type, class, reason, status, reply_code, diagnostic,
 	reporting_mta, remote_mta, original_message_id, source, provider, coalesce(provider_event_id, ''),
-	scope, actor, note, occurred_at, created_at, evidence`
+	scope, actor, note, occurred_at, created_at, evidence, unverified`
 
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
 	err := row.Scan(&e.ID, &e.RawID, &e.Address, &e.Domain, &e.Type, &e.Class, &e.Reason, &e.Status,
 		&e.ReplyCode, &e.Diagnostic, &e.ReportingMTA, &e.RemoteMTA, &e.OriginalMessageID, &e.Source,
-		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt, &e.Evidence)
+		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt, &e.Evidence, &e.Unverified)
 	return e, err
 }
 
@@ -305,15 +312,15 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 		)
 		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, actor, note, occurred_at, evidence)
+			scope, actor, note, occurred_at, evidence, unverified)
 		OVERRIDING SYSTEM VALUE
-		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb
+		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, $22
 		FROM n WHERE $16::text IS NULL OR EXISTS (SELECT 1 FROM keyed)
 		RETURNING id`,
 		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
 		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
 		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
-		ev.Scope, actor, clip(note, 1000), ev.OccurredAt, evidenceJSON(ev.Evidence)).Scan(&id)
+		ev.Scope, actor, clip(note, 1000), ev.OccurredAt, evidenceJSON(ev.Evidence), ev.Unverified).Scan(&id)
 	if err == pgx.ErrNoRows {
 		return 0, nil, nil // a replayed provider event
 	}
@@ -345,6 +352,9 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 // or on the event's own list as the policy says, unsubscribes on the
 // event's own list. It returns nil when nothing is to be suppressed.
 func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, source, provider, actor string, ev NewEvent) *entry {
+	if ev.Unverified {
+		return nil
+	}
 	e := &entry{
 		Address: ev.Address, Reason: ev.Reason, Class: ev.Class, Status: string(ev.Status), ReplyCode: ev.ReplyCode,
 		Diagnostic: ev.Diagnostic, Source: source, Provider: provider, EventID: eventID, At: ev.OccurredAt, CreatedBy: actor,
