@@ -328,16 +328,27 @@ func TestSMTPLimits(t *testing.T) {
 	})
 	t.Run("connections and idle timeout", func(t *testing.T) {
 		var held []*bufio.Reader
-		for range 2 {
-			c, err := net.Dial("tcp", rr.addr.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "220 ") {
-				t.Fatalf("greeting = %q", line)
-			}
+		for len(held) < 2 {
+			// The earlier subtests' connections may still be closing:
+			// until their slots are free, the receiver answers 421.
+			var br *bufio.Reader
+			eventually(t, "a connection slot", func() bool {
+				c, err := net.Dial("tcp", rr.addr.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				br = bufio.NewReader(c)
+				line, _ := br.ReadString('\n')
+				if strings.HasPrefix(line, "421 4.7.0") {
+					c.Close()
+					return false
+				}
+				if !strings.HasPrefix(line, "220 ") {
+					t.Fatalf("greeting = %q", line)
+				}
+				t.Cleanup(func() { c.Close() })
+				return true
+			})
 			held = append(held, br)
 		}
 		c, err := net.Dial("tcp", rr.addr.String())
