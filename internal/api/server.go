@@ -43,10 +43,11 @@ type SuppressionStore interface {
 	DeleteSuppression(ctx context.Context, email, scope, actor, note string) (store.Suppression, error)
 }
 
-// EventLister lists events; it returns store.ErrBadCursor for a cursor it
-// did not issue.
+// EventLister lists and counts events; ListEvents returns
+// store.ErrBadCursor for a cursor it did not issue.
 type EventLister interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, string, error)
+	CountEvents(ctx context.Context, f store.EventFilter) (int64, error)
 }
 
 // BulkSuppressions checks, adds and removes many addresses at once.
@@ -101,6 +102,7 @@ type KeyStore interface {
 // issue.
 type QuarantineLister interface {
 	ListQuarantinedMail(ctx context.Context, cursor string, limit int) ([]store.QuarantinedMail, string, error)
+	CountQuarantinedMail(ctx context.Context) (int64, error)
 }
 
 // Pinger checks the database answers.
@@ -312,7 +314,11 @@ func New(deps Deps, opts Options) (*Server, error) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 	for _, rt := range s.routes() {
-		r.Method(rt.method, rt.pattern, s.authorize(accessFor(rt.method, rt.pattern), s.handler(rt.handle)))
+		handle := rt.handle
+		if names, ok := queryParams[rt.method+" "+rt.pattern]; ok {
+			handle = knownParams(names, handle)
+		}
+		r.Method(rt.method, rt.pattern, s.authorize(accessFor(rt.method, rt.pattern), s.handler(handle)))
 	}
 	s.router = r
 	return s, nil

@@ -113,12 +113,27 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) error 
 	if f.Limit, err = limitParam(r); err != nil {
 		return err
 	}
+	total, err := totalParam(r)
+	if err != nil {
+		return err
+	}
 	f.Cursor = r.URL.Query().Get("cursor")
 	items, next, err := s.deps.Suppressions.ListSuppressions(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newPage(items, next))
+	p := newPage(items, next)
+	if total {
+		g := f
+		g.Cursor, g.Limit = "", 0
+		n, err := s.deps.Exporter.CountSuppressions(r.Context(), g)
+		if err != nil {
+			return err
+		}
+		n64 := int64(n)
+		p.Total = &n64
+	}
+	writePage(w, r, p)
 	return nil
 }
 
