@@ -116,7 +116,7 @@ func TestEventFiltersOverHTTP(t *testing.T) {
 		{"type=delay", []string{"full@example.com"}},
 	} {
 		var page struct{ Items []store.Event }
-		h.get("/v1/events?" + tt.query).json(t, &page)
+		h.get("/v1/events?"+tt.query).json(t, &page)
 		var got []string
 		for _, e := range page.Items {
 			got = append(got, e.Address)

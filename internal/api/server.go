@@ -74,9 +74,10 @@ type RecipientStore interface {
 }
 
 // StatsStore counts events and records sent volume and sent messages;
-// Stats returns store.ErrBadStats for a malformed query.
+// Stats and SenderHealth return store.ErrBadStats for a malformed query.
 type StatsStore interface {
 	Stats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
+	SenderHealth(ctx context.Context, q store.SenderHealthQuery) (store.SenderHealth, error)
 	RecordSent(ctx context.Context, tenant, reportID string, counts []store.SentCount) (bool, error)
 	RecordSentMessages(ctx context.Context, tenant string, msgs []store.SentMessage) error
 }
@@ -226,6 +227,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/recipients/{email}", s.getRecipient},
 		{"POST", "/v1/recipients/{email}/reset", s.resetRecipient},
 		{"GET", "/v1/stats", s.getStats},
+		{"GET", "/v1/sender-health", s.getSenderHealth},
 		{"POST", "/v1/sent", s.postSent},
 		{"GET", "/v1/policy", s.getPolicy},
 		{"PUT", "/v1/policy", s.putPolicy},
