@@ -75,6 +75,7 @@ var accessRules = map[string]access{
 	"POST /v1/sent":                     {scope: store.KeyEventsWrite},
 	"GET /v1/policy":                    {},
 	"PUT /v1/policy":                    {scope: store.KeyPolicyWrite, global: true},
+	"PATCH /v1/policy":                  {scope: store.KeyPolicyWrite, global: true},
 }
 
 func accessFor(method, pattern string) access {

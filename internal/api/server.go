@@ -84,7 +84,7 @@ type StatsStore interface {
 
 // PolicyStore reads and replaces the suppression policy. Put returns a
 // *store.PolicyError for an invalid policy and store.ErrVersionMismatch
-// when the caller edited an older version.
+// when the caller edited another version than the stored one.
 type PolicyStore interface {
 	GetPolicy(ctx context.Context) (store.Policy, error)
 	PutPolicy(ctx context.Context, p store.Policy, actor string) (store.Policy, error)
@@ -231,6 +231,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/sent", s.postSent},
 		{"GET", "/v1/policy", s.getPolicy},
 		{"PUT", "/v1/policy", s.putPolicy},
+		{"PATCH", "/v1/policy", s.patchPolicy},
 		{"GET", "/v1/codes", s.listCodes},
 		{"GET", "/v1/codes/{code}", s.getCode},
 		{"POST", "/v1/webhooks/ses", s.receiveWebhook("ses")},

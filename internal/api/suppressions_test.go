@@ -388,8 +388,8 @@ func policyFlow(t *testing.T, h *harness) {
 	if r := h.do("PUT", "/v1/policy", "application/json", stale, true); r.status != 200 {
 		t.Fatalf("PUT with the current version = %d", r.status)
 	}
-	problemOf(t, h.do("PUT", "/v1/policy", "application/json", stale, true), 409) // version 1 is stale now
-	bad := problemOf(t, h.do("PUT", "/v1/policy", "application/json", []byte(`{"reasons":{"auth_required":{"threshold":1}}}`), true), 400)
+	problemOf(t, h.do("PUT", "/v1/policy", "application/json", stale, true), 412) // version 1 is stale now
+	bad := problemOf(t, h.do("PATCH", "/v1/policy", "application/merge-patch+json", []byte(`{"reasons":{"auth_required":{"threshold":1}},"version":2}`), true), 400)
 	if bad["param"] != "reasons.auth_required" {
 		t.Errorf("problem %v", bad)
 	}
