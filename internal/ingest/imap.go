@@ -540,8 +540,7 @@ func (m *IMAP) readBatch(ctx context.Context, c *imapclient.Client, cp *store.Ch
 			ingestErr = err
 			break
 		}
-		env := Envelope{Source: "imap", Provider: m.cfg.Name}
-		env.VERPRecipient, env.VERPToken, _ = verpFromHeaders(m.cfg.VERP, raw)
+		env := Envelope{Source: "imap", Provider: m.cfg.Name, VERP: m.cfg.VERP}
 		out, err := m.deps.Ingester.IngestEnvelope(work, env, raw)
 		if err != nil {
 			m.count(OutcomeFailed)

@@ -86,16 +86,10 @@ type Envelope struct {
 	// SMTP or LMTP.
 	MailFrom string
 	RcptTo   []string
-	// VERPRecipient is the original recipient decoded from the VERP
-	// bounce address the message was sent to (see parse.VERP), and
-	// VERPToken its optional per-message token. The recipient stands in
-	// when the report itself names none, also when it cannot be parsed.
-	VERPRecipient string
-	VERPToken     string
-}
-
-func (e Envelope) empty() bool {
-	return e.MailFrom == "" && len(e.RcptTo) == 0 && e.VERPRecipient == "" && e.VERPToken == ""
+	// VERP decodes the VERP bounce address the message was sent to (see
+	// parse.Options.VERP): its recipient stands in when the report itself
+	// names none. The zero value is off.
+	VERP parse.VERP
 }
 
 // mailResult is the stored result of mail that came with an envelope.
@@ -118,18 +112,18 @@ type envelopeResult struct {
 // Ingest, only a store error fails.
 func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (store.Outcome, error) {
 	start := time.Now()
-	rep, perr := parse.Parse(raw)
+	rep, perr := parse.ParseWithOptions(raw, parse.Options{VERP: env.VERP, EnvelopeTo: env.RcptTo})
 	m.parseDur.Observe(time.Since(start).Seconds())
-	fromVERP := false
-	if env.VERPRecipient != "" && !errors.Is(perr, parse.ErrTooLarge) && !errors.Is(perr, parse.ErrEmpty) {
-		fromVERP = useVERPRecipient(rep, env.VERPRecipient, raw)
-	}
+	// The VERP address names the recipient the report could not, even
+	// when the rest of the message cannot be read.
+	fromVERP := rep.VERP != nil && rep.VERP.Used
 	var result any = rep
-	if !env.empty() {
-		result = mailResult{Report: rep, Envelope: envelopeResult{
-			MailFrom: env.MailFrom, RcptTo: env.RcptTo,
-			VERPRecipient: env.VERPRecipient, VERPToken: env.VERPToken, RecipientFromVERP: fromVERP,
-		}}
+	if env.MailFrom != "" || len(env.RcptTo) > 0 || rep.VERP != nil {
+		e := envelopeResult{MailFrom: env.MailFrom, RcptTo: env.RcptTo}
+		if v := rep.VERP; v != nil {
+			e.VERPRecipient, e.VERPToken, e.RecipientFromVERP = v.Recipient, v.Token, v.Used
+		}
+		result = mailResult{Report: rep, Envelope: e}
 	}
 	in := store.Input{
 		Source: env.Source, Provider: env.Provider, ContentType: "message/rfc822", Raw: raw,
@@ -139,18 +133,17 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		in.Status, in.Error = store.ParseFailed, perr.Error()
 		switch {
 		case fromVERP:
-			// The VERP address names the recipient the report could not.
-			in.Events = store.EventsFromReport(rep, m.now())
+			in.Events = parse.Events(rep, m.now())
 		case errors.Is(perr, parse.ErrTooLarge) || errors.Is(perr, parse.ErrEmpty) || len(rep.Recipients) == 0:
 			in.Kind = ""
-			if env.empty() {
+			if result == any(rep) {
 				in.Result = nil
 			}
 		}
 		m.parsed.WithLabelValues("error").Inc()
 	} else {
 		m.parsed.WithLabelValues(string(rep.Kind)).Inc()
-		in.Events = store.EventsFromReport(rep, m.now())
+		in.Events = parse.Events(rep, m.now())
 	}
 	out, err := m.rec.Record(ctx, in)
 	if err != nil {

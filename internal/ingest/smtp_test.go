@@ -195,7 +195,7 @@ func expectEventsVERP(msgs []corpusMessage) map[[32]byte]int {
 		case named && err != nil:
 			n = 0 // a partial report: stored, not recorded
 		case named:
-			n = len(store.EventsFromReport(rep, time.Now()))
+			n = len(parse.Events(rep, time.Now()))
 		}
 		want[sha256.Sum256(m.raw)] = n
 	}
@@ -278,7 +278,7 @@ func TestSMTPVERPRecoversRecipientOfUnparseableBounce(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("events for the VERP recipient = %v, %v; want 1", evs, err)
 	}
-	if ev := evs[0]; ev.Type != store.EventBounce || ev.Class != parse.ClassSoft || ev.Source != "smtp" {
+	if ev := evs[0]; ev.Type != parse.EventBounce || ev.Class != parse.ClassSoft || ev.Source != "smtp" {
 		t.Errorf("event = %+v; want a soft bounce from smtp (no evidence to suppress on)", ev)
 	}
 	var env struct {

@@ -19,13 +19,13 @@ func benchInputs(run string, n, k int) []store.Input {
 		in := store.Input{Source: "webhook", Provider: "bench", ContentType: "application/json", Status: store.ParseParsed,
 			Kind: "events", Raw: fmt.Appendf(nil, `{"run":%q,"i":%d}`, run, i), Result: map[string]int{"events": k}}
 		for j := range k {
-			ev := store.NewEvent{Address: fmt.Sprintf("b%d-%d.%s@bench%d.example.com", i, j, run, j%7), Type: store.EventDelivery,
+			ev := parse.Event{Address: fmt.Sprintf("b%d-%d.%s@bench%d.example.com", i, j, run, j%7), Type: parse.EventDelivery,
 				Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: now, ProviderEventID: fmt.Sprintf("%s-%d-%d", run, i, j)}
 			switch j % 5 {
 			case 1:
-				ev.Type, ev.Class, ev.Reason, ev.Status = store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2"
+				ev.Type, ev.Class, ev.Reason, ev.Status = parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2"
 			case 2:
-				ev.Type, ev.Class, ev.Reason, ev.Status = store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown, "5.1.1"
+				ev.Type, ev.Class, ev.Reason, ev.Status = parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown, "5.1.1"
 			}
 			in.Events = append(in.Events, ev)
 		}

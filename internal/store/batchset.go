@@ -45,7 +45,8 @@ import (
 // setEvent is one event of the batch, normalised as insertEvent would.
 type setEvent struct {
 	input int // index into the batch
-	ev    NewEvent
+	ev    parse.Event
+	scope string
 	dec   decision
 	rawID int64
 	id    int64
@@ -115,10 +116,11 @@ func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared) (_ []recorded, 
 				continue // as insertEvent: nothing to key it on
 			}
 			ev.Address = addr
-			if ev.Scope == "" || CheckScope(ev.Scope) != nil {
-				ev.Scope = GlobalScope
+			scope := p.in.Scope
+			if scope == "" || CheckScope(scope) != nil {
+				scope = GlobalScope
 			}
-			evs = append(evs, &setEvent{input: i, ev: ev, dec: pol.decide(ev)})
+			evs = append(evs, &setEvent{input: i, ev: ev, scope: scope, dec: pol.decide(ev)})
 		}
 	}
 
@@ -282,7 +284,7 @@ func collectSoftCounts(br pgx.BatchResults, layer []*setEvent, soft map[int64]in
 	}
 	byKey := make(map[[2]string]int64, len(layer))
 	for _, se := range layer {
-		byKey[[2]string{TenantOf(se.ev.Scope), parse.AddressKey(se.ev.Address)}] = se.id
+		byKey[[2]string{TenantOf(se.scope), parse.AddressKey(se.ev.Address)}] = se.id
 	}
 	var tenant, key string
 	var n int
@@ -379,7 +381,7 @@ func queueEventInsert(b *pgx.Batch, ps []*prepared, evs []*setEvent) {
 		types[i], classes[i], reasons[i] = string(ev.Type), string(ev.Class), string(ev.Reason)
 		statuses[i], replies[i], diags[i] = clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000)
 		rmtas[i], remotes[i], omids[i] = clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998)
-		sources[i], providers[i], scopes[i] = in.Source, in.Provider, ev.Scope
+		sources[i], providers[i], scopes[i] = in.Source, in.Provider, se.scope
 		if ev.ProviderEventID != "" {
 			id := ev.ProviderEventID
 			peids[i] = &id
@@ -457,7 +459,7 @@ func layerEvents(evs []*setEvent) [][]*setEvent {
 func queueRecipientSet(b *pgx.Batch, layer []*setEvent, pol *Policy) int {
 	var windowed, plain []*setEvent
 	for _, se := range layer {
-		if se.ev.Type == EventDelivery || se.dec.counts {
+		if se.ev.Type == parse.EventDelivery || se.dec.counts {
 			windowed = append(windowed, se)
 		} else {
 			plain = append(plain, se)
@@ -478,22 +480,22 @@ func queueRecipientSet(b *pgx.Batch, layer []*setEvent, pol *Policy) int {
 		at, days := make([]time.Time, n), make([]time.Time, n)
 		for i, se := range group {
 			ev := se.ev
-			isBounce := ev.Type == EventBounce
-			tenants[i], keys[i], addrs[i], domains[i] = TenantOf(ev.Scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address)
+			isBounce := ev.Type == parse.EventBounce
+			tenants[i], keys[i], addrs[i], domains[i] = TenantOf(se.scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address)
 			hard[i] = int32(b2i(isBounce && ev.Class == parse.ClassHard))
-			complaint[i] = int32(b2i(ev.Type == EventComplaint))
+			complaint[i] = int32(b2i(ev.Type == parse.EventComplaint))
 			sender[i] = int32(b2i(ev.Class == parse.ClassSender))
 			occurred := ev.OccurredAt
 			if isBounce {
 				lastBounce[i] = &occurred
 			}
-			if ev.Type == EventDelivery {
+			if ev.Type == parse.EventDelivery {
 				lastDelivery[i] = &occurred
 			}
 			u := occurred.UTC()
 			ids[i], types[i], at[i] = se.id, string(ev.Type), occurred
 			days[i] = time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
-			delivery[i], counts[i] = ev.Type == EventDelivery, se.dec.counts
+			delivery[i], counts[i] = ev.Type == parse.EventDelivery, se.dec.counts
 			mkeys[i], reasons[i] = messageKey(ev.OriginalMessageID), string(ev.Reason)
 		}
 		if gi == 0 {
@@ -576,7 +578,7 @@ func entriesOf(ps []*prepared, layer []*setEvent, softCount map[int64]int, pol *
 			continue // a replayed event: not applied
 		}
 		in := ps[se.input].in
-		if e := entryFromEvent(pol, se.dec, n, se.id, in.Source, in.Provider, "", se.ev); e != nil {
+		if e := entryFromEvent(pol, se.dec, n, se.id, in.Source, in.Provider, "", se.scope, se.ev); e != nil {
 			out = append(out, *e)
 			se.suppressed = suppressed{reason: e.Reason, scope: e.Scope}
 		}

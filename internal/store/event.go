@@ -12,142 +12,32 @@ import (
 	"github.com/bounced/bounced/internal/parse"
 )
 
-// EventType is what an event records.
-type EventType string
-
-// Event types. The first five come from reports; the rest record actions
-// on the suppression list and counters.
-const (
-	EventBounce             EventType = "bounce"
-	EventDelay              EventType = "delay"
-	EventDelivery           EventType = "delivery"
-	EventComplaint          EventType = "complaint"
-	EventAutoReply          EventType = "auto_reply"
-	EventUnsubscribe        EventType = "unsubscribe"
-	EventSuppressionAdded   EventType = "suppression_added"
-	EventSuppressionRemoved EventType = "suppression_removed"
-	EventReset              EventType = "reset"
-)
-
-// Valid reports whether t is a known event type.
-func (t EventType) Valid() bool {
-	switch t {
-	case EventBounce, EventDelay, EventDelivery, EventComplaint, EventAutoReply,
-		EventUnsubscribe, EventSuppressionAdded, EventSuppressionRemoved, EventReset:
-		return true
-	}
-	return false
-}
-
 // GlobalScope is the suppression scope every check sees.
 const GlobalScope = "global"
 
-// NewEvent is an event to record.
-type NewEvent struct {
-	Address           string // normalised, see parse.NormalizeAddress
-	Type              EventType
-	Class             parse.Class
-	Reason            parse.Reason
-	Status            parse.Status
-	ReplyCode         string
-	Diagnostic        string
-	ReportingMTA      string
-	RemoteMTA         string
-	OriginalMessageID string
-	// ProviderEventID is the provider's id for this event; a second event
-	// with the same source, provider and id is ignored.
-	ProviderEventID string
-	Scope           string
-	OccurredAt      time.Time
-}
-
 // Event is a recorded event.
 type Event struct {
-	ID                int64        `json:"id"`
-	RawID             *int64       `json:"raw_id,omitempty"`
-	Address           string       `json:"recipient"`
-	Domain            string       `json:"domain"`
-	Type              EventType    `json:"type"`
-	Class             parse.Class  `json:"class"`
-	Reason            parse.Reason `json:"reason"`
-	Status            string       `json:"status"`
-	ReplyCode         string       `json:"reply_code"`
-	Diagnostic        string       `json:"diagnostic"`
-	ReportingMTA      string       `json:"reporting_mta"`
-	RemoteMTA         string       `json:"remote_mta"`
-	OriginalMessageID string       `json:"original_message_id"`
-	Source            string       `json:"source"`
-	Provider          string       `json:"provider"`
-	ProviderEventID   string       `json:"provider_event_id,omitempty"`
-	Scope             string       `json:"scope"`
-	Actor             string       `json:"actor,omitempty"`
-	Note              string       `json:"note,omitempty"`
-	OccurredAt        time.Time    `json:"occurred_at"`
-	CreatedAt         time.Time    `json:"created_at"`
-}
-
-// EventsFromReport turns a parsed report into one event per recipient.
-// Dates in the report are used when plausible; otherwise received.
-func EventsFromReport(rep *parse.Report, received time.Time) []NewEvent {
-	if rep == nil {
-		return nil
-	}
-	evs := make([]NewEvent, 0, len(rep.Recipients))
-	for _, r := range rep.Recipients {
-		addr, err := parse.NormalizeAddress(r.Address)
-		if err != nil {
-			continue
-		}
-		evs = append(evs, NewEvent{
-			Address:           addr,
-			Type:              eventTypeOf(rep.Kind, r),
-			Class:             r.Class,
-			Reason:            r.Reason,
-			Status:            r.Status,
-			ReplyCode:         r.ReplyCode,
-			Diagnostic:        r.Diagnostic,
-			ReportingMTA:      rep.ReportingMTA,
-			RemoteMTA:         r.RemoteMTA,
-			OriginalMessageID: rep.OriginalMessageID,
-			OccurredAt:        plausibleTime(received, r.LastAttemptDate, rep.ArrivalDate),
-		})
-	}
-	return evs
-}
-
-func eventTypeOf(kind parse.Kind, r parse.Recipient) EventType {
-	switch {
-	case r.Class == parse.ClassComplaint || kind == parse.KindComplaint && r.Reason == parse.ReasonComplaint:
-		// A feedback report is a complaint unless it says otherwise: a
-		// "not-spam" report reads as a delivery, an RFC 6591 auth-failure
-		// report as the sender's failure, by their action below.
-		return EventComplaint
-	case kind == parse.KindAutoReply || r.Reason == parse.ReasonAutoReply:
-		return EventAutoReply
-	}
-	switch r.Action {
-	case parse.ActionDelayed:
-		return EventDelay
-	case parse.ActionDelivered, parse.ActionRelayed, parse.ActionExpanded:
-		return EventDelivery
-	}
-	return EventBounce
-}
-
-// plausibleTime returns the first date that parses and lies within 30 days
-// before received (and not after it, allowing for clock skew), else
-// received: report dates are written by remote clocks and sometimes wrong.
-func plausibleTime(received time.Time, dates ...string) time.Time {
-	for _, d := range dates {
-		t, err := parseMailDate(d)
-		if err != nil {
-			continue
-		}
-		if t.After(received.Add(-30*24*time.Hour)) && t.Before(received.Add(time.Hour)) {
-			return t
-		}
-	}
-	return received
+	ID                int64           `json:"id"`
+	RawID             *int64          `json:"raw_id,omitempty"`
+	Address           string          `json:"recipient"`
+	Domain            string          `json:"domain"`
+	Type              parse.EventType `json:"type"`
+	Class             parse.Class     `json:"class"`
+	Reason            parse.Reason    `json:"reason"`
+	Status            string          `json:"status"`
+	ReplyCode         string          `json:"reply_code"`
+	Diagnostic        string          `json:"diagnostic"`
+	ReportingMTA      string          `json:"reporting_mta"`
+	RemoteMTA         string          `json:"remote_mta"`
+	OriginalMessageID string          `json:"original_message_id"`
+	Source            string          `json:"source"`
+	Provider          string          `json:"provider"`
+	ProviderEventID   string          `json:"provider_event_id,omitempty"`
+	Scope             string          `json:"scope"`
+	Actor             string          `json:"actor,omitempty"`
+	Note              string          `json:"note,omitempty"`
+	OccurredAt        time.Time       `json:"occurred_at"`
+	CreatedAt         time.Time       `json:"created_at"`
 }
 
 // EventFilter selects events for ListEvents.
@@ -157,7 +47,7 @@ type EventFilter struct {
 	// untenanted ones); without OnlyTenant every tenant's events are listed.
 	Tenant     string
 	OnlyTenant bool
-	Type       EventType
+	Type       parse.EventType
 	Since      time.Time // inclusive
 	Until      time.Time // exclusive
 	Cursor     string
@@ -247,14 +137,14 @@ type applyRules struct {
 // address was newly suppressed. It runs once per event inside the
 // caller's transaction and costs one statement per step, no policy reads.
 // The entry it returns is the suppression newly added (nil when none).
-func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, *entry, error) {
+func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64, source, provider, actor, note, scope string, ev parse.Event) (int64, *entry, error) {
 	addr, err := parse.NormalizeAddress(ev.Address)
 	if err != nil {
 		return 0, nil, nil // nothing to key it on; the raw input keeps it
 	}
 	ev.Address = addr
-	if ev.Scope == "" || CheckScope(ev.Scope) != nil {
-		ev.Scope = GlobalScope
+	if scope == "" || CheckScope(scope) != nil {
+		scope = GlobalScope
 	}
 	var providerEventID *string
 	if ev.ProviderEventID != "" {
@@ -282,7 +172,7 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
 		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
 		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
-		ev.Scope, actor, clip(note, 1000), ev.OccurredAt).Scan(&id)
+		scope, actor, clip(note, 1000), ev.OccurredAt).Scan(&id)
 	if err == pgx.ErrNoRows {
 		return 0, nil, nil // a replayed provider event
 	}
@@ -291,11 +181,11 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 	}
 	pol := rules.policy
 	dec := pol.decide(ev)
-	softCount, err := applyToRecipient(ctx, tx, pol, dec, id, ev)
+	softCount, err := applyToRecipient(ctx, tx, pol, dec, id, scope, ev)
 	if err != nil {
 		return 0, nil, err
 	}
-	entry := entryFromEvent(pol, dec, softCount, id, source, provider, actor, ev)
+	entry := entryFromEvent(pol, dec, softCount, id, source, provider, actor, scope, ev)
 	if entry == nil {
 		return id, nil, nil
 	}
@@ -313,25 +203,25 @@ func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64,
 // root list of the event's tenant (global without one), complaints there
 // or on the event's own list as the policy says, unsubscribes on the
 // event's own list. It returns nil when nothing is to be suppressed.
-func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, source, provider, actor string, ev NewEvent) *entry {
+func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, source, provider, actor, scope string, ev parse.Event) *entry {
 	e := &entry{
 		Address: ev.Address, Reason: ev.Reason, Class: ev.Class, Status: string(ev.Status), ReplyCode: ev.ReplyCode,
 		Diagnostic: ev.Diagnostic, Source: source, Provider: provider, EventID: eventID, At: ev.OccurredAt, CreatedBy: actor,
 	}
 	switch ev.Type {
-	case EventUnsubscribe:
-		e.Scope, e.Reason, e.Class = ev.Scope, ReasonUnsubscribe, parse.ClassNone
+	case parse.EventUnsubscribe:
+		e.Scope, e.Reason, e.Class = scope, ReasonUnsubscribe, parse.ClassNone
 		return e
-	case EventComplaint:
-		e.Scope, e.Class = RootScope(ev.Scope), parse.ClassComplaint
+	case parse.EventComplaint:
+		e.Scope, e.Class = RootScope(scope), parse.ClassComplaint
 		if pol.ComplaintScope == ComplaintList {
-			e.Scope = ev.Scope
+			e.Scope = scope
 		}
-	case EventBounce:
+	case parse.EventBounce:
 		if !dec.suppress || (dec.counts && softCount < dec.threshold) {
 			return nil
 		}
-		e.Scope = RootScope(ev.Scope)
+		e.Scope = RootScope(scope)
 	default:
 		return nil
 	}
@@ -351,12 +241,12 @@ func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, sou
 // counted failures up to its time, a counted failure is kept at most once
 // per UTC day and per original message, and the window is counted from
 // what remains.
-func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision, eventID int64, ev NewEvent) (int, error) {
-	isBounce := ev.Type == EventBounce
+func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision, eventID int64, scope string, ev parse.Event) (int, error) {
+	isBounce := ev.Type == parse.EventBounce
 	hard := b2i(isBounce && ev.Class == parse.ClassHard)
-	complaint := b2i(ev.Type == EventComplaint)
+	complaint := b2i(ev.Type == parse.EventComplaint)
 	sender := b2i(ev.Class == parse.ClassSender)
-	delivery := ev.Type == EventDelivery
+	delivery := ev.Type == parse.EventDelivery
 	var lastBounce, lastDelivery *time.Time
 	if isBounce {
 		lastBounce = &ev.OccurredAt
@@ -395,7 +285,7 @@ func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision,
 			soft_first_at = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_first_at ELSE r.soft_first_at END,
 			`+recipientCountersSQL+`
 		RETURNING soft_count`,
-		TenantOf(ev.Scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), hard,
+		TenantOf(scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), hard,
 		complaint, sender, eventID, string(ev.Type), at, lastBounce, lastDelivery,
 		delivery, dec.counts, day, messageKey(ev.OriginalMessageID), string(ev.Reason), pol.window()).Scan(&softCount)
 	if err != nil {

@@ -34,7 +34,10 @@ type Input struct {
 	Error  string
 	Kind   string
 	Result any // stored as JSON
-	Events []NewEvent
+	Events []parse.Event
+	// Scope is the list the events belong to ("" for global); a tenant's
+	// scope keeps the recipients' state apart from other tenants'.
+	Scope string
 }
 
 // Message is a stored raw input.
@@ -110,7 +113,7 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 // metrics and drop from the check cache once the transaction commits.
 type recorded struct {
 	out    Outcome
-	events []NewEvent
+	events []parse.Event
 	added  []suppressed
 }
 
@@ -152,7 +155,7 @@ func (db *DB) recordTx(ctx context.Context, tx pgx.Tx, p *prepared) (recorded, e
 		if ev.OccurredAt.IsZero() {
 			ev.OccurredAt = p.received
 		}
-		evID, added, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
+		evID, added, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", in.Scope, ev)
 		if err != nil {
 			return res, err
 		}
