@@ -5,6 +5,7 @@ package deploy
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,8 @@ type manifests struct {
 	namespace  *corev1.Namespace
 	configMap  *corev1.ConfigMap
 	deployment *appsv1.Deployment
-	service    *corev1.Service
+	service    *corev1.Service // the API's
+	smtp       *corev1.Service // the receiver's, for the bounce domain's MX
 	pdb        *policyv1.PodDisruptionBudget
 	hpa        *autoscalingv2.HorizontalPodAutoscaler
 	monitor    *monitoringv1.ServiceMonitor
@@ -91,8 +93,13 @@ func readKubernetes(t *testing.T) (kustomization, manifests) {
 				m.deployment = &appsv1.Deployment{}
 				obj = m.deployment
 			case "v1 Service":
-				m.service = &corev1.Service{}
-				obj = m.service
+				svc := &corev1.Service{}
+				if strings.Contains(doc, "name: bounced-smtp") {
+					m.smtp = svc
+				} else {
+					m.service = svc
+				}
+				obj = svc
 			case "policy/v1 PodDisruptionBudget":
 				m.pdb = &policyv1.PodDisruptionBudget{}
 				obj = m.pdb
@@ -133,7 +140,7 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("kustomization.yaml: %s %s namespace %q", k.APIVersion, k.Kind, k.Namespace)
 	}
 	for name, missing := range map[string]bool{"Namespace": m.namespace == nil, "ConfigMap": m.configMap == nil,
-		"Deployment": m.deployment == nil, "Service": m.service == nil, "PodDisruptionBudget": m.pdb == nil,
+		"Deployment": m.deployment == nil, "Service": m.service == nil, "SMTP Service": m.smtp == nil, "PodDisruptionBudget": m.pdb == nil,
 		"HorizontalPodAutoscaler": m.hpa == nil, "ServiceMonitor": m.monitor == nil} {
 		if missing {
 			t.Fatalf("no %s in the manifests", name)
@@ -259,13 +266,41 @@ func TestKubernetesManifests(t *testing.T) {
 	if conns := atoi(t, m.configMap.Data["BOUNCED_DB_MAX_CONNS"]); conns*int(m.hpa.Spec.MaxReplicas) > 90 {
 		t.Errorf("%d replicas x %d connections exceed what a default PostgreSQL (max_connections 100) allows", m.hpa.Spec.MaxReplicas, conns)
 	}
-	if sel, err := metav1.LabelSelectorAsSelector(&m.monitor.Spec.Selector); err != nil || !sel.Matches(labels.Set(m.service.Labels)) {
-		t.Errorf("the ServiceMonitor does not select the Service (%v)", err)
+	if sel, err := metav1.LabelSelectorAsSelector(&m.monitor.Spec.Selector); err != nil || !sel.Matches(labels.Set(m.service.Labels)) ||
+		sel.Matches(labels.Set(m.smtp.Labels)) {
+		t.Errorf("the ServiceMonitor does not select the API's Service alone (%v)", err)
 	}
+	checkSMTP(t, m, ports)
 	for _, ep := range m.monitor.Spec.Endpoints {
 		if !svcPorts[ep.Port] || ep.Path != "/metrics" {
 			t.Errorf("ServiceMonitor endpoint %+v: want a Service port name and /metrics", ep)
 		}
+	}
+}
+
+// checkSMTP: the receiver listens in the pod on the port the container
+// names smtp, unprivileged, and the SMTP Service offers it on 25 to the
+// same pods.
+func checkSMTP(t *testing.T, m manifests, ports map[string]int32) {
+	t.Helper()
+	listen := m.configMap.Data["BOUNCED_SMTP_LISTEN"]
+	_, port, err := net.SplitHostPort(listen)
+	switch {
+	case err != nil:
+		t.Errorf("BOUNCED_SMTP_LISTEN %q: %v", listen, err)
+	case ports["smtp"] == 0 || strconv.Itoa(int(ports["smtp"])) != port:
+		t.Errorf("BOUNCED_SMTP_LISTEN %q, but the container's smtp port is %d", listen, ports["smtp"])
+	case ports["smtp"] < 1024:
+		t.Errorf("the pod runs unprivileged, so it cannot listen on port %d", ports["smtp"])
+	case m.configMap.Data["BOUNCED_SMTP_DOMAINS"] == "":
+		t.Error("BOUNCED_SMTP_LISTEN without BOUNCED_SMTP_DOMAINS: bounced would accept no recipient")
+	}
+	pod := labels.Set(m.deployment.Spec.Template.Labels)
+	if !labels.SelectorFromSet(m.smtp.Spec.Selector).Matches(pod) || len(m.smtp.Spec.Selector) == 0 {
+		t.Errorf("the SMTP Service selector %v does not select the pods", m.smtp.Spec.Selector)
+	}
+	if len(m.smtp.Spec.Ports) != 1 || m.smtp.Spec.Ports[0].Port != 25 || m.smtp.Spec.Ports[0].TargetPort != intstr.FromString("smtp") {
+		t.Errorf("SMTP Service ports %+v, want 25 to the container's smtp port", m.smtp.Spec.Ports)
 	}
 }
 
@@ -392,8 +427,32 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("systemd-analyze is not installed (Debian: apt-get install systemd): %v", err)
 	}
-	root := t.TempDir()
 	unit := readFile(t, "systemd/bounced.service")
+	for _, want := range []string{"BOUNCED_DATABASE_URL_FILE=%d/", "LoadCredential=database-url:", "BOUNCED_LISTEN=127.0.0.1:", "BOUNCED_ADMIN_KEY_FILE",
+		"BOUNCED_LMTP_SOCKET=/run/bounced/", "RuntimeDirectory=bounced", "BOUNCED_SMTP_LISTEN=0.0.0.0:25", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("the unit lacks %s", want)
+		}
+	}
+	// As shipped, and with every commented directive turned on (the
+	// admin key beyond loopback, LMTP and SMTP on port 25).
+	full := regexp.MustCompile(`(?m)^# ?([A-Z][A-Za-z]*=)`).ReplaceAllString(unit, "$1")
+	if strings.Count(full, "\nEnvironment=") < strings.Count(unit, "\nEnvironment=")+3 {
+		t.Fatalf("uncommenting found too few directives:\n%s", full)
+	}
+	for name, u := range map[string]string{"as shipped": unit, "every line on": full} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			checkUnit(t, analyze, u)
+		})
+	}
+}
+
+// checkUnit: systemd loads the unit without a warning, and its exposure
+// score stays low.
+func checkUnit(t *testing.T, analyze, unit string) {
+	t.Helper()
+	root := t.TempDir()
 	exe := regexp.MustCompile(`(?m)^ExecStart=(\S+)`).FindStringSubmatch(unit)
 	if exe == nil {
 		t.Fatal("no ExecStart")
@@ -431,10 +490,5 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("exposure level %.1f, want at most 2.0 (it was 1.4)\n%s", level, out)
 	} else {
 		t.Logf("systemd exposure level %.1f", level)
-	}
-	for _, want := range []string{"BOUNCED_DATABASE_URL_FILE=%d/", "LoadCredential=database-url:", "BOUNCED_LISTEN=127.0.0.1:", "BOUNCED_ADMIN_KEY_FILE"} {
-		if !strings.Contains(unit, want) {
-			t.Errorf("the unit lacks %s", want)
-		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -157,7 +159,7 @@ func TestDeployEnvironmentsStartBounced(t *testing.T) {
 		{"kubernetes", kubernetesEnv, true, []string{"database-url", "admin-api-key"}},
 		{"docker", dockerEnv, true, []string{"db", "admin"}},
 		{"systemd", func(t *testing.T) deployEnv { return systemdEnv(t, false) }, false, []string{"database-url"}},
-		{"systemd with the admin key lines", func(t *testing.T) deployEnv { return systemdEnv(t, true) }, true, []string{"database-url", "admin-key"}},
+		{"systemd with its commented lines", func(t *testing.T) deployEnv { return systemdEnv(t, true) }, true, []string{"database-url", "admin-key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -181,6 +183,16 @@ func TestDeployEnvironmentsStartBounced(t *testing.T) {
 			}
 			_, port, _ := net.SplitHostPort(freePort(t))
 			de.vars["BOUNCED_LISTEN"] = net.JoinHostPort(host, port)
+			// The mail receivers, where the setup has them, move too.
+			receivers := map[string]string{} // network: address
+			if l := de.vars["BOUNCED_SMTP_LISTEN"]; l != "" {
+				de.vars["BOUNCED_SMTP_LISTEN"] = freePort(t)
+				receivers["tcp"] = de.vars["BOUNCED_SMTP_LISTEN"]
+			}
+			if s := de.vars["BOUNCED_LMTP_SOCKET"]; s != "" {
+				de.vars["BOUNCED_LMTP_SOCKET"] = filepath.Join(t.TempDir(), "lmtp.sock")
+				receivers["unix"] = de.vars["BOUNCED_LMTP_SOCKET"]
+			}
 			dir := t.TempDir()
 			admin := "deploy-admin-token-0123456789abcdef"
 			for variable, secret := range de.secrets {
@@ -214,6 +226,19 @@ func TestDeployEnvironmentsStartBounced(t *testing.T) {
 				resp.Body.Close()
 				if resp.StatusCode != 404 {
 					t.Errorf("GET with the admin key = %d, want 404 (not suppressed)", resp.StatusCode)
+				}
+			}
+			for network, addr := range receivers {
+				conn, err := net.DialTimeout(network, addr, 5*time.Second)
+				if err != nil {
+					t.Errorf("the %s's %s receiver: %v", tc.name, network, err)
+					continue
+				}
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				greeting, err := bufio.NewReader(conn).ReadString('\n')
+				conn.Close()
+				if !strings.HasPrefix(greeting, "220 ") {
+					t.Errorf("the %s's %s receiver greets %q (%v), want 220", tc.name, network, greeting, err)
 				}
 			}
 			var out bytes.Buffer
