@@ -12,13 +12,17 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-// Recorder stores an input with its events in one transaction.
-// It returns store.ErrUnavailable when the database cannot be reached.
+// Recorder stores an input with its events in one transaction and
+// returns only once it has committed. It returns store.ErrUnavailable
+// when the database cannot be reached.
 type Recorder interface {
 	Record(ctx context.Context, in store.Input) (store.Outcome, error)
 }
 
-var _ Recorder = (*store.DB)(nil)
+var (
+	_ Recorder = (*store.DB)(nil)
+	_ Recorder = (*store.GroupCommitter)(nil)
+)
 
 // Mail ingests raw bounce messages.
 type Mail struct {

@@ -166,9 +166,11 @@ func shape(o store.Outcome) outcomeShape {
 	return outcomeShape{o.Created, o.Recorded, o.SuppressionsAdded, len(o.Message.EventIDs), o.Message.SHA256}
 }
 
-// TestRecordBatchMatchesRecord is the guard on batchset.go: recording a
-// history in batches must leave every table exactly as recording it input
-// by input with Record does, and answer each input the same.
+// TestRecordBatchMatchesRecord: recording a history in batches of any
+// size must leave every table exactly as recording it input by input
+// (batches of one) does, and answer each input the same: layering
+// (plan.go) applies each address's events in order, replays within a
+// batch are replays, and nothing depends on where a batch ends.
 func TestRecordBatchMatchesRecord(t *testing.T) {
 	t.Parallel()
 	strict := store.Policy{
@@ -180,88 +182,83 @@ func TestRecordBatchMatchesRecord(t *testing.T) {
 			parse.ReasonUserUnknown:     {Threshold: intp(2)},
 		},
 	}
-	for _, mode := range []struct {
-		name     string
-		perEvent bool
-	}{{"set-based", false}, {"per-event", true}} {
-		for _, pol := range []struct {
-			name   string
-			policy *store.Policy
-		}{{"default policy", nil}, {"strict policy", &strict}} {
-			t.Run(mode.name+"/"+pol.name, func(t *testing.T) {
-				t.Parallel()
-				for seed := range uint64(3) {
-					t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
-						r := rand.New(rand.NewPCG(seed, 7))
-						history := randomHistory(r, 150)
-						now := func() time.Time { return time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC) }
-						ctx := context.Background()
-						oneURL, batchURL := dbtest.URL(t), dbtest.URL(t)
-						one, err := store.Open(ctx, oneURL, store.Options{NowFunc: now})
-						if err != nil {
-							t.Fatal(err)
-						}
-						defer one.Close()
-						batched, err := store.Open(ctx, batchURL, store.Options{NowFunc: now, PerEventBatches: mode.perEvent})
-						if err != nil {
-							t.Fatal(err)
-						}
-						defer batched.Close()
-						if pol.policy != nil {
-							for _, db := range []*store.DB{one, batched} {
-								if _, err := db.PutPolicy(ctx, *pol.policy, "test"); err != nil {
-									t.Fatal(err)
-								}
-							}
-						}
-						var want, got []outcomeShape
-						for _, in := range history {
-							out, err := one.Record(ctx, in)
-							if err != nil {
+	for _, pol := range []struct {
+		name   string
+		policy *store.Policy
+	}{{"default policy", nil}, {"strict policy", &strict}} {
+		t.Run(pol.name, func(t *testing.T) {
+			t.Parallel()
+			for seed := range uint64(3) {
+				t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+					r := rand.New(rand.NewPCG(seed, 7))
+					history := randomHistory(r, 150)
+					now := func() time.Time { return time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC) }
+					ctx := context.Background()
+					oneURL, batchURL := dbtest.URL(t), dbtest.URL(t)
+					one, err := store.Open(ctx, oneURL, store.Options{NowFunc: now})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer one.Close()
+					batched, err := store.Open(ctx, batchURL, store.Options{NowFunc: now})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer batched.Close()
+					if pol.policy != nil {
+						for _, db := range []*store.DB{one, batched} {
+							if _, err := db.PutPolicy(ctx, *pol.policy, "test"); err != nil {
 								t.Fatal(err)
 							}
-							want = append(want, shape(out))
 						}
-						for rest := history; len(rest) > 0; {
-							n := min(1+r.IntN(40), len(rest))
-							for i, res := range batched.RecordBatch(ctx, rest[:n]) {
-								if res.Err != nil {
-									t.Fatalf("RecordBatch input %d: %v", i, res.Err)
-								}
-								got = append(got, shape(res.Outcome))
-							}
-							rest = rest[n:]
+					}
+					var want, got []outcomeShape
+					for _, in := range history {
+						out, err := one.Record(ctx, in)
+						if err != nil {
+							t.Fatal(err)
 						}
-						if !reflect.DeepEqual(got, want) {
-							for i := range want {
-								if got[i] != want[i] {
-									t.Errorf("input %d: RecordBatch outcome %+v, Record %+v", i, got[i], want[i])
-								}
+						want = append(want, shape(out))
+					}
+					for rest := history; len(rest) > 0; {
+						n := min(1+r.IntN(40), len(rest))
+						for i, res := range batched.RecordBatch(ctx, rest[:n]) {
+							if res.Err != nil {
+								t.Fatalf("RecordBatch input %d: %v", i, res.Err)
 							}
+							got = append(got, shape(res.Outcome))
 						}
-						a, b := snapshot(t, oneURL), snapshot(t, batchURL)
-						for _, table := range []string{"raw", "events", "recipients", "suppressions", "soft_failures"} {
-							if len(a[table]) == 0 {
-								t.Errorf("%s: history recorded nothing; the test proves nothing", table)
-							}
-							if !reflect.DeepEqual(a[table], b[table]) {
-								t.Errorf("%s differ:\nRecord:      %s\nRecordBatch: %s", table,
-									strings.Join(a[table], "\n             "), strings.Join(b[table], "\n             "))
+						rest = rest[n:]
+					}
+					if !reflect.DeepEqual(got, want) {
+						for i := range want {
+							if got[i] != want[i] {
+								t.Errorf("input %d: RecordBatch outcome %+v, Record %+v", i, got[i], want[i])
 							}
 						}
-						expiring := 0
-						for _, row := range a["suppressions"] {
-							if strings.Contains(row, "+0000 UTC 2026") || strings.Count(row, "UTC") > 3 {
-								expiring++
-							}
+					}
+					a, b := snapshot(t, oneURL), snapshot(t, batchURL)
+					for _, table := range []string{"raw", "events", "recipients", "suppressions", "soft_failures"} {
+						if len(a[table]) == 0 {
+							t.Errorf("%s: history recorded nothing; the test proves nothing", table)
 						}
-						if pol.policy != nil && expiring == 0 {
-							t.Error("no suppression with an expiry: the history does not exercise expiry")
+						if !reflect.DeepEqual(a[table], b[table]) {
+							t.Errorf("%s differ:\nRecord:      %s\nRecordBatch: %s", table,
+								strings.Join(a[table], "\n             "), strings.Join(b[table], "\n             "))
 						}
-					})
-				}
-			})
-		}
+					}
+					expiring := 0
+					for _, row := range a["suppressions"] {
+						if strings.Contains(row, "+0000 UTC 2026") || strings.Count(row, "UTC") > 3 {
+							expiring++
+						}
+					}
+					if pol.policy != nil && expiring == 0 {
+						t.Error("no suppression with an expiry: the history does not exercise expiry")
+					}
+				})
+			}
+		})
 	}
 }
 

@@ -68,27 +68,6 @@ type Outcome struct {
 	SuppressionsAdded int
 }
 
-// Record stores a raw input and, in the same transaction, its events, the
-// recipients' state and the suppression list. Identical bytes stored
-// before make it a no-op that returns the earlier message.
-func (db *DB) Record(ctx context.Context, in Input) (Outcome, error) {
-	p, err := prepare(in, db.now())
-	if err != nil {
-		return Outcome{}, err
-	}
-	var res recorded
-	err = db.transact(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = db.recordTx(ctx, tx, p)
-		return err
-	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	db.countRecorded(in, res)
-	return res.out, nil
-}
-
 // prepared is an input with what can be computed before a transaction.
 type prepared struct {
 	in       Input
@@ -121,57 +100,6 @@ type recorded struct {
 type suppressed struct {
 	reason parse.Reason
 	scope  string
-}
-
-// recordTx stores one prepared input inside tx: the raw bytes first, then
-// each event applied in order through insertEvent under the policy.
-func (db *DB) recordTx(ctx context.Context, tx pgx.Tx, p *prepared) (recorded, error) {
-	in := p.in
-	var res recorded
-	var id int64
-	err := tx.QueryRow(ctx, `
-		INSERT INTO raw_messages (sha256, source, provider, content_type, body, received_at,
-			parse_status, parse_error, kind, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (sha256) DO NOTHING
-		RETURNING id`,
-		p.sum[:], in.Source, in.Provider, in.ContentType, in.Raw, p.received,
-		string(in.Status), clip(in.Error, 2000), in.Kind, p.result).Scan(&id)
-	if err == pgx.ErrNoRows {
-		res.out.Message, err = getMessageBySum(ctx, tx, p.sum[:])
-		return res, err
-	}
-	if err != nil {
-		return res, fmt.Errorf("insert raw: %w", err)
-	}
-	res.out.Created = true
-	pol, err := db.currentPolicy(ctx, tx)
-	if err != nil {
-		return res, err
-	}
-	rules := applyRules{policy: pol, now: p.received}
-	eventIDs := make([]int64, 0, len(in.Events))
-	for _, ev := range in.Events {
-		if ev.OccurredAt.IsZero() {
-			ev.OccurredAt = p.received
-		}
-		evID, added, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", in.Scope, ev)
-		if err != nil {
-			return res, err
-		}
-		if evID == 0 {
-			continue
-		}
-		eventIDs = append(eventIDs, evID)
-		res.events = append(res.events, ev)
-		res.out.Recorded++
-		if added != nil {
-			res.out.SuppressionsAdded++
-			res.added = append(res.added, suppressed{reason: added.Reason, scope: added.Scope})
-		}
-	}
-	res.out.Message = p.message(id, eventIDs)
-	return res, nil
 }
 
 // message is the stored form of a newly inserted input.
@@ -207,14 +135,6 @@ func scanMessage(row pgx.CollectableRow) (Message, error) {
 		&m.ParseStatus, &m.ParseError, &m.Kind, &result, &m.EventIDs)
 	m.Result = result
 	return m, err
-}
-
-func getMessageBySum(ctx context.Context, tx pgx.Tx, sum []byte) (Message, error) {
-	rows, err := tx.Query(ctx, `SELECT `+messageColumns+` FROM raw_messages WHERE sha256 = $1`, sum)
-	if err != nil {
-		return Message{}, err
-	}
-	return pgx.CollectExactlyOneRow(rows, scanMessage)
 }
 
 // GetMessage returns a stored input without its bytes.

@@ -64,36 +64,10 @@ type entry struct {
 	Note       string
 }
 
-// suppress puts an address on a list, or refreshes the entry already
-// there, and reports whether the address was newly suppressed (inserted,
-// or brought back from an expired entry). Stronger evidence describes the
-// entry (complaint over hard over manual over soft) and an entry never
-// gets a shorter life: expires_at only grows, NULL (never) wins. A change
-// that alters what a check answers notifies the other replicas' caches.
-func suppress(ctx context.Context, tx pgx.Tx, now time.Time, e entry) (bool, error) {
-	var added bool
-	err := tx.QueryRow(ctx, `
-		WITH up AS (
-			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, status, reply_code,
-				diagnostic, source, provider, first_event_id, last_event_id, state_event_id, first_seen_at,
-				last_seen_at, expires_at, created_by, note, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $13, $14, $15, $16, $17)
-			`+suppressOnConflictSQL+`
-			RETURNING coalesce(first_event_id = $12, false) AS added, coalesce(state_event_id = $12, false) AS changed
-		)
-		SELECT added FROM up, LATERAL (SELECT CASE WHEN up.changed THEN pg_notify('`+channelSuppressions+`', $3) END) n`,
-		e.Scope, e.Address, parse.AddressKey(e.Address), parse.AddressDomain(e.Address), string(e.Reason),
-		string(e.Class), clip(e.Status, 32), clip(e.ReplyCode, 8), clip(e.Diagnostic, 4000), e.Source, e.Provider,
-		e.EventID, e.At, e.ExpiresAt, e.CreatedBy, clip(e.Note, 1000), now).Scan(&added)
-	if err != nil {
-		return false, fmt.Errorf("suppress: %w", err)
-	}
-	return added, nil
-}
-
-// SQL fragments of suppress's upsert. An expired entry ("dead") is
-// replaced whole; otherwise the new evidence describes the entry when its
-// class ranks at least as high.
+// SQL fragments of the suppressions upsert (suppressSQL). Stronger
+// evidence describes the entry (complaint over hard over manual over
+// soft) and an entry never gets a shorter life: expires_at only grows,
+// NULL (never) wins. An expired entry ("dead") is replaced whole.
 // $17 is the current time in each statement that uses them.
 const (
 	deadSQL      = `(s.expires_at IS NOT NULL AND s.expires_at <= $17)`
@@ -105,9 +79,8 @@ const (
 
 var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "EXCLUDED.class") + " >= " + fmt.Sprintf(classRankSQL, "s.class") + ")"
 
-// suppressOnConflictSQL is what suppress does to an entry already there;
-// RecordBatch's set-based path (batchset.go) shares it. $17 is the time
-// now.
+// suppressOnConflictSQL is what suppressSQL does to an entry already
+// there. $17 is the time now.
 var suppressOnConflictSQL = `ON CONFLICT (scope, address_key) DO UPDATE SET
 				reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reason ELSE s.reason END,
 				class = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.class ELSE s.class END,
@@ -661,24 +634,10 @@ func (db *DB) AddSuppressions(ctx context.Context, items []NewSuppression, actor
 func upsertManual(ctx context.Context, tx pgx.Tx, addrs, keys, domains, scopes, reasons, notes []string, expires []*time.Time,
 	actor, source string, now time.Time) (map[int64]bool, error) {
 	rows, err := tx.Query(ctx, `
-		WITH up AS (
-			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source, first_seen_at,
-				last_seen_at, expires_at, created_by, note, created_at)
-			SELECT sc, a, k, d, r, 'none', $8, $9, $9, e, $10, n, $9
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-				AS t(a, k, d, sc, r, n, e)
-			ON CONFLICT (scope, address_key) DO UPDATE SET
-				reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
-				source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
-				event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
-				expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
-				created_at = EXCLUDED.created_at
-			WHERE s.expires_at IS NOT NULL AND s.expires_at <= $9
-			RETURNING id, address, address_key, domain, scope, reason, note
-		), ev AS (
-			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
-			SELECT address, address_key, domain, 'suppression_added', 'none', reason, $8, scope, $10, note, $9 FROM up
-		)
+		WITH src AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+				AS t(address, address_key, domain, scope, reason, note, expires_at)
+		), `+manualUpsertSQL("$8", "$9", "$10")+`
 		SELECT id, address_key, pg_notify('`+channelSuppressions+`', address_key)::text FROM up`,
 		addrs, keys, domains, scopes, reasons, notes, expires, source, now, actor)
 	if err != nil {
@@ -692,6 +651,36 @@ func upsertManual(ctx context.Context, tx pgx.Tx, addrs, keys, domains, scopes, 
 		return nil
 	})
 	return added, err
+}
+
+// manualUpsertSQL is how entries are added by hand (AddSuppressions) and
+// imported (ImportSuppressions): the CTEs "up", the entries added from
+// "src" (address, address_key, domain, scope, reason, note, expires_at;
+// one row per scope and address), and "ev", their suppression_added
+// events. A new address is inserted and an expired entry replaced whole;
+// an active entry is left as it is, whatever its reason. source, now and
+// actor are the SQL expressions (parameters) of the source, the time and
+// who did it.
+func manualUpsertSQL(source, now, actor string) string {
+	return `up AS (
+			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source, first_seen_at,
+				last_seen_at, expires_at, created_by, note, created_at)
+			SELECT scope, address, address_key, domain, reason, 'none', ` + source + `, ` + now + `, ` + now + `, expires_at, ` +
+		actor + `, note, ` + now + `
+			FROM src
+			ON CONFLICT (scope, address_key) DO UPDATE SET
+				reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
+				source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
+				event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
+				expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
+				created_at = EXCLUDED.created_at
+			WHERE s.expires_at IS NOT NULL AND s.expires_at <= ` + now + `
+			RETURNING id, address, address_key, domain, scope, reason, note
+		), ev AS (
+			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
+			SELECT address, address_key, domain, 'suppression_added', 'none', reason, ` + source + `, scope, ` + actor + `, note, ` + now + `
+			FROM up
+		)`
 }
 
 // countActive counts active entries by reason and scope kind.
