@@ -77,18 +77,21 @@ type StatsRow struct {
 	Key         string    `json:"key"`
 	// Sent is the reported volume, or else every delivery and failure seen.
 	// With GroupSource or GroupReason it is the bucket's total.
-	Sent          int64     `json:"sent"`
-	SentBasis     SentBasis `json:"sent_basis"`
-	Delivered     int64     `json:"delivered"`
-	Bounced       int64     `json:"bounced"`
-	Hard          int64     `json:"hard"`
-	Soft          int64     `json:"soft"`
-	Sender        int64     `json:"sender"`
-	Complaints    int64     `json:"complaints"`
-	Delays        int64     `json:"delays"`
-	AutoReplies   int64     `json:"auto_replies"`
-	BounceRate    float64   `json:"bounce_rate"`
-	ComplaintRate float64   `json:"complaint_rate"`
+	Sent        int64     `json:"sent"`
+	SentBasis   SentBasis `json:"sent_basis"`
+	Delivered   int64     `json:"delivered"`
+	Bounced     int64     `json:"bounced"`
+	Hard        int64     `json:"hard"`
+	Soft        int64     `json:"soft"`
+	Sender      int64     `json:"sender"`
+	Complaints  int64     `json:"complaints"`
+	Delays      int64     `json:"delays"`
+	AutoReplies int64     `json:"auto_replies"`
+	// Unverified counts the events above that matched nothing reported
+	// sent (BOUNCED_MAIL_TRUST=sent): recorded, never suppressing.
+	Unverified    int64   `json:"unverified"`
+	BounceRate    float64 `json:"bounce_rate"`
+	ComplaintRate float64 `json:"complaint_rate"`
 }
 
 // ErrBadStats means a stats query is malformed.
@@ -172,7 +175,8 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 			count(*) FILTER (WHERE type = 'bounce' AND class = 'sender'),
 			count(*) FILTER (WHERE type = 'complaint'),
 			count(*) FILTER (WHERE type = 'delay'),
-			count(*) FILTER (WHERE type = 'auto_reply')
+			count(*) FILTER (WHERE type = 'auto_reply'),
+			count(*) FILTER (WHERE unverified)
 		FROM events
 		WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
 			AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply')
@@ -183,7 +187,7 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 	var out []StatsRow
 	var r StatsRow
 	_, err = pgx.ForEachRow(rows, []any{&r.BucketStart, &r.Key, &r.Delivered, &r.Hard, &r.Soft, &r.Sender,
-		&r.Complaints, &r.Delays, &r.AutoReplies}, func() error {
+		&r.Complaints, &r.Delays, &r.AutoReplies, &r.Unverified}, func() error {
 		out = append(out, r)
 		return nil
 	})
@@ -284,6 +288,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 				o.Complaints += r.Complaints
 				o.Delays += r.Delays
 				o.AutoReplies += r.AutoReplies
+				o.Unverified += r.Unverified
 				reported[other] += reported[key]
 				delete(reported, key)
 			}

@@ -45,9 +45,21 @@ type Recorder interface {
 	Record(ctx context.Context, in store.Input) (store.Outcome, error)
 }
 
+// NonceClaimer keeps the nonces of providers whose signature does not
+// cover the body (Mailgun signs a timestamp and a token only), where
+// every replica and every restart sees them. ClaimNonce reports false
+// when nonce was claimed, unexpired at now, with another body; it returns
+// store.ErrUnavailable when the database is down. A Recorder that is one
+// is used as one; receiving from such a provider needs it.
+type NonceClaimer interface {
+	ClaimNonce(ctx context.Context, provider, nonce string, body [32]byte, now, expires time.Time) (bool, error)
+}
+
 var (
-	_ Recorder = (*store.DB)(nil)
-	_ Recorder = (*store.GroupCommitter)(nil)
+	_ Recorder     = (*store.DB)(nil)
+	_ Recorder     = (*store.GroupCommitter)(nil)
+	_ NonceClaimer = (*store.DB)(nil)
+	_ NonceClaimer = (*store.GroupCommitter)(nil)
 )
 
 // Options are the Receiver's dependencies; zero fields take defaults.
@@ -157,7 +169,8 @@ type Summary struct {
 	Unaddressed int `json:"unaddressed"`
 }
 
-// New builds a receiver for every provider cfg has credentials for.
+// New builds a receiver for every provider cfg has credentials for. A nil
+// rec makes a receiver that only checks cfg.
 func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 	r := &Receiver{providers: map[string]provider{}, rec: rec, logger: opts.Logger, now: opts.NowFunc}
 	if r.logger == nil {
@@ -191,7 +204,12 @@ func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 		errs = append(errs, add(SendGrid, p, err))
 	}
 	if len(cfg.MailgunSigningKeys) > 0 {
-		errs = append(errs, add(Mailgun, newMailgun(cfg.MailgunSigningKeys, window), nil))
+		nonces, ok := rec.(NonceClaimer)
+		var err error
+		if !ok && rec != nil { // a nil recorder only checks the configuration
+			err = errors.New("the recorder cannot keep nonces, which Mailgun's signatures need")
+		}
+		errs = append(errs, add(Mailgun, newMailgun(cfg.MailgunSigningKeys, window, nonces), err))
 	}
 	if len(cfg.PostmarkBasicAuth)+len(cfg.PostmarkTokens) > 0 {
 		errs = append(errs, add(Postmark, &postmark{auth: newCredentials(Postmark, cfg.PostmarkBasicAuth, cfg.PostmarkTokens, "X-Bounced-Token")}, nil))

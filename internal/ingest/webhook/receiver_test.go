@@ -502,6 +502,10 @@ func (f failingRecorder) Record(context.Context, store.Input) (store.Outcome, er
 	return store.Outcome{}, f.err
 }
 
+func (f failingRecorder) ClaimNonce(context.Context, string, string, [32]byte, time.Time, time.Time) (bool, error) {
+	return false, f.err
+}
+
 func TestDatabaseOutagePassesThrough(t *testing.T) {
 	t.Parallel()
 	kit := newKit(t)
