@@ -62,8 +62,8 @@ func TestSenderHealthOverHTTP(t *testing.T) {
 	post("sh3", "mx.example.net",
 		dsntest.Rcpt{Address: "spf@example.com", Status: "5.7.23", Diagnostic: "smtp; 550 5.7.23 SPF validation failed"})
 	// A tenant's failure, from a provider's webhook: no reporting MTA.
-	recordEvents(t, h, "webhook", "sendgrid", "tenant:acme", store.NewEvent{
-		Address: "dmarc@example.com", Type: store.EventBounce, Class: parse.ClassSender, Reason: parse.ReasonAuthFailure,
+	recordEvents(t, h, "webhook", "sendgrid", "tenant:acme", parse.Event{
+		Address: "dmarc@example.com", Type: parse.EventBounce, Class: parse.ClassSender, Reason: parse.ReasonAuthFailure,
 		Status: "5.7.26", ReplyCode: "550", Diagnostic: "550 5.7.26 Unauthenticated email is not accepted", OccurredAt: dsntest.Date().Add(-2 * time.Second),
 	})
 
@@ -193,14 +193,11 @@ func countsOf(cs []store.SenderCount) string {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // recordEvents records events as a provider's webhook would, in scope.
-func recordEvents(t *testing.T, h *harness, source, provider, scope string, evs ...store.NewEvent) {
+func recordEvents(t *testing.T, h *harness, source, provider, scope string, evs ...parse.Event) {
 	t.Helper()
-	for i := range evs {
-		evs[i].Scope = scope
-	}
 	raw := fmt.Appendf(nil, `{"test":%q,"n":%d}`, t.Name(), time.Now().UnixNano())
 	if _, err := h.db.Record(t.Context(), store.Input{Source: source, Provider: provider, ContentType: "application/json",
-		Raw: raw, Status: store.ParseParsed, Kind: "bounce", Events: evs}); err != nil {
+		Raw: raw, Status: store.ParseParsed, Kind: "bounce", Events: evs, Scope: scope}); err != nil {
 		t.Fatal(err)
 	}
 }
