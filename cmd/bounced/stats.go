@@ -160,16 +160,15 @@ func printStats(w io.Writer, q store.StatsQuery, rows []store.StatsRow) {
 	if q.GroupBy == store.GroupNone && len(rows) > 1 {
 		fmt.Fprintf(tw, "total\t%d\t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", total.Sent, total.Delivered, total.Bounced,
 			total.Hard, total.Soft, total.Sender, total.Complaints, total.Delays,
-			percent(ratio(total.Bounced, total.Sent)), percent(ratio(total.Complaints, total.Sent)))
+			percent(store.Rate(total.Bounced, total.Sent)), percent(store.Rate(total.Complaints, total.Sent)))
 	}
 	tw.Flush()
 }
 
-func ratio(n, d int64) float64 {
-	if d == 0 {
-		return 0
+// percent prints a rate, or "-" where there is none (no denominator).
+func percent(f *float64) string {
+	if f == nil {
+		return "-"
 	}
-	return float64(n) / float64(d)
+	return strconv.FormatFloat(*f*100, 'f', 2, 64) + "%"
 }
-
-func percent(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" }
