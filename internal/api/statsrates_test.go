@@ -57,7 +57,7 @@ func TestStatsRatesOverHTTP(t *testing.T) {
 	stats := func(query string) []map[string]any {
 		t.Helper()
 		var st struct{ Items []map[string]any }
-		h.get("/v1/stats?" + window + query).json(t, &st)
+		h.get("/v1/stats?"+window+query).json(t, &st)
 		for _, row := range st.Items {
 			for _, name := range []string{"bounce_rate", "complaint_rate"} {
 				if v, ok := row[name].(float64); row[name] != nil && (!ok || v < 0 || v > 1) {
@@ -101,7 +101,7 @@ func TestStatsRatesOverHTTP(t *testing.T) {
 	}
 	var rows []store.StatsRow // the Go type reads null as no rate
 	var st struct{ Items []store.StatsRow }
-	h.get("/v1/stats?" + window).json(t, &st)
+	h.get("/v1/stats?"+window).json(t, &st)
 	rows = st.Items
 	if len(rows) != 3 || rows[0].ComplaintRate != nil || rows[0].BounceRate == nil {
 		t.Errorf("hour A as StatsRow = %+v", rows)
