@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -160,4 +161,55 @@ func FuzzVERP(f *testing.F) {
 			t.Fatalf("VERP used, recipients %+v", rep.Recipients)
 		}
 	})
+}
+
+// TestVERPSeveral: a message sent to several VERP addresses at once (an
+// SMTP transaction with several RCPT TO, one To list) is about each of
+// their recipients; only the first was read once.
+func TestVERPSeveral(t *testing.T) {
+	t.Parallel()
+	v := VERP{Prefix: "bounces"}
+	anon := "From: MAILER-DAEMON@mx.example.org\nSubject: failure notice\n\n550 mailbox unavailable\n"
+	cases := []struct {
+		name, raw  string
+		envelope   []string
+		recipients []string
+		verps      int
+		used       bool
+	}{
+		{"two envelope recipients", anon, []string{"bounces+a=example.com+t1@b.example.net", "postmaster@b.example.net", "bounces+b=example.org+t2@b.example.net"},
+			[]string{"a@example.com", "b@example.org"}, 2, true},
+		{"one To list", "To: bounces+a=example.com@b.example.net, bounces+b=example.org@b.example.net\n" + anon, nil,
+			[]string{"a@example.com", "b@example.org"}, 2, true},
+		{"the first field of a name only", "Delivered-To: bounces+a=example.com@b.example.net\nDelivered-To: bounces+b=example.org@b.example.net\n" + anon, nil,
+			[]string{"a@example.com"}, 0, true},
+		{"one recipient under two tokens", anon, []string{"bounces+a=example.com+t1@b.example.net", "bounces+A=example.com+t2@b.example.net"},
+			[]string{"a@example.com"}, 0, true},
+		{"a report naming its own recipient", dsnFor("named@example.com"), []string{"bounces+a=example.com@b.example.net", "bounces+b=example.org@b.example.net"},
+			[]string{"named@example.com"}, 2, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep, _ := ParseWithOptions([]byte(tc.raw), Options{VERP: v, EnvelopeTo: tc.envelope})
+			var got []string
+			for _, r := range rep.Recipients {
+				got = append(got, r.Address)
+				if tc.used && (r.Status != rep.Recipients[0].Status || r.Reason != rep.Recipients[0].Reason || r.Action != ActionFailed) {
+					t.Errorf("stand-in %+v differs from %+v", r, rep.Recipients[0])
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.recipients, " ") {
+				t.Errorf("recipients = %v, want %v", got, tc.recipients)
+			}
+			if len(rep.VERPs) != tc.verps || rep.VERP == nil || rep.VERP.Used != tc.used {
+				t.Fatalf("VERP %+v VERPs %+v, want %d listed, used %v", rep.VERP, rep.VERPs, tc.verps, tc.used)
+			}
+			for _, m := range rep.VERPs {
+				if m.Used != tc.used {
+					t.Errorf("VERPs %+v: used %v, want %v", rep.VERPs, m.Used, tc.used)
+				}
+			}
+		})
+	}
 }
