@@ -7,7 +7,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOLANGCI ?= $(shell command -v golangci-lint 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/golangci-lint)
 
-.PHONY: help run build test test-faults lint fuzz bench load load-tool reproducible postgres clean
+.PHONY: help run build test test-faults lint fuzz bench load load-tool dbwork reproducible postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,11 @@ load: postgres ## bounded loopback load: single check (hot and cold), 1M import,
 
 load-tool: ## build the webhook load tool bin/bounced-load (see README, "Load testing")
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bounced-load ./cmd/bounced-load
+
+# A few minutes on 2 cores; DBWORK_FLAGS="-scale 0.5 -paths single" for less,
+# "-v" for WAL records by resource manager and the busiest statements.
+dbwork: build load-tool postgres ## database work per stored event (WAL, buffers, commits, CPU) of each ingest path, beside the floor
+	./bin/bounced-load -dbwork -bounced $(BIN) $(DBWORK_FLAGS)
 
 # The Dockerfile's build step, byte for byte.
 REPRO_BUILD := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)'

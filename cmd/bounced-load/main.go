@@ -55,9 +55,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		checkDB   = fs.String("check-database", "", "after the run, check the events in this PostgreSQL (bounced's database URL, or private: the private server in BOUNCED_DATA_DIR, .bounced by default)")
 		asJSON    = fs.Bool("json", false, "print the result as JSON")
 		checkOnly = fs.Bool("check-only", false, "only check the database for -run-id (with -requests acknowledged requests assumed)")
+		dbwork    = fs.Bool("dbwork", false, "measure the database work per stored event of each ingest path on a fresh private PostgreSQL (see make dbwork), and exit")
+		dbBounced = fs.String("bounced", "bin/bounced", "with -dbwork: the bounced binary to measure")
+		dbPaths   = fs.String("paths", "", "with -dbwork: single, batched and dsn, comma-separated (empty: all)")
+		dbScale   = fs.Float64("scale", 1, "with -dbwork: multiply each path's requests by this")
+		verbose   = fs.Bool("v", false, "with -dbwork: also WAL records by resource manager and the busiest statements")
 	)
 	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8025", "bounced's base URL (loopback only)")
-	fs.StringVar(&o.Provider, "provider", "generic", "generic (one event per request) or sendgrid (batches)")
+	fs.StringVar(&o.Provider, "provider", "generic", "generic (one event per request), sendgrid (batches) or dsn (raw RFC 3464 reports to POST /v1/messages)")
 	fs.IntVar(&o.EventsPerRequest, "events", 1, "events per request")
 	fs.IntVar(&o.Requests, "requests", 10000, "requests to send (a bound)")
 	fs.DurationVar(&o.Duration, "duration", time.Minute, "stop sending new requests after this (a bound)")
@@ -72,6 +77,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *initKeys != "" {
 		return writeKeys(*initKeys, stdout)
+	}
+	if *dbwork {
+		var paths []string
+		for _, p := range strings.Split(*dbPaths, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				paths = append(paths, p)
+			}
+		}
+		return runDBWork(ctx, dbworkOptions{bounced: *dbBounced, paths: paths, scale: *dbScale, verbose: *verbose, asJSON: *asJSON}, stdout, stderr)
 	}
 	kit, err := readKeys(*keys)
 	if err != nil {

@@ -141,17 +141,17 @@ func TestStatsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	hour := time.Now().UTC().Truncate(time.Hour).Add(-72 * time.Hour) // relative: no test depends on the date
-	ev := func(addr string, typ store.EventType, class parse.Class, reason parse.Reason) store.NewEvent {
-		return store.NewEvent{Address: addr, Type: typ, Class: class, Reason: reason, OccurredAt: hour.Add(10 * time.Minute)}
+	ev := func(addr string, typ parse.EventType, class parse.Class, reason parse.Reason) parse.Event {
+		return parse.Event{Address: addr, Type: typ, Class: class, Reason: reason, OccurredAt: hour.Add(10 * time.Minute)}
 	}
 	in := store.Input{Source: "webhook", Provider: "generic", ContentType: "application/json", Raw: []byte("stats"),
-		Status: store.ParseParsed, Kind: "events", Events: []store.NewEvent{
-			ev("d1@gmail.com", store.EventDelivery, parse.ClassNone, parse.ReasonDelivered),
-			ev("d2@gmail.com", store.EventDelivery, parse.ClassNone, parse.ReasonDelivered),
-			ev("d3@yahoo.com", store.EventDelivery, parse.ClassNone, parse.ReasonDelivered),
-			ev("h@gmail.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown),
-			ev("s@yahoo.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull),
-			ev("c@gmail.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint),
+		Status: store.ParseParsed, Kind: "events", Events: []parse.Event{
+			ev("d1@gmail.com", parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered),
+			ev("d2@gmail.com", parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered),
+			ev("d3@yahoo.com", parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered),
+			ev("h@gmail.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown),
+			ev("s@yahoo.com", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull),
+			ev("c@gmail.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint),
 		}}
 	if _, err := db.Record(ctx, in); err != nil {
 		t.Fatal(err)

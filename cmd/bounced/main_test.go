@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,6 +154,45 @@ func TestServeWithDatabaseURL(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Errorf("serve returned %v after SIGTERM-style cancel, want nil", err)
+	}
+}
+
+// TestRawMessagesShareCommits: raw messages posted at once are committed
+// together by the group committer, each answered only once its batch has
+// committed (its suppression is there the moment the answer is).
+func TestRawMessagesShareCommits(t *testing.T) {
+	t.Parallel()
+	base, stop := startServe(t, env("BOUNCED_DATABASE_URL", dbtest.URL(t), "BOUNCED_GROUP_COMMIT_WAIT", "50ms"))
+	defer stop()
+	const n = 24
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			addr := fmt.Sprintf("shared%d@example.com", i)
+			raw := dsntest.DSN(fmt.Sprintf("shared%d", i), dsntest.Rcpt{Address: addr, Status: "5.1.1", Diagnostic: "smtp; 550 5.1.1 User unknown"})
+			if code, body := post(t, base+"/v1/messages", raw); code != 201 {
+				t.Errorf("POST %d = %d %v", i, code, body)
+				return
+			}
+			if code := getStatus(t, base+"/v1/suppressions/"+addr); code != 200 {
+				t.Errorf("GET suppression of %s right after its 201 = %d, want 200", addr, code)
+			}
+		})
+	}
+	wg.Wait()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	var inputs, batches float64
+	for _, line := range strings.Split(string(metrics), "\n") {
+		fmt.Sscanf(line, "bounced_store_batch_inputs_sum %g", &inputs)
+		fmt.Sscanf(line, "bounced_store_batch_inputs_count %g", &batches)
+	}
+	if inputs != n || batches < 1 || batches >= n {
+		t.Errorf("group committer: %v inputs in %v batches; want the %d messages in fewer batches", inputs, batches, n)
 	}
 }
 

@@ -21,11 +21,15 @@ import (
 	"github.com/bounced/bounced/internal/parse"
 )
 
-// parseLine is one line of `bounced parse` output.
+// parseLine is one line of `bounced parse` output: the report, and the
+// events bounced records from it (the same derivation as the service's;
+// without a time of receipt, an event occurred when the report says, and
+// has no occurred_at when it says nothing).
 type parseLine struct {
 	File string `json:"file"`
 	*parse.Report
-	Error string `json:"error"`
+	Events []parse.Event `json:"events"`
+	Error  string        `json:"error"`
 }
 
 // parseJob is one input of `bounced parse`, numbered in the order the
@@ -48,7 +52,8 @@ type parseResult struct {
 }
 
 const parseText = `Prints one JSON object per input file per line, in the order the arguments
-name them (directories recursively, in lexical order). A file that cannot
+name them (directories recursively, in lexical order): the report, and
+under "events" what bounced records from it. A file that cannot
 be read or parsed gets a line with "error" set; the others are still
 parsed. It needs no database.
 `
@@ -252,11 +257,13 @@ func parseOne(job parseJob, opt parse.Options, buf []byte) (parseLine, []byte) {
 	}
 	if err != nil {
 		line.Report = &parse.Report{Kind: parse.KindNotBounce, Recipients: []parse.Recipient{}}
+		line.Events = []parse.Event{}
 		line.Error = err.Error()
 		return line, buf
 	}
 	rep, err := parse.ParseWithOptions(raw, opt)
 	line.Report = rep
+	line.Events = parse.Events(rep, time.Time{})
 	if err != nil {
 		line.Error = err.Error()
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/bounced/bounced/internal/dsntest"
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 type outLine struct {
@@ -30,6 +29,14 @@ type outLine struct {
 		Address, Status, Reason, Class string
 		Suppress                       bool
 	} `json:"recipients"`
+	Events []struct {
+		Recipient, Type, Class, Reason string
+		OccurredAt                     *time.Time `json:"occurred_at"`
+	} `json:"events"`
+	VERP *struct {
+		Recipient, Field string
+		Used             bool
+	} `json:"verp"`
 }
 
 func parseOutput(t *testing.T, out string) []outLine {
@@ -142,7 +149,17 @@ func TestParseOptionsFlags(t *testing.T) {
 	}
 	lines := parseOutput(t, out.String())
 	if len(lines) != 1 || len(lines[0].Recipients) != 1 || lines[0].Recipients[0].Address != "user@example.com" {
-		t.Errorf("parse --verp-prefix = %+v, want user@example.com", lines)
+		t.Fatalf("parse --verp-prefix = %+v, want user@example.com", lines)
+	}
+	// The line says where the recipient came from, and what the service
+	// records: a hard bounce, at no time (the report gives none).
+	l := lines[0]
+	if l.VERP == nil || l.VERP.Recipient != "user@example.com" || l.VERP.Field != "To" || !l.VERP.Used {
+		t.Errorf("parse --verp-prefix verp = %+v", l.VERP)
+	}
+	if len(l.Events) != 1 || l.Events[0].Recipient != "user@example.com" || l.Events[0].Type != "bounce" ||
+		l.Events[0].Class != "hard" || l.Events[0].OccurredAt != nil {
+		t.Errorf("parse --verp-prefix events = %+v, want one hard bounce without a time", l.Events)
 	}
 	var ue usageError
 	if err := run(context.Background(), []string{"parse", "--jobs", "0", file}, env(), nil, io.Discard, io.Discard); !errors.As(err, &ue) {
@@ -192,15 +209,15 @@ func TestParsedReportEvents(t *testing.T) {
 	tests := []struct {
 		name     string
 		raw      []byte
-		typ      store.EventType
+		typ      parse.EventType
 		class    parse.Class
 		suppress bool
 	}{
-		{"abuse", arf("abuse"), store.EventComplaint, parse.ClassComplaint, true},
-		{"not-spam", arf("not-spam"), store.EventDelivery, parse.ClassNone, false},
-		{"auth-failure", arf("auth-failure"), store.EventBounce, parse.ClassSender, false},
-		{"auto-reply", []byte("From: jane@example.com\nTo: news@example.org\nSubject: Away\nAuto-Submitted: auto-replied\n\nAway.\n"), store.EventAutoReply, parse.ClassNone, false},
-		{"bounce", dsntest.DSN("e", dsntest.Rcpt{Address: "gone@example.com", Status: "5.1.1"}), store.EventBounce, parse.ClassHard, true},
+		{"abuse", arf("abuse"), parse.EventComplaint, parse.ClassComplaint, true},
+		{"not-spam", arf("not-spam"), parse.EventDelivery, parse.ClassNone, false},
+		{"auth-failure", arf("auth-failure"), parse.EventBounce, parse.ClassSender, false},
+		{"auto-reply", []byte("From: jane@example.com\nTo: news@example.org\nSubject: Away\nAuto-Submitted: auto-replied\n\nAway.\n"), parse.EventAutoReply, parse.ClassNone, false},
+		{"bounce", dsntest.DSN("e", dsntest.Rcpt{Address: "gone@example.com", Status: "5.1.1"}), parse.EventBounce, parse.ClassHard, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +226,7 @@ func TestParsedReportEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			evs := store.EventsFromReport(rep, time.Now())
+			evs := parse.Events(rep, time.Now())
 			if len(evs) != 1 {
 				t.Fatalf("EventsFromReport() = %d events, want 1", len(evs))
 			}

@@ -133,12 +133,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
-		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
+	if err := checkExposure(ctx, cfg, db, logger); err != nil {
+		return err
+	}
+	// Webhooks, raw messages posted over HTTP and mailboxes share
+	// transactions: one commit for many inputs, each acknowledged only
+	// once it has committed. A configured wait of 0 means none (the
+	// store's zero means its default). The committer closes last, after
+	// the mailboxes and the HTTP server have stopped handing it inputs.
+	wait := cfg.GroupCommit.Wait
+	if wait == 0 {
+		wait = -1
+	}
+	group, err := store.NewGroupCommitter(db, store.GroupCommitOptions{
+		MaxWait: wait, MaxInputs: int(cfg.GroupCommit.MaxInputs), Workers: int(cfg.GroupCommit.Workers),
+		Registerer: reg, Logger: logger,
+	})
 	if err != nil {
 		return err
 	}
-	if err := checkExposure(ctx, cfg, db, logger); err != nil {
+	defer group.Close()
+	mail, err := ingest.NewMail(group, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
+		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
+	if err != nil {
 		return err
 	}
 	boxes, err := startMailboxes(ctx, cfg, db, mail, logger, reg)
@@ -152,20 +169,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			logger.Error("stopping mailboxes", "error", err)
 		}
 	}()
-	// Webhooks share transactions: one commit for many requests. A
-	// configured wait of 0 means none (the store's zero means its default).
-	wait := cfg.GroupCommit.Wait
-	if wait == 0 {
-		wait = -1
-	}
-	group, err := store.NewGroupCommitter(db, store.GroupCommitOptions{
-		MaxWait: wait, MaxInputs: int(cfg.GroupCommit.MaxInputs), Workers: int(cfg.GroupCommit.Workers),
-		Registerer: reg, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
-	defer group.Close()
 	hooks, err := webhook.New(cfg.Webhooks, group, webhook.Options{Logger: logger, Registerer: reg})
 	if err != nil {
 		return usageError{err.Error()}

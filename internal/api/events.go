@@ -29,7 +29,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if v := q.Get("type"); v != "" {
-		f.Type = store.EventType(v)
+		f.Type = parse.EventType(v)
 		if !f.Type.Valid() {
 			return badRequest("type", "unknown event type %q", v)
 		}

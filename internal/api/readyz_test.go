@@ -14,6 +14,7 @@ import (
 	"github.com/bounced/bounced/internal/api"
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/ingest"
+	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -89,7 +90,7 @@ func TestMessageWithEnvelopeMatchesSpec(t *testing.T) {
 	}
 	out, err := mail.IngestEnvelope(context.Background(), ingest.Envelope{
 		Source: "smtp", Provider: "smtp", RcptTo: []string{"bounces+who=example.com+c7@bounce.example.net"},
-		VERPRecipient: "who@example.com", VERPToken: "c7",
+		VERP: parse.VERP{Prefix: "bounces", Separator: '+'},
 	}, []byte("From: postmaster@mx.example.org\r\nSubject: undeliverable\r\n\r\nsorry\r\n"))
 	if err != nil {
 		t.Fatal(err)

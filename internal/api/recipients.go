@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -77,9 +78,9 @@ func (s *Server) getRecipient(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Suppressed = len(v.Suppressions) > 0
 	for _, last := range []struct {
-		typ store.EventType
+		typ parse.EventType
 		dst **store.Event
-	}{{store.EventBounce, &v.LastEvents.Bounce}, {store.EventDelivery, &v.LastEvents.Delivery}, {store.EventComplaint, &v.LastEvents.Complaint}} {
+	}{{parse.EventBounce, &v.LastEvents.Bounce}, {parse.EventDelivery, &v.LastEvents.Delivery}, {parse.EventComplaint, &v.LastEvents.Complaint}} {
 		evs, _, err := s.deps.Events.ListEvents(ctx, store.EventFilter{Address: email, Tenant: tenant, OnlyTenant: true, Type: last.typ, Limit: 1})
 		if err != nil {
 			return err

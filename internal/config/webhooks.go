@@ -94,8 +94,8 @@ func (w *Webhooks) options() []option {
 
 func (g *GroupCommit) options() []option {
 	return []option{
-		durOpt("group-commit-wait", "BOUNCED_GROUP_COMMIT_WAIT", "longest a webhook waits for others to share its commit (0: no wait)", &g.Wait),
-		intOpt("group-commit-max-inputs", "BOUNCED_GROUP_COMMIT_MAX_INPUTS", "most webhook requests committed together", &g.MaxInputs),
+		durOpt("group-commit-wait", "BOUNCED_GROUP_COMMIT_WAIT", "longest an input (webhook, posted message, mail) waits for others to share its commit (0: no wait)", &g.Wait),
+		intOpt("group-commit-max-inputs", "BOUNCED_GROUP_COMMIT_MAX_INPUTS", "most inputs committed together", &g.MaxInputs),
 		intOpt("group-commit-workers", "BOUNCED_GROUP_COMMIT_WORKERS", "group commits running at once", &g.Workers),
 	}
 }

@@ -155,8 +155,7 @@ func backfillMbox(ctx context.Context, path string, size int64, opts BackfillOpt
 
 // record ingests one message and counts what it was.
 func (s *BackfillSummary) record(ctx context.Context, ing EnvelopeIngester, source string, opts BackfillOptions, raw []byte) error {
-	env := Envelope{Source: source, Provider: opts.Provider}
-	env.VERPRecipient, env.VERPToken, _ = verpFromHeaders(opts.VERP, raw)
+	env := Envelope{Source: source, Provider: opts.Provider, VERP: opts.VERP}
 	out, err := ing.IngestEnvelope(ctx, env, raw)
 	if err != nil {
 		return fmt.Errorf("ingest: backfill: record message %d: %w", s.Messages, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/dsntest"
 	"github.com/bounced/bounced/internal/ingest"
+	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -306,16 +307,19 @@ func TestMailTrustSent(t *testing.T) {
 	http := ingest.Envelope{Source: "http"}
 	ingestOne(http, "known", "known@example.com")
 	ingestOne(http, "forged", "victim@example.com")
-	ingestOne(ingest.Envelope{Source: "smtp", Provider: "smtp", VERPRecipient: "verp.user@example.com", VERPToken: "tok42"}, "v1", "verp.user@example.com")
+	verp := parse.VERP{Prefix: "bounces", Separator: '+'}
+	ingestOne(ingest.Envelope{Source: "smtp", Provider: "smtp", VERP: verp,
+		RcptTo: []string{"bounces+verp.user=example.com+tok42@bounce.example.net"}}, "v1", "verp.user@example.com")
 	// The token was reported for another recipient.
-	ingestOne(ingest.Envelope{Source: "smtp", Provider: "smtp", VERPRecipient: "other@example.com", VERPToken: "tok42"}, "v2", "other@example.com")
+	ingestOne(ingest.Envelope{Source: "smtp", Provider: "smtp", VERP: verp,
+		RcptTo: []string{"bounces+other=example.com+tok42@bounce.example.net"}}, "v2", "other@example.com")
 	for addr, want := range map[string]bool{"known@example.com": true, "verp.user@example.com": true, "victim@example.com": false, "other@example.com": false} {
 		if got := suppressed(db, addr); got != want {
 			t.Errorf("%s suppressed = %v, want %v", addr, got, want)
 		}
 	}
 	evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: "victim@example.com"})
-	if err != nil || len(evs) != 1 || !evs[0].Unverified || evs[0].Type != store.EventBounce {
+	if err != nil || len(evs) != 1 || !evs[0].Unverified || evs[0].Type != parse.EventBounce {
 		t.Errorf("events of the unverified bounce = %+v, %v; want one bounce marked unverified", evs, err)
 	}
 	if n := metricValue(reg, "bounced_ingest_unverified_total", map[string]string{"source": "http"}); n != 1 {

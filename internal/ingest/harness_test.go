@@ -34,7 +34,6 @@ import (
 
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -451,7 +450,7 @@ func expectEvents(msgs []corpusMessage) map[[32]byte]int {
 		rep, err := parse.Parse(m.raw)
 		n := 0
 		if err == nil {
-			n = len(store.EventsFromReport(rep, time.Now()))
+			n = len(parse.Events(rep, time.Now()))
 		}
 		want[sha256.Sum256(m.raw)] = n
 	}

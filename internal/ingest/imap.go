@@ -545,8 +545,7 @@ func (m *IMAP) readBatch(ctx context.Context, c *imapclient.Client, cp *store.Ch
 			ingestErr = err
 			break
 		}
-		env := Envelope{Source: "imap", Provider: m.cfg.Name}
-		env.VERPRecipient, env.VERPToken, _ = verpFromHeaders(m.cfg.VERP, raw)
+		env := Envelope{Source: "imap", Provider: m.cfg.Name, VERP: m.cfg.VERP}
 		// Each message has its own time: a slow one cannot use up the
 		// others'. The message in hand is finished even when ctx ends.
 		msgCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)

@@ -14,13 +14,17 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-// Recorder stores an input with its events in one transaction.
-// It returns store.ErrUnavailable when the database cannot be reached.
+// Recorder stores an input with its events in one transaction and
+// returns only once it has committed. It returns store.ErrUnavailable
+// when the database cannot be reached.
 type Recorder interface {
 	Record(ctx context.Context, in store.Input) (store.Outcome, error)
 }
 
-var _ Recorder = (*store.DB)(nil)
+var (
+	_ Recorder = (*store.DB)(nil)
+	_ Recorder = (*store.GroupCommitter)(nil)
+)
 
 // MaxRecipientsDefault caps the recipients recorded from one message.
 // Real reports name a few (an MTA reports the recipients of one delivery
@@ -159,16 +163,10 @@ type Envelope struct {
 	// SMTP or LMTP.
 	MailFrom string
 	RcptTo   []string
-	// VERPRecipient is the original recipient decoded from the VERP
-	// bounce address the message was sent to (see parse.VERP), and
-	// VERPToken its optional per-message token. The recipient stands in
-	// when the report itself names none, also when it cannot be parsed.
-	VERPRecipient string
-	VERPToken     string
-}
-
-func (e Envelope) empty() bool {
-	return e.MailFrom == "" && len(e.RcptTo) == 0 && e.VERPRecipient == "" && e.VERPToken == ""
+	// VERP decodes the VERP bounce address the message was sent to (see
+	// parse.Options.VERP): its recipient stands in when the report itself
+	// names none. The zero value is off.
+	VERP parse.VERP
 }
 
 // mailResult is the stored result of mail that came with an envelope.
@@ -191,8 +189,11 @@ type envelopeResult struct {
 // Ingest, only a store error fails.
 func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (store.Outcome, error) {
 	start := time.Now()
-	rep, perr := parse.Parse(raw)
+	rep, perr := parse.ParseWithOptions(raw, parse.Options{VERP: env.VERP, EnvelopeTo: env.RcptTo})
 	m.parseDur.Observe(time.Since(start).Seconds())
+	// The VERP address names the recipient the report could not, even
+	// when the rest of the message cannot be read.
+	fromVERP := rep.VERP != nil && rep.VERP.Used
 	// The cap comes before anything else reads the recipients: the stored
 	// result and the events hold the first ones only.
 	var capped error
@@ -204,16 +205,13 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		m.logger.WarnContext(ctx, "message over the recipient cap", "source", env.Source, "provider", env.Provider,
 			"recipients", n, "recorded", m.maxRecipients)
 	}
-	fromVERP := false
-	if env.VERPRecipient != "" && !errors.Is(perr, parse.ErrTooLarge) && !errors.Is(perr, parse.ErrEmpty) {
-		fromVERP = useVERPRecipient(rep, env.VERPRecipient, raw)
-	}
 	var result any = rep
-	if !env.empty() {
-		result = mailResult{Report: rep, Envelope: envelopeResult{
-			MailFrom: env.MailFrom, RcptTo: env.RcptTo,
-			VERPRecipient: env.VERPRecipient, VERPToken: env.VERPToken, RecipientFromVERP: fromVERP,
-		}}
+	if env.MailFrom != "" || len(env.RcptTo) > 0 || rep.VERP != nil {
+		e := envelopeResult{MailFrom: env.MailFrom, RcptTo: env.RcptTo}
+		if v := rep.VERP; v != nil {
+			e.VERPRecipient, e.VERPToken, e.RecipientFromVERP = v.Recipient, v.Token, v.Used
+		}
+		result = mailResult{Report: rep, Envelope: e}
 	}
 	in := store.Input{
 		Source: env.Source, Provider: env.Provider, ContentType: "message/rfc822", Raw: raw,
@@ -223,20 +221,19 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		in.Status, in.Error = store.ParseFailed, perr.Error()
 		switch {
 		case fromVERP:
-			// The VERP address names the recipient the report could not.
-			in.Events = store.EventsFromReport(rep, m.now())
+			in.Events = parse.Events(rep, m.now())
 		case errors.Is(perr, parse.ErrTooLarge) || errors.Is(perr, parse.ErrEmpty) || len(rep.Recipients) == 0:
 			in.Kind = ""
-			if env.empty() {
+			if result == any(rep) {
 				in.Result = nil
 			}
 		}
 		m.parsed.WithLabelValues("error").Inc()
 	} else {
 		m.parsed.WithLabelValues(string(rep.Kind)).Inc()
-		in.Events = store.EventsFromReport(rep, m.now())
+		in.Events = parse.Events(rep, m.now())
 	}
-	if err := m.verify(ctx, env, rep, in.Events); err != nil {
+	if err := m.verify(ctx, rep, in.Events); err != nil {
 		return store.Outcome{}, err
 	}
 	if capped != nil {
@@ -264,15 +261,16 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 // verify marks, under TrustSent, the events whose recipient was sent none
 // of the messages the bounce names (its original Message-ID, its VERP
 // token) as unverified.
-func (m *Mail) verify(ctx context.Context, env Envelope, rep *parse.Report, evs []store.NewEvent) error {
+func (m *Mail) verify(ctx context.Context, rep *parse.Report, evs []parse.Event) error {
 	if m.trust != TrustSent || len(evs) == 0 {
 		return nil
 	}
 	var ids []string
-	for _, id := range []string{rep.OriginalMessageID, env.VERPToken} {
-		if id != "" {
-			ids = append(ids, id)
-		}
+	if rep.OriginalMessageID != "" {
+		ids = append(ids, rep.OriginalMessageID)
+	}
+	if rep.VERP != nil && rep.VERP.Token != "" {
+		ids = append(ids, rep.VERP.Token)
 	}
 	if rep.Original != nil && rep.Original.MessageID != "" {
 		ids = append(ids, rep.Original.MessageID)

@@ -220,8 +220,7 @@ func (m *Maildir) deliver(ctx context.Context, name string) error {
 		m.logger.ErrorContext(ctx, "unreadable message left in new/", "file", name, "error", err)
 		return nil
 	}
-	env := Envelope{Source: "maildir", Provider: m.cfg.Name}
-	env.VERPRecipient, env.VERPToken, _ = verpFromHeaders(m.cfg.VERP, raw)
+	env := Envelope{Source: "maildir", Provider: m.cfg.Name, VERP: m.cfg.VERP}
 	// The file in hand is finished even when ctx ends meanwhile.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()

@@ -292,3 +292,35 @@ func TestMaildirVERPRecoversRecipient(t *testing.T) {
 		t.Errorf("reason = %s, want user_unknown from the 5.1.1 in the body", sup.Reason)
 	}
 }
+
+// TestMaildirVERPReadsHeadersAsTheCLIDoes: a bounce whose Delivered-To and
+// X-Original-To name different VERP recipients records the one `bounced
+// parse --verp-prefix` names (X-Original-To): the service and the CLI
+// read VERP through the same parse function. They used to disagree here.
+func TestMaildirVERPReadsHeadersAsTheCLIDoes(t *testing.T) {
+	t.Parallel()
+	mail, db, _ := newMail(t)
+	dir := filepath.Join(t.TempDir(), "Maildir")
+	raw := []byte("Delivered-To: bounces+a=example.com@bounce.example.net\n" +
+		"X-Original-To: bounces+b=example.com@bounce.example.net\n" +
+		"From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\n" +
+		"Subject: failure notice\n\n" +
+		"Remote host said: 550 5.1.1 mailbox unavailable\n")
+	verp := parse.VERP{Prefix: "bounces", Separator: '+'}
+	cli, err := parse.ParseWithOptions(raw, parse.Options{VERP: verp})
+	if err != nil || len(cli.Recipients) != 1 {
+		t.Fatalf("ParseWithOptions() = %+v, %v", cli, err)
+	}
+	deliver(t, dir, []corpusMessage{{"verp", raw}})
+	startMaildir(t, context.Background(), ingest.MaildirConfig{Name: "local", Path: dir, PollInterval: time.Hour, VERP: verp}, mail)
+	eventually(t, "the message", func() bool { return len(files(t, filepath.Join(dir, "cur"))) == 1 })
+	for _, addr := range []string{"a@example.com", "b@example.com"} {
+		evs, _, err := db.ListEvents(context.Background(), store.EventFilter{Address: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := addr == cli.Recipients[0].Address; (len(evs) == 1) != want {
+			t.Errorf("events of %s = %d; want one only for %s, the CLI's recipient", addr, len(evs), cli.Recipients[0].Address)
+		}
+	}
+}

@@ -239,12 +239,10 @@ type session struct {
 	r     *Receiver
 	from  string
 	rcpts []string
-	verp  string
-	token string
 }
 
 func (s *session) Reset() {
-	s.from, s.rcpts, s.verp, s.token = "", nil, "", ""
+	s.from, s.rcpts = "", nil
 }
 
 func (s *session) Logout() error { return nil }
@@ -266,9 +264,6 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return errNoSuchUser
 	}
 	s.rcpts = append(s.rcpts, addr)
-	if s.verp == "" && s.r.cfg.VERP.Prefix != "" {
-		s.verp, s.token, _ = s.r.cfg.VERP.Decode(addr)
-	}
 	return nil
 }
 
@@ -290,8 +285,7 @@ func (s *session) Data(rd io.Reader) error {
 	ctx, cancel := context.WithTimeout(base, s.r.cfg.WriteTimeout)
 	defer cancel()
 	env := Envelope{
-		Source: s.r.cfg.Name, Provider: s.r.cfg.Name, MailFrom: s.from, RcptTo: s.rcpts,
-		VERPRecipient: s.verp, VERPToken: s.token,
+		Source: s.r.cfg.Name, Provider: s.r.cfg.Name, MailFrom: s.from, RcptTo: s.rcpts, VERP: s.r.cfg.VERP,
 	}
 	out, err := s.r.deps.Ingester.IngestEnvelope(ctx, env, raw)
 	if err != nil {

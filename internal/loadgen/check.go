@@ -39,9 +39,17 @@ func Check(ctx context.Context, dbURL, provider, runID string, eventsPerRequest 
 		return CheckResult{}, fmt.Errorf("loadgen: check: %w", err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT provider_event_id, count(*) FROM events
+	q := `SELECT provider_event_id, count(*) FROM events
 		WHERE source = 'webhook' AND provider = $1 AND provider_event_id LIKE $2
-		GROUP BY provider_event_id`, provider, runID+"-%")
+		GROUP BY provider_event_id`
+	if provider == DSN {
+		// A report's event is named by the returned message's id,
+		// <orig-runID-i@example.org>, which becomes runID-i-0.
+		q = `SELECT substring(original_message_id FROM '^<orig-(.*)@') || '-0', count(*) FROM events
+			WHERE source = 'http' AND $1 <> '' AND original_message_id LIKE '<orig-' || $2
+			GROUP BY 1`
+	}
+	rows, err := conn.Query(ctx, q, provider, runID+"-%")
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("loadgen: check: %w", err)
 	}

@@ -23,12 +23,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bounced/bounced/internal/dsntest"
 )
 
-// Providers the generator can speak.
+// Providers the generator can speak. DSN is not a webhook: it posts raw
+// RFC 3464 reports (5.1.1, one recipient each) to POST /v1/messages.
 const (
 	Generic  = "generic"
 	SendGrid = "sendgrid"
+	DSN      = "dsn"
 )
 
 // SignFunc returns the headers that authenticate body for provider; it
@@ -39,7 +43,7 @@ type SignFunc func(provider string, body []byte) http.Header
 // Drain bounds the retries after Duration.
 type Options struct {
 	URL              string // bounced's base URL; must be loopback
-	Provider         string // generic or sendgrid
+	Provider         string // generic, sendgrid or dsn
 	EventsPerRequest int
 	Requests         int
 	Duration         time.Duration
@@ -109,10 +113,13 @@ func (o *Options) defaults() error {
 	if err := CheckLoopback(o.URL); err != nil {
 		return err
 	}
-	if o.Provider != Generic && o.Provider != SendGrid {
-		return fmt.Errorf("loadgen: provider %q is not generic or sendgrid", o.Provider)
+	if o.Provider != Generic && o.Provider != SendGrid && o.Provider != DSN {
+		return fmt.Errorf("loadgen: provider %q is not generic, sendgrid or dsn", o.Provider)
 	}
-	if o.Sign == nil {
+	if o.Provider == DSN {
+		o.EventsPerRequest = 1 // one recipient per report
+	}
+	if o.Sign == nil && o.Provider != DSN {
 		return errors.New("loadgen: no signer")
 	}
 	if o.Requests <= 0 && o.Duration <= 0 {
@@ -157,8 +164,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := o.defaults(); err != nil {
 		return Result{}, err
 	}
-	r := &runner{o: o, res: Result{RunID: o.RunID, Provider: o.Provider, Statuses: map[string]int{}, EventsPerRequest: o.EventsPerRequest}}
 	start := time.Now()
+	r := &runner{o: o, start: start.UTC().Truncate(time.Second),
+		res: Result{RunID: o.RunID, Provider: o.Provider, Statuses: map[string]int{}, EventsPerRequest: o.EventsPerRequest}}
 	issueUntil := start.Add(o.Duration)
 	giveUpAt := issueUntil.Add(o.Drain)
 	var next atomic.Int64
@@ -192,6 +200,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 type runner struct {
 	o         Options
+	start     time.Time // dates the DSNs: a retry sends the same bytes
 	mu        sync.Mutex
 	res       Result
 	latencies []time.Duration
@@ -201,6 +210,14 @@ type runner struct {
 // the run is distinct and a retry sends the very same bytes.
 func (r *runner) body(i int) ([]byte, []string) {
 	o := r.o
+	if o.Provider == DSN {
+		// The report's id names the returned message (<orig-runID-i@...>),
+		// which is how Check finds its event.
+		id := o.RunID + "-" + strconv.Itoa(i)
+		addr := fmt.Sprintf("u%d.%s@load%d.example.com", i%o.Addresses, o.RunID, i%97)
+		return dsntest.DSNAt(r.start, id, dsntest.Rcpt{Address: addr, Status: "5.1.1",
+			Diagnostic: "smtp; 550 5.1.1 <" + addr + ">: Recipient address rejected: User unknown"}), []string{id + "-0"}
+	}
 	ids := make([]string, o.EventsPerRequest)
 	var evs []map[string]any
 	for j := range o.EventsPerRequest {
@@ -252,6 +269,9 @@ func (r *runner) send(ctx context.Context, i int, giveUpAt time.Time) {
 	body, ids := r.body(i)
 	backoff := 20 * time.Millisecond
 	url := r.o.URL + "/v1/webhooks/" + r.o.Provider
+	if r.o.Provider == DSN {
+		url = r.o.URL + "/v1/messages"
+	}
 	for {
 		status, lat, retryAfter, err := r.attempt(ctx, url, body)
 		r.mu.Lock()
@@ -296,7 +316,11 @@ func (r *runner) attempt(ctx context.Context, url string, body []byte) (int, tim
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	req.Header = r.o.Sign(r.o.Provider, body)
+	if r.o.Provider == DSN {
+		req.Header = http.Header{"Content-Type": {"message/rfc822"}}
+	} else {
+		req.Header = r.o.Sign(r.o.Provider, body)
+	}
 	start := time.Now()
 	resp, err := r.o.Client.Do(req)
 	if err != nil {

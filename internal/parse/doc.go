@@ -27,8 +27,14 @@
 // marked QUIRK(vendor) and have a fixture in testdata/quirks.
 //
 // The package owns the domain types every other package uses: Report,
-// Recipient, Kind, Action, Class, Reason and Status. It is pure: it does
-// no I/O, reads no clock and touches no database, so it can be fuzzed and
-// benchmarked in isolation, and its work is linear in the size of its
-// input, which is capped (MaxInputSize).
+// Recipient, Kind, Action, Class, Reason, Status, and Event, what bounced
+// records. Events are derived here and nowhere else: Events for a report
+// (a DSN, a mailed notification, a bounce named by its VERP address),
+// and the provider constructors (FailureEvent, DeliveryEvent, ...,
+// ReadSES) that the webhook decoders call; the store only persists them
+// and applies the suppression policy. It is pure: it does no I/O, reads
+// no clock (times of receipt come in as arguments) and touches no
+// database, so it can be fuzzed and benchmarked in isolation, and its
+// work is linear in the size of its input, which is capped
+// (MaxInputSize).
 package parse

@@ -29,9 +29,14 @@ type Options struct {
 	// MaxSize caps the input; 0 means MaxInputSize.
 	MaxSize int
 	// VERP, when its Prefix is set, names the recipient of a bounce that
-	// does not say it itself, from the VERP address the bounce was sent to
-	// (its To, Delivered-To, X-Original-To or Envelope-To header).
+	// does not say it itself, from the VERP address the bounce was sent to:
+	// an envelope recipient (EnvelopeTo), else its X-Original-To,
+	// Delivered-To, Envelope-To or To header, else the returned message's
+	// Return-Path. The report's VERP field says what was found.
 	VERP VERP
+	// EnvelopeTo are the SMTP envelope recipients (RCPT TO) of a message
+	// received over SMTP or LMTP, when the caller knows them.
+	EnvelopeTo []string
 	// RecipientHeaders are header fields the sender puts in its messages
 	// to name the recipient ("X-Rcpt-To"); when a report names none, they
 	// are looked up in the returned message.
@@ -143,13 +148,15 @@ func parseOne(raw []byte, opt Options) (*Report, error) {
 	rep := &Report{Kind: KindNotBounce, Recipients: []Recipient{}}
 	top, body := readHeader(raw)
 	if len(top) == 0 {
+		// Without a header only the envelope can name a VERP recipient.
+		m := newMessage(nil, raw)
+		m.recoverRecipient(rep, opt)
+		settle(rep)
 		return rep, fmt.Errorf("%w: no header fields", ErrMalformed)
 	}
 	m := newMessage(top, body)
 	m.read(rep)
-	if len(rep.Recipients) == 0 || rep.Recipients[0].Address == "" {
-		m.recoverRecipient(rep, opt)
-	}
+	m.recoverRecipient(rep, opt)
 	settle(rep)
 	if m.broken && len(rep.Recipients) == 0 {
 		return rep, fmt.Errorf("%w: unreadable MIME structure", ErrMalformed)
@@ -349,51 +356,35 @@ func originalFrom(h header) *Original {
 	return o
 }
 
-// recoverRecipient names the recipient of a report that does not, from
-// the VERP address it was sent to or a header of the returned message.
+// recoverRecipient notes the VERP address the message was sent to and,
+// when the report names no recipient of its own, makes it the recipient;
+// failing a VERP address, a header of the returned message that names
+// the recipient (Options.RecipientHeaders) does, when the message looks
+// like a bounce. Mail sent back to a VERP address is about its recipient
+// whatever it looks like: that is what the address is for.
 func (m *message) recoverRecipient(rep *Report, opt Options) {
-	if rep.Kind == KindNotBounce && len(rep.Recipients) == 0 && !m.looksLikeBounce() {
+	match, found := opt.VERP.find(opt.EnvelopeTo, m.top, m.original)
+	if found {
+		rep.VERP = &match
+	}
+	if namesRecipient(rep) {
 		return
 	}
-	addr := ""
-	if opt.VERP.Prefix != "" {
-		for _, name := range []string{"X-Original-To", "Delivered-To", "Envelope-To", "To"} {
-			if r, _, ok := opt.VERP.Decode(m.top.get(name)); ok {
-				addr = r
-				break
-			}
-		}
-		if addr == "" && m.hasOrig {
-			if r, _, ok := opt.VERP.Decode(m.original.get("Return-Path")); ok {
-				addr = r
-			}
-		}
-	}
-	if addr == "" && m.hasOrig {
-		for _, name := range opt.RecipientHeaders {
-			if a, err := NormalizeAddress(m.original.get(name)); err == nil {
-				addr = a
-				break
-			}
-		}
-	}
-	if addr == "" {
+	if found {
+		m.standIn(rep, match.Recipient)
+		rep.VERP.Used = true
 		return
 	}
-	if len(rep.Recipients) == 0 {
-		report, _ := splitReturned(m.text)
-		t := newTextReport(report, nil)
-		d := t.draftFor(block{addr: addr}, true)
-		if d.Diagnostic == "" {
-			d.Diagnostic = firstLines(report, 3)
-		}
-		rep.Recipients = append(rep.Recipients, d.finish())
-		if rep.Engine == "" {
-			rep.Engine = "VERP"
-		}
+	if !m.hasOrig || len(opt.RecipientHeaders) == 0 ||
+		rep.Kind == KindNotBounce && len(rep.Recipients) == 0 && !m.looksLikeBounce() {
 		return
 	}
-	rep.Recipients[0].Address = addr
+	for _, name := range opt.RecipientHeaders {
+		if a, err := NormalizeAddress(m.original.get(name)); err == nil {
+			m.standIn(rep, a)
+			return
+		}
+	}
 }
 
 // settle finishes every recipient and derives the message kind.

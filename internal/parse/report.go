@@ -56,6 +56,9 @@ type Report struct {
 	// diagnostics: RFC3464, ARF, text (a plain-text report), AmazonSES,
 	// JMRP, unsubscribe, RFC3834, challenge, list or VERP.
 	Engine string `json:"engine,omitempty"`
+	// VERP is the VERP address the message was sent to, when
+	// Options.VERP is set and one was found.
+	VERP *VERPMatch `json:"verp,omitempty"`
 }
 
 // Original is what the report returned of the message that bounced.

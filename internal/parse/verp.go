@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"net/mail"
+	"strings"
+)
 
 // VERP describes variable envelope return paths (VERP): the sender encodes
 // each recipient in the bounce address, so a bounce names its recipient
@@ -48,4 +51,123 @@ func (v VERP) Decode(addr string) (recipient, token string, ok bool) {
 		return "", "", false
 	}
 	return recipient, token, true
+}
+
+// VERPMatch is the VERP address a message was sent to.
+type VERPMatch struct {
+	// Recipient is the original recipient it encodes (normalised), and
+	// Token its optional token.
+	Recipient string `json:"recipient"`
+	Token     string `json:"token,omitempty"`
+	// Field is where it was found: "envelope" (the SMTP RCPT TO), or the
+	// header field (X-Original-To, Delivered-To, Envelope-To, To,
+	// Return-Path of the returned message).
+	Field string `json:"field"`
+	// Used says the report named no recipient of its own, so this one
+	// stands in.
+	Used bool `json:"used"`
+}
+
+// verpHeaders are where a delivered bounce keeps the address it was
+// sent to, most trustworthy first: X-Original-To is the envelope
+// recipient as the receiving MTA got it, before any alias rewrote it;
+// Delivered-To the address after rewriting; Envelope-To Exim's copy of
+// the envelope; and To, written by the bounce's sender (a DSN's To is the
+// envelope sender of the message that bounced: the VERP address itself).
+var verpHeaders = []string{"X-Original-To", "Delivered-To", "Envelope-To", "To"}
+
+// find looks for a VERP address of this shape: in the envelope
+// recipients, then each header of verpHeaders (every field of that name,
+// each an address list), then the returned message's Return-Path. The
+// first that decodes wins.
+func (v VERP) find(envelope []string, top, original header) (VERPMatch, bool) {
+	if v.Prefix == "" {
+		return VERPMatch{}, false
+	}
+	for _, a := range envelope {
+		if r, t, ok := v.Decode(a); ok {
+			return VERPMatch{Recipient: r, Token: t, Field: "envelope"}, true
+		}
+	}
+	try := func(h header, name string) (VERPMatch, bool) {
+		for _, f := range h {
+			if !equalFoldBytes(f.name, name) {
+				continue
+			}
+			value := unfold(f.value)
+			addrs, err := mail.ParseAddressList(value)
+			if err != nil {
+				addrs = []*mail.Address{{Address: strings.Trim(strings.TrimSpace(value), "<>")}}
+			}
+			for _, a := range addrs {
+				if r, t, ok := v.Decode(a.Address); ok {
+					return VERPMatch{Recipient: r, Token: t, Field: name}, true
+				}
+			}
+		}
+		return VERPMatch{}, false
+	}
+	for _, name := range verpHeaders {
+		if m, ok := try(top, name); ok {
+			return m, true
+		}
+	}
+	return try(original, "Return-Path")
+}
+
+// namesRecipient reports whether rep names a recipient address of its
+// own.
+func namesRecipient(rep *Report) bool {
+	for _, r := range rep.Recipients {
+		if _, err := NormalizeAddress(r.Address); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// standIn makes addr, found by VERP or a recipient header, the recipient
+// of a report that names none. What the report did read about its
+// recipient (status, diagnostic) is kept; a complaint or an automatic
+// reply stays one; anything else sent back to the bounce address is a
+// failure, read from the report's text. With no code or known words
+// found, the failure counts as soft: nothing is suppressed on no
+// evidence, and a delay never suppresses.
+func (m *message) standIn(rep *Report, addr string) {
+	var r Recipient
+	switch {
+	case len(rep.Recipients) > 0:
+		r = rep.Recipients[0]
+		r.Address = addr
+	case rep.Kind == KindComplaint:
+		r = feedbackRecipient(addr, "")
+	case rep.Kind == KindAutoReply:
+		r = Recipient{Address: addr, Action: ActionFailed, Reason: ReasonAutoReply, Class: ClassNone}
+	default:
+		report, _ := splitReturned(m.text)
+		d := newTextReport(report, nil).draftFor(block{addr: addr}, true)
+		if d.Diagnostic == "" {
+			d.Diagnostic = firstLines(report, 3)
+		}
+		r = d.finish()
+		if rep.Engine == "" {
+			rep.Engine = "VERP"
+		}
+	}
+	delivered := r.Action == ActionDelivered || r.Action == ActionRelayed || r.Action == ActionExpanded
+	if rep.Kind != KindComplaint && rep.Kind != KindAutoReply && !delivered {
+		switch {
+		case r.Action == ActionDelayed || rep.Kind == KindDelay:
+			r.Action = ActionDelayed
+			if r.Class == ClassHard {
+				r.Class = ClassSoft
+			}
+		case r.Class == ClassNone:
+			// A success code in mail sent back to a bounce address says
+			// nothing about the recipient.
+			r.Action, r.Reason, r.Class = ActionFailed, ReasonOther, ClassSoft
+		}
+	}
+	r.Suppress = r.Class.Suppresses()
+	rep.Recipients = []Recipient{r}
 }

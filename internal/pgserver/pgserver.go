@@ -47,7 +47,10 @@ type Options struct {
 	// directory, removed by Stop. A given directory is kept, so a server
 	// stopped and started again keeps its URL (the fault tests do that).
 	SocketDir string
-	Logger    *slog.Logger
+	// Settings are further server settings ("name=value"), passed as -c
+	// options at every start (the load tool's measurements use them).
+	Settings []string
+	Logger   *slog.Logger
 }
 
 // Server is a running private PostgreSQL.
@@ -56,6 +59,7 @@ type Server struct {
 	sockDir  string
 	binDir   string
 	database string
+	settings []string
 	runAs    *user.User
 	lock     *os.File
 	logger   *slog.Logger
@@ -79,7 +83,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgserver: data dir: %w", err)
 	}
-	s := &Server{dataDir: dataDir, binDir: binDir, database: opts.Database, logger: logger}
+	s := &Server{dataDir: dataDir, binDir: binDir, database: opts.Database, settings: opts.Settings, logger: logger}
 	if s.database == "" {
 		s.database = "bounced"
 	}
@@ -142,6 +146,23 @@ func (s *Server) URL(name string) string {
 
 // DataDir returns the cluster directory.
 func (s *Server) DataDir() string { return s.dataDir }
+
+// BinDir returns the directory of the server binaries in use.
+func (s *Server) BinDir() string { return s.binDir }
+
+// PID returns the postmaster's process id, read from its pid file.
+func (s *Server) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pgserver: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0, fmt.Errorf("pgserver: postmaster.pid: %w", err)
+	}
+	return pid, nil
+}
 
 // Stop shuts the server down (fast mode: sessions are ended, nothing
 // committed is lost) and removes the socket directory.
@@ -287,6 +308,9 @@ func (s *Server) start(ctx context.Context, ephemeral bool) error {
 	}
 	if ephemeral {
 		opts = append(opts, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range s.settings {
+		opts = append(opts, "-c", kv)
 	}
 	logFile := filepath.Join(filepath.Dir(s.dataDir), filepath.Base(s.dataDir)+".log")
 	if s.runAs != nil {

@@ -55,7 +55,7 @@ func TestProviderEventIDsAreCleaned(t *testing.T) {
 	for i, id := range ids {
 		ins[i] = store.Input{Source: "webhook", Provider: "generic", ContentType: "application/json",
 			Raw: []byte("input " + id), Status: store.ParseParsed, Kind: "events",
-			Events: []store.NewEvent{{Address: "u@example.com", Type: store.EventDelivery, Class: parse.ClassNone,
+			Events: []parse.Event{{Address: "u@example.com", Type: parse.EventDelivery, Class: parse.ClassNone,
 				Reason: parse.ReasonDelivered, ProviderEventID: id, OccurredAt: time.Now()}}}
 	}
 	for i, r := range db.RecordBatch(ctx, ins) {

@@ -30,23 +30,23 @@ import (
 func randomHistory(r *rand.Rand, n int) []store.Input {
 	addrs := []string{"a@example.com", "A@Example.COM", "b@example.com", "c@example.net", "<d@example.org>", "not an address"}
 	type kind struct {
-		typ    store.EventType
+		typ    parse.EventType
 		class  parse.Class
 		reason parse.Reason
 		status parse.Status
 	}
 	kinds := []kind{
-		{store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown, "5.1.1"},
-		{store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2"},
-		{store.EventBounce, parse.ClassSoft, parse.ReasonOther, "4.0.0"},
-		{store.EventBounce, parse.ClassSoft, parse.ReasonOther, "4.0.0"},
-		{store.EventBounce, parse.ClassSoft, parse.ReasonMailboxDisabled, "5.2.1"},
-		{store.EventBounce, parse.ClassSender, parse.ReasonProtocolError, "5.5.1"},
-		{store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, ""},
-		{store.EventDelivery, parse.ClassNone, parse.ReasonDelivered, "2.0.0"},
-		{store.EventDelay, parse.ClassSoft, parse.ReasonDelayed, "4.4.1"},
-		{store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther, ""},
-		{store.EventAutoReply, parse.ClassNone, parse.ReasonAutoReply, ""},
+		{parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown, "5.1.1"},
+		{parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2"},
+		{parse.EventBounce, parse.ClassSoft, parse.ReasonOther, "4.0.0"},
+		{parse.EventBounce, parse.ClassSoft, parse.ReasonOther, "4.0.0"},
+		{parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxDisabled, "5.2.1"},
+		{parse.EventBounce, parse.ClassSender, parse.ReasonProtocolError, "5.5.1"},
+		{parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, ""},
+		{parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered, "2.0.0"},
+		{parse.EventDelay, parse.ClassSoft, parse.ReasonDelayed, "4.4.1"},
+		{parse.EventUnsubscribe, parse.ClassNone, parse.ReasonOther, ""},
+		{parse.EventAutoReply, parse.ClassNone, parse.ReasonAutoReply, ""},
 	}
 	scopes := []string{"", "", "", "list:news", "tenant:acme", "tenant:acme/list:news", "not a scope!"}
 	// Times fall on 12-hour marks over 45 days before "now" (see the test),
@@ -57,18 +57,18 @@ func randomHistory(r *rand.Rand, n int) []store.Input {
 	// delivery at the same instant, then more soft failures; an entry that
 	// has expired by now, hit again.
 	t0 := now.Add(-10 * 24 * time.Hour)
-	soft := func(addr string, at time.Time, msg string) store.NewEvent {
-		return store.NewEvent{Address: addr, Type: store.EventBounce, Class: parse.ClassSoft, Reason: parse.ReasonOther,
+	soft := func(addr string, at time.Time, msg string) parse.Event {
+		return parse.Event{Address: addr, Type: parse.EventBounce, Class: parse.ClassSoft, Reason: parse.ReasonOther,
 			Status: "4.0.0", OccurredAt: at, OriginalMessageID: msg}
 	}
-	hard := func(addr string, at time.Time) store.NewEvent {
-		return store.NewEvent{Address: addr, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonUserUnknown,
+	hard := func(addr string, at time.Time) parse.Event {
+		return parse.Event{Address: addr, Type: parse.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonUserUnknown,
 			Status: "5.1.1", OccurredAt: at}
 	}
 	var out []store.Input
-	for i, evs := range [][]store.NewEvent{
+	for i, evs := range [][]parse.Event{
 		{soft("edge@example.com", t0, "<e1@example.org>")},
-		{{Address: "edge@example.com", Type: store.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: t0}},
+		{{Address: "edge@example.com", Type: parse.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: t0}},
 		{soft("edge@example.com", t0.Add(24*time.Hour), "<e2@example.org>"), soft("edge@example.com", t0.Add(48*time.Hour), "")},
 		{hard("old@example.com", now.Add(-40*24*time.Hour)), hard("old@example.com", now.Add(-39*24*time.Hour))},
 		{hard("old@example.com", now.Add(-24*time.Hour)), hard("old@example.com", now.Add(-23*time.Hour))},
@@ -90,14 +90,14 @@ func randomHistory(r *rand.Rand, n int) []store.Input {
 		if r.IntN(8) == 0 {
 			in.Source = "http"
 		}
+		in.Scope = scopes[r.IntN(len(scopes))]
 		for range r.IntN(5) {
 			k := kinds[r.IntN(len(kinds))]
-			ev := store.NewEvent{
+			ev := parse.Event{
 				Address: addrs[r.IntN(len(addrs))], Type: k.typ, Class: k.class, Reason: k.reason,
 				Status: k.status, Diagnostic: fmt.Sprintf("diag %d", r.IntN(3)), ReplyCode: "550",
 				OccurredAt:        now.Add(-time.Duration(r.IntN(45*2)) * 12 * time.Hour),
 				OriginalMessageID: []string{"", "<m1@example.org>", "<m2@example.org>"}[r.IntN(3)],
-				Scope:             scopes[r.IntN(len(scopes))],
 			}
 			if r.IntN(3) > 0 {
 				ev.ProviderEventID = fmt.Sprintf("evt-%d", r.IntN(n))
@@ -166,9 +166,11 @@ func shape(o store.Outcome) outcomeShape {
 	return outcomeShape{o.Created, o.Recorded, o.SuppressionsAdded, len(o.Message.EventIDs), o.Message.SHA256}
 }
 
-// TestRecordBatchMatchesRecord is the guard on batchset.go: recording a
-// history in batches must leave every table exactly as recording it input
-// by input with Record does, and answer each input the same.
+// TestRecordBatchMatchesRecord: recording a history in batches of any
+// size must leave every table exactly as recording it input by input
+// (batches of one) does, and answer each input the same: layering
+// (plan.go) applies each address's events in order, replays within a
+// batch are replays, and nothing depends on where a batch ends.
 func TestRecordBatchMatchesRecord(t *testing.T) {
 	t.Parallel()
 	strict := store.Policy{
@@ -180,88 +182,83 @@ func TestRecordBatchMatchesRecord(t *testing.T) {
 			parse.ReasonUserUnknown:     {Threshold: intp(2)},
 		},
 	}
-	for _, mode := range []struct {
-		name     string
-		perEvent bool
-	}{{"set-based", false}, {"per-event", true}} {
-		for _, pol := range []struct {
-			name   string
-			policy *store.Policy
-		}{{"default policy", nil}, {"strict policy", &strict}} {
-			t.Run(mode.name+"/"+pol.name, func(t *testing.T) {
-				t.Parallel()
-				for seed := range uint64(3) {
-					t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
-						r := rand.New(rand.NewPCG(seed, 7))
-						history := randomHistory(r, 150)
-						now := func() time.Time { return time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC) }
-						ctx := context.Background()
-						oneURL, batchURL := dbtest.URL(t), dbtest.URL(t)
-						one, err := store.Open(ctx, oneURL, store.Options{NowFunc: now})
-						if err != nil {
-							t.Fatal(err)
-						}
-						defer one.Close()
-						batched, err := store.Open(ctx, batchURL, store.Options{NowFunc: now, PerEventBatches: mode.perEvent})
-						if err != nil {
-							t.Fatal(err)
-						}
-						defer batched.Close()
-						if pol.policy != nil {
-							for _, db := range []*store.DB{one, batched} {
-								if _, err := db.PutPolicy(ctx, *pol.policy, "test"); err != nil {
-									t.Fatal(err)
-								}
-							}
-						}
-						var want, got []outcomeShape
-						for _, in := range history {
-							out, err := one.Record(ctx, in)
-							if err != nil {
+	for _, pol := range []struct {
+		name   string
+		policy *store.Policy
+	}{{"default policy", nil}, {"strict policy", &strict}} {
+		t.Run(pol.name, func(t *testing.T) {
+			t.Parallel()
+			for seed := range uint64(3) {
+				t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+					r := rand.New(rand.NewPCG(seed, 7))
+					history := randomHistory(r, 150)
+					now := func() time.Time { return time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC) }
+					ctx := context.Background()
+					oneURL, batchURL := dbtest.URL(t), dbtest.URL(t)
+					one, err := store.Open(ctx, oneURL, store.Options{NowFunc: now})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer one.Close()
+					batched, err := store.Open(ctx, batchURL, store.Options{NowFunc: now})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer batched.Close()
+					if pol.policy != nil {
+						for _, db := range []*store.DB{one, batched} {
+							if _, err := db.PutPolicy(ctx, *pol.policy, "test"); err != nil {
 								t.Fatal(err)
 							}
-							want = append(want, shape(out))
 						}
-						for rest := history; len(rest) > 0; {
-							n := min(1+r.IntN(40), len(rest))
-							for i, res := range batched.RecordBatch(ctx, rest[:n]) {
-								if res.Err != nil {
-									t.Fatalf("RecordBatch input %d: %v", i, res.Err)
-								}
-								got = append(got, shape(res.Outcome))
-							}
-							rest = rest[n:]
+					}
+					var want, got []outcomeShape
+					for _, in := range history {
+						out, err := one.Record(ctx, in)
+						if err != nil {
+							t.Fatal(err)
 						}
-						if !reflect.DeepEqual(got, want) {
-							for i := range want {
-								if got[i] != want[i] {
-									t.Errorf("input %d: RecordBatch outcome %+v, Record %+v", i, got[i], want[i])
-								}
+						want = append(want, shape(out))
+					}
+					for rest := history; len(rest) > 0; {
+						n := min(1+r.IntN(40), len(rest))
+						for i, res := range batched.RecordBatch(ctx, rest[:n]) {
+							if res.Err != nil {
+								t.Fatalf("RecordBatch input %d: %v", i, res.Err)
 							}
+							got = append(got, shape(res.Outcome))
 						}
-						a, b := snapshot(t, oneURL), snapshot(t, batchURL)
-						for _, table := range []string{"raw", "events", "recipients", "suppressions", "soft_failures"} {
-							if len(a[table]) == 0 {
-								t.Errorf("%s: history recorded nothing; the test proves nothing", table)
-							}
-							if !reflect.DeepEqual(a[table], b[table]) {
-								t.Errorf("%s differ:\nRecord:      %s\nRecordBatch: %s", table,
-									strings.Join(a[table], "\n             "), strings.Join(b[table], "\n             "))
+						rest = rest[n:]
+					}
+					if !reflect.DeepEqual(got, want) {
+						for i := range want {
+							if got[i] != want[i] {
+								t.Errorf("input %d: RecordBatch outcome %+v, Record %+v", i, got[i], want[i])
 							}
 						}
-						expiring := 0
-						for _, row := range a["suppressions"] {
-							if strings.Contains(row, "+0000 UTC 2026") || strings.Count(row, "UTC") > 3 {
-								expiring++
-							}
+					}
+					a, b := snapshot(t, oneURL), snapshot(t, batchURL)
+					for _, table := range []string{"raw", "events", "recipients", "suppressions", "soft_failures"} {
+						if len(a[table]) == 0 {
+							t.Errorf("%s: history recorded nothing; the test proves nothing", table)
 						}
-						if pol.policy != nil && expiring == 0 {
-							t.Error("no suppression with an expiry: the history does not exercise expiry")
+						if !reflect.DeepEqual(a[table], b[table]) {
+							t.Errorf("%s differ:\nRecord:      %s\nRecordBatch: %s", table,
+								strings.Join(a[table], "\n             "), strings.Join(b[table], "\n             "))
 						}
-					})
-				}
-			})
-		}
+					}
+					expiring := 0
+					for _, row := range a["suppressions"] {
+						if strings.Contains(row, "+0000 UTC 2026") || strings.Count(row, "UTC") > 3 {
+							expiring++
+						}
+					}
+					if pol.policy != nil && expiring == 0 {
+						t.Error("no suppression with an expiry: the history does not exercise expiry")
+					}
+				})
+			}
+		})
 	}
 }
 

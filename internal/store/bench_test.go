@@ -11,8 +11,8 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-// BenchmarkRecordEvent is the per-event path the policy adds to: one input
-// with one event, for a soft failure (counted in the window) and a hard
+// BenchmarkRecordEvent is Record of one input (a batch of one) with one
+// event, for a soft failure (counted in the window) and a hard
 // one (suppressed at once). The policy comes from memory, not the database.
 func BenchmarkRecordEvent(b *testing.B) {
 	ctx := context.Background()

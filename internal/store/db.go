@@ -51,9 +51,6 @@ type Options struct {
 	CheckCacheSize int
 	// CleanupInterval is how often Run removes expired suppressions.
 	CleanupInterval time.Duration
-	// PerEventBatches makes RecordBatch apply events one statement at a
-	// time, as Record does, instead of set-based (see batchset.go).
-	PerEventBatches bool
 	// RetentionMonths makes Run drop events (and provider event keys and
 	// raw inputs) older than that many months; 0 keeps everything.
 	RetentionMonths int
@@ -78,8 +75,6 @@ type DB struct {
 	cleanupEvery  time.Duration
 	retention     int
 	maintainEvery time.Duration
-	// setBased records batches with set-based statements.
-	setBased bool
 }
 
 // Open connects to the database at url. It does not apply migrations; call
@@ -98,8 +93,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc, keys: newKeyCache(),
-		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault), setBased: !opts.PerEventBatches,
-		retention: max(opts.RetentionMonths, 0), maintainEvery: cmp.Or(opts.MaintenanceInterval, MaintenanceIntervalDefault)}
+		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault),
+		retention:    max(opts.RetentionMonths, 0), maintainEvery: cmp.Or(opts.MaintenanceInterval, MaintenanceIntervalDefault)}
 	if opts.CheckCacheSize >= 0 {
 		db.cache = newCheckCache(cmp.Or(opts.CheckCacheSize, CheckCacheSizeDefault))
 	}
@@ -131,21 +126,28 @@ func (db *DB) Ping(ctx context.Context) error {
 // transact runs fn in a transaction, retrying serialization failures and
 // deadlocks with jittered backoff. fn must have no effects outside tx.
 func (db *DB) transact(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return db.retry(ctx, func() error { return db.transactOnce(ctx, fn) })
+}
+
+// retry runs one transaction (attempt), again on a serialization failure
+// or a deadlock, with jittered backoff and at most TransactRetryDefault
+// times, and interprets its error.
+func (db *DB) retry(ctx context.Context, attempt func() error) error {
 	var err error
-	for attempt := 0; attempt < TransactRetryDefault; attempt++ {
-		if attempt > 0 {
-			backoff := time.Duration(1<<attempt) * time.Millisecond
+	for n := 0; n < TransactRetryDefault; n++ {
+		if n > 0 {
+			backoff := time.Duration(1<<n) * time.Millisecond
 			select {
 			case <-time.After(backoff + rand.N(backoff)):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		err = db.transactOnce(ctx, fn)
+		err = attempt()
 		if !retryable(err) {
 			return interpret(err)
 		}
-		db.logger.DebugContext(ctx, "retrying transaction", "attempt", attempt+1, "error", err)
+		db.logger.DebugContext(ctx, "retrying transaction", "attempt", n+1, "error", err)
 	}
 	return interpret(err)
 }
@@ -170,6 +172,10 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx pgx.Tx) error) error 
 }
 
 func retryable(err error) bool {
+	var race raceError
+	if errors.As(err, &race) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -13,179 +12,38 @@ import (
 	"github.com/bounced/bounced/internal/parse"
 )
 
-// EventType is what an event records.
-type EventType string
-
-// Event types. The first five come from reports; the rest record actions
-// on the suppression list and counters.
-const (
-	EventBounce             EventType = "bounce"
-	EventDelay              EventType = "delay"
-	EventDelivery           EventType = "delivery"
-	EventComplaint          EventType = "complaint"
-	EventAutoReply          EventType = "auto_reply"
-	EventUnsubscribe        EventType = "unsubscribe"
-	EventSuppressionAdded   EventType = "suppression_added"
-	EventSuppressionRemoved EventType = "suppression_removed"
-	EventReset              EventType = "reset"
-)
-
-// Valid reports whether t is a known event type.
-func (t EventType) Valid() bool {
-	switch t {
-	case EventBounce, EventDelay, EventDelivery, EventComplaint, EventAutoReply,
-		EventUnsubscribe, EventSuppressionAdded, EventSuppressionRemoved, EventReset:
-		return true
-	}
-	return false
-}
-
 // GlobalScope is the suppression scope every check sees.
 const GlobalScope = "global"
 
-// NewEvent is an event to record.
-type NewEvent struct {
-	Address           string // normalised, see parse.NormalizeAddress
-	Type              EventType
-	Class             parse.Class
-	Reason            parse.Reason
-	Status            parse.Status
-	ReplyCode         string
-	Diagnostic        string
-	ReportingMTA      string
-	RemoteMTA         string
-	OriginalMessageID string
-	// ProviderEventID is the provider's id for this event; a second event
-	// with the same source, provider and id is ignored.
-	ProviderEventID string
-	Scope           string
-	OccurredAt      time.Time
-	// Evidence is what decided Reason and Class (nil when not read from
-	// a report).
-	Evidence *parse.Evidence `json:",omitempty"`
-	// Unverified marks a bounce that matched nothing reported sent, under
-	// the trust "sent": it is recorded and counted, and never suppresses
-	// nor counts towards a soft-bounce threshold.
-	Unverified bool `json:",omitempty"`
-}
-
 // Event is a recorded event.
 type Event struct {
-	ID                int64        `json:"id"`
-	RawID             *int64       `json:"raw_id,omitempty"`
-	Address           string       `json:"recipient"`
-	Domain            string       `json:"domain"`
-	Type              EventType    `json:"type"`
-	Class             parse.Class  `json:"class"`
-	Reason            parse.Reason `json:"reason"`
-	Status            string       `json:"status"`
-	ReplyCode         string       `json:"reply_code"`
-	Diagnostic        string       `json:"diagnostic"`
-	ReportingMTA      string       `json:"reporting_mta"`
-	RemoteMTA         string       `json:"remote_mta"`
-	OriginalMessageID string       `json:"original_message_id"`
-	Source            string       `json:"source"`
-	Provider          string       `json:"provider"`
-	ProviderEventID   string       `json:"provider_event_id,omitempty"`
-	Scope             string       `json:"scope"`
-	Actor             string       `json:"actor,omitempty"`
-	Note              string       `json:"note,omitempty"`
+	ID                int64           `json:"id"`
+	RawID             *int64          `json:"raw_id,omitempty"`
+	Address           string          `json:"recipient"`
+	Domain            string          `json:"domain"`
+	Type              parse.EventType `json:"type"`
+	Class             parse.Class     `json:"class"`
+	Reason            parse.Reason    `json:"reason"`
+	Status            string          `json:"status"`
+	ReplyCode         string          `json:"reply_code"`
+	Diagnostic        string          `json:"diagnostic"`
+	ReportingMTA      string          `json:"reporting_mta"`
+	RemoteMTA         string          `json:"remote_mta"`
+	OriginalMessageID string          `json:"original_message_id"`
+	Source            string          `json:"source"`
+	Provider          string          `json:"provider"`
+	ProviderEventID   string          `json:"provider_event_id,omitempty"`
+	Scope             string          `json:"scope"`
+	Actor             string          `json:"actor,omitempty"`
+	Note              string          `json:"note,omitempty"`
 	// Evidence is what decided Reason and Class, for events read from a
 	// report.
 	Evidence   *parse.Evidence `json:"evidence,omitempty"`
 	OccurredAt time.Time       `json:"occurred_at"`
 	CreatedAt  time.Time       `json:"created_at"`
 	// Unverified: a bounce that matched nothing reported sent (see
-	// NewEvent.Unverified).
+	// parse.Event.Unverified).
 	Unverified bool `json:"unverified,omitempty"`
-}
-
-// EventsFromReport turns a parsed report into one event per recipient.
-// Dates in the report are used when plausible; otherwise received.
-func EventsFromReport(rep *parse.Report, received time.Time) []NewEvent {
-	if rep == nil {
-		return nil
-	}
-	evs := make([]NewEvent, 0, len(rep.Recipients))
-	for _, r := range rep.Recipients {
-		addr, err := parse.NormalizeAddress(r.Address)
-		if err != nil {
-			continue
-		}
-		evs = append(evs, NewEvent{
-			Address:           addr,
-			Type:              eventTypeOf(rep.Kind, r),
-			Class:             r.Class,
-			Reason:            r.Reason,
-			Status:            r.Status,
-			ReplyCode:         r.ReplyCode,
-			Diagnostic:        r.Diagnostic,
-			ReportingMTA:      rep.ReportingMTA,
-			RemoteMTA:         r.RemoteMTA,
-			OriginalMessageID: rep.OriginalMessageID,
-			OccurredAt:        plausibleTime(received, r.LastAttemptDate, rep.ArrivalDate),
-			Evidence:          evidenceOf(r),
-		})
-	}
-	return evs
-}
-
-// evidenceJSON encodes evidence for its jsonb column (nil for NULL).
-func evidenceJSON(ev *parse.Evidence) *string {
-	if ev == nil {
-		return nil
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	return &s
-}
-
-// evidenceOf returns a recipient's evidence, or nil when it has none.
-func evidenceOf(r parse.Recipient) *parse.Evidence {
-	if r.Evidence.From == "" {
-		return nil
-	}
-	ev := r.Evidence
-	ev.Text = clip(ev.Text, 1000)
-	return &ev
-}
-
-func eventTypeOf(kind parse.Kind, r parse.Recipient) EventType {
-	switch {
-	case r.Class == parse.ClassComplaint || kind == parse.KindComplaint && r.Reason == parse.ReasonComplaint:
-		// A feedback report is a complaint unless it says otherwise: a
-		// "not-spam" report reads as a delivery, an RFC 6591 auth-failure
-		// report as the sender's failure, by their action below.
-		return EventComplaint
-	case kind == parse.KindAutoReply || r.Reason == parse.ReasonAutoReply:
-		return EventAutoReply
-	}
-	switch r.Action {
-	case parse.ActionDelayed:
-		return EventDelay
-	case parse.ActionDelivered, parse.ActionRelayed, parse.ActionExpanded:
-		return EventDelivery
-	}
-	return EventBounce
-}
-
-// plausibleTime returns the first date that parses and lies within 30 days
-// before received (and not after it, allowing for clock skew), else
-// received: report dates are written by remote clocks and sometimes wrong.
-func plausibleTime(received time.Time, dates ...string) time.Time {
-	for _, d := range dates {
-		t, err := parseMailDate(d)
-		if err != nil {
-			continue
-		}
-		if t.After(received.Add(-30*24*time.Hour)) && t.Before(received.Add(time.Hour)) {
-			return t
-		}
-	}
-	return received
 }
 
 // EventFilter selects events for ListEvents.
@@ -195,7 +53,7 @@ type EventFilter struct {
 	// untenanted ones); without OnlyTenant every tenant's events are listed.
 	Tenant     string
 	OnlyTenant bool
-	Type       EventType
+	Type       parse.EventType
 	Since      time.Time // inclusive
 	Until      time.Time // exclusive
 	Cursor     string
@@ -231,7 +89,10 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, "(occurred_at, id) < ("+arg(at)+", "+arg(id)+")")
+		// The first condition is implied by the second; it is the one the
+		// indexes on occurred_at can start a scan from.
+		a := arg(at)
+		where = append(where, "occurred_at <= "+a, "(occurred_at, id) < ("+a+", "+arg(id)+")")
 	}
 	limit := clampLimit(f.Limit)
 	q := `SELECT ` + eventColumns + ` FROM events`
@@ -272,193 +133,19 @@ func scanEvent(row pgx.CollectableRow) (Event, error) {
 	return e, err
 }
 
-// applyRules are what applying events needs besides the event: the policy
-// in force (cached, see DB.currentPolicy) and the time now.
-type applyRules struct {
-	policy *Policy
-	now    time.Time
-}
-
-// insertEvent records one event and applies it, under the policy, to the
-// recipient's state and the suppression list. It returns the event id (0
-// when the event was a replay of one already recorded) and whether an
-// address was newly suppressed. It runs once per event inside the
-// caller's transaction and costs one statement per step, no policy reads.
-// The entry it returns is the suppression newly added (nil when none).
-func insertEvent(ctx context.Context, tx pgx.Tx, rules applyRules, rawID *int64, source, provider, actor, note string, ev NewEvent) (int64, *entry, error) {
-	addr, err := parse.NormalizeAddress(ev.Address)
-	if err != nil {
-		return 0, nil, nil // nothing to key it on; the raw input keeps it
-	}
-	ev.Address = addr
-	if ev.Scope == "" || CheckScope(ev.Scope) != nil {
-		ev.Scope = GlobalScope
-	}
-	var providerEventID *string
-	if ev.ProviderEventID != "" {
-		providerEventID = &ev.ProviderEventID
-	}
-	var id int64
-	// The event's id comes from the sequence first, so its key can name it;
-	// a key already in event_keys is a replay and inserts nothing.
-	err = tx.QueryRow(ctx, `
-		WITH n AS (
-			SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id
-		), keyed AS (
-			INSERT INTO event_keys (source, provider, provider_event_id, event_id)
-			SELECT $14, $15, $16, id FROM n WHERE $16::text IS NOT NULL
-			ON CONFLICT DO NOTHING
-			RETURNING event_id
-		)
-		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, actor, note, occurred_at, evidence, unverified)
-		OVERRIDING SYSTEM VALUE
-		SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, $22
-		FROM n WHERE $16::text IS NULL OR EXISTS (SELECT 1 FROM keyed)
-		RETURNING id`,
-		rawID, ev.Address, parse.AddressKey(ev.Address), parse.AddressDomain(ev.Address), string(ev.Type),
-		string(ev.Class), string(ev.Reason), clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000),
-		clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998), source, provider, providerEventID,
-		ev.Scope, actor, clip(note, 1000), ev.OccurredAt, evidenceJSON(ev.Evidence), ev.Unverified).Scan(&id)
-	if err == pgx.ErrNoRows {
-		return 0, nil, nil // a replayed provider event
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("insert event: %w", err)
-	}
-	pol := rules.policy
-	dec := pol.decide(ev)
-	softCount, err := applyToRecipient(ctx, tx, pol, dec, id, ev)
-	if err != nil {
-		return 0, nil, err
-	}
-	entry := entryFromEvent(pol, dec, softCount, id, source, provider, actor, ev)
-	if entry == nil {
-		return id, nil, nil
-	}
-	added, err := suppress(ctx, tx, rules.now, *entry)
-	if err != nil {
-		return 0, nil, err
-	}
-	if !added {
-		return id, nil, nil
-	}
-	return id, entry, nil
-}
-
-// entryFromEvent decides whether ev suppresses, and where: bounces on the
-// root list of the event's tenant (global without one), complaints there
-// or on the event's own list as the policy says, unsubscribes on the
-// event's own list. It returns nil when nothing is to be suppressed.
-func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, source, provider, actor string, ev NewEvent) *entry {
-	if ev.Unverified {
-		return nil
-	}
-	e := &entry{
-		Address: ev.Address, Reason: ev.Reason, Class: ev.Class, Status: string(ev.Status), ReplyCode: ev.ReplyCode,
-		Diagnostic: ev.Diagnostic, Source: source, Provider: provider, EventID: eventID, At: ev.OccurredAt, CreatedBy: actor,
-	}
-	switch ev.Type {
-	case EventUnsubscribe:
-		e.Scope, e.Reason, e.Class = ev.Scope, ReasonUnsubscribe, parse.ClassNone
-		return e
-	case EventComplaint:
-		e.Scope, e.Class = RootScope(ev.Scope), parse.ClassComplaint
-		if pol.ComplaintScope == ComplaintList {
-			e.Scope = ev.Scope
-		}
-	case EventBounce:
-		if !dec.suppress || (dec.counts && softCount < dec.threshold) {
-			return nil
-		}
-		e.Scope = RootScope(ev.Scope)
-	default:
-		return nil
-	}
-	if !dec.suppress {
-		return nil
-	}
-	if dec.expiry > 0 {
-		exp := ev.OccurredAt.Add(time.Duration(dec.expiry) * 24 * time.Hour)
-		e.ExpiresAt = &exp
-	}
-	return e
-}
-
-// applyToRecipient folds one event into the recipient's counters and, for
-// a counted failure, the soft window; it returns the failures counted in
-// the window ending at the event. One statement: a delivery deletes the
-// counted failures up to its time, a counted failure is kept at most once
-// per UTC day and per original message, and the window is counted from
-// what remains.
-func applyToRecipient(ctx context.Context, tx pgx.Tx, pol *Policy, dec decision, eventID int64, ev NewEvent) (int, error) {
-	isBounce := ev.Type == EventBounce
-	hard := b2i(isBounce && ev.Class == parse.ClassHard)
-	complaint := b2i(ev.Type == EventComplaint)
-	sender := b2i(ev.Class == parse.ClassSender)
-	delivery := ev.Type == EventDelivery
-	var lastBounce, lastDelivery *time.Time
-	if isBounce {
-		lastBounce = &ev.OccurredAt
-	}
-	if delivery {
-		lastDelivery = &ev.OccurredAt
-	}
-	at := ev.OccurredAt
-	day := time.Date(at.UTC().Year(), at.UTC().Month(), at.UTC().Day(), 0, 0, 0, 0, time.UTC)
-	var softCount int
-	err := tx.QueryRow(ctx, `
-		WITH cleared AS (
-			DELETE FROM soft_failures
-			WHERE $13 AND tenant = $1 AND address_key = $2 AND occurred_at <= $10
-		), counted AS (
-			INSERT INTO soft_failures (tenant, address_key, day, message_key, event_id, reason, occurred_at)
-			SELECT $1, $2, $15, $16, $8, $17, $10 WHERE $14
-			ON CONFLICT DO NOTHING
-			RETURNING occurred_at
-		), win AS (
-			SELECT count(*) AS n, min(occurred_at) AS first FROM soft_failures
-			WHERE ($14 OR $13) AND tenant = $1 AND address_key = $2
-				AND CASE WHEN $14 THEN occurred_at > $10 - $18::interval AND occurred_at <= $10
-					ELSE occurred_at > $10 END
-		)
-		INSERT INTO recipients AS r (tenant, address_key, address, domain, soft_count, soft_first_at, hard_count,
-			complaint_count, sender_error_count, last_event_id, last_event_type, last_event_at,
-			last_bounce_at, last_delivery_at, updated_at)
-		VALUES ($1, $2, $3, $4,
-			(SELECT n FROM win) + (SELECT count(*) FROM counted),
-			least((SELECT first FROM win), (SELECT min(occurred_at) FROM counted)),
-			$5, $6, $7, $8, $9, $10, $11, $12, now())
-		ON CONFLICT (tenant, address_key) DO UPDATE SET
-			address = EXCLUDED.address,
-			soft_count = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_count ELSE r.soft_count END,
-			soft_first_at = CASE WHEN $13 OR $14 THEN EXCLUDED.soft_first_at ELSE r.soft_first_at END,
-			`+recipientCountersSQL+`
-		RETURNING soft_count`,
-		TenantOf(ev.Scope), parse.AddressKey(ev.Address), ev.Address, parse.AddressDomain(ev.Address), hard,
-		complaint, sender, eventID, string(ev.Type), at, lastBounce, lastDelivery,
-		delivery, dec.counts, day, messageKey(ev.OriginalMessageID), string(ev.Reason), pol.window()).Scan(&softCount)
-	if err != nil {
-		return 0, fmt.Errorf("update recipient: %w", err)
-	}
-	return softCount, nil
-}
-
-// recipientCountersSQL is the part of applyToRecipient's upsert that
-// every event applies the same way; RecordBatch's set-based path
-// (batchset.go) shares it.
-const recipientCountersSQL = `hard_count = r.hard_count + EXCLUDED.hard_count,
-			complaint_count = r.complaint_count + EXCLUDED.complaint_count,
-			sender_error_count = r.sender_error_count + EXCLUDED.sender_error_count,
-			last_event_id = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
-				THEN EXCLUDED.last_event_id ELSE r.last_event_id END,
-			last_event_type = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
-				THEN EXCLUDED.last_event_type ELSE r.last_event_type END,
-			last_event_at = greatest(r.last_event_at, EXCLUDED.last_event_at),
-			last_bounce_at = greatest(r.last_bounce_at, EXCLUDED.last_bounce_at),
-			last_delivery_at = greatest(r.last_delivery_at, EXCLUDED.last_delivery_at),
-			updated_at = now()`
+// recipientCountersSQL is what every event does to its recipient r's
+// counters and last event, n being the event's values (record.go).
+const recipientCountersSQL = `hard_count = r.hard_count + n.hard_count,
+				complaint_count = r.complaint_count + n.complaint_count,
+				sender_error_count = r.sender_error_count + n.sender_error_count,
+				last_event_id = CASE WHEN n.last_event_at >= coalesce(r.last_event_at, '-infinity')
+					THEN n.last_event_id ELSE r.last_event_id END,
+				last_event_type = CASE WHEN n.last_event_at >= coalesce(r.last_event_at, '-infinity')
+					THEN n.last_event_type ELSE r.last_event_type END,
+				last_event_at = greatest(r.last_event_at, n.last_event_at),
+				last_bounce_at = greatest(r.last_bounce_at, n.last_bounce_at),
+				last_delivery_at = greatest(r.last_delivery_at, n.last_delivery_at),
+				updated_at = now()`
 
 // messageKey is the original Message-ID as compared for one-count-per-message.
 func messageKey(id string) string {

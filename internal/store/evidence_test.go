@@ -26,7 +26,7 @@ func TestEventEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := store.EventsFromReport(rep, time.Now())
+	evs := parse.Events(rep, time.Now())
 	if len(evs) != 2 || evs[0].Evidence == nil || evs[0].Evidence.From != parse.EvidenceStatus {
 		t.Fatalf("EventsFromReport() = %+v, want two events, the first decided by its status", evs)
 	}
@@ -57,7 +57,7 @@ func TestEventEvidence(t *testing.T) {
 	if _, err := db.DeleteSuppression(ctx, "gone@example.com", store.GlobalScope, "test", "evidence test"); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := db.ListEvents(ctx, store.EventFilter{Address: "gone@example.com", Type: store.EventSuppressionRemoved})
+	got, _, err := db.ListEvents(ctx, store.EventFilter{Address: "gone@example.com", Type: parse.EventSuppressionRemoved})
 	if err != nil || len(got) != 1 || got[0].Evidence != nil {
 		t.Errorf("suppression_removed events = %+v, %v; want one without evidence", got, err)
 	}

@@ -58,23 +58,7 @@ func (db *DB) ImportSuppressions(ctx context.Context, src SuppressionSource, act
 		rows, err := tx.Query(ctx, `
 			WITH src AS (
 				SELECT DISTINCT ON (scope, address_key) * FROM import_rows ORDER BY scope, address_key
-			), up AS (
-				INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source,
-					first_seen_at, last_seen_at, expires_at, created_by, note, created_at)
-				SELECT scope, address, address_key, domain, reason, 'none', 'import', $1, $1, expires_at, $2, note, $1
-				FROM src
-				ON CONFLICT (scope, address_key) DO UPDATE SET
-					reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
-					source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
-					event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
-					expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
-					created_at = EXCLUDED.created_at
-				WHERE s.expires_at IS NOT NULL AND s.expires_at <= $1
-				RETURNING address, address_key, domain, scope, reason, note
-			), ev AS (
-				INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
-				SELECT address, address_key, domain, 'suppression_added', 'none', reason, 'import', scope, $2, note, $1 FROM up
-			)
+			), `+manualUpsertSQL("'import'", "$1", "$2")+`
 			SELECT (SELECT count(*) FROM src),
 				(SELECT coalesce(jsonb_agg(jsonb_build_object('reason', reason, 'scope', scope, 'n', n)), '[]')
 					FROM (SELECT reason, scope, count(*) AS n FROM up GROUP BY reason, scope) r),

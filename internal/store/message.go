@@ -37,7 +37,10 @@ type Input struct {
 	Error  string
 	Kind   string
 	Result any // stored as JSON
-	Events []NewEvent
+	Events []parse.Event
+	// Scope is the list the events belong to ("" for global); a tenant's
+	// scope keeps the recipients' state apart from other tenants'.
+	Scope string
 }
 
 // Message is a stored raw input.
@@ -71,33 +74,16 @@ type Outcome struct {
 	Quarantined bool
 }
 
-// Record stores a raw input and, in the same transaction, its events, the
-// recipients' state and the suppression list. Identical bytes stored
-// before make it a no-op that returns the earlier message.
-func (db *DB) Record(ctx context.Context, in Input) (Outcome, error) {
-	p, err := prepare(in, db.now())
-	if err != nil {
-		return Outcome{}, err
-	}
-	var res recorded
-	err = db.transact(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = db.recordTx(ctx, tx, p)
-		return err
-	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	db.countRecorded(in, res)
-	return res.out, nil
-}
-
 // prepared is an input with what can be computed before a transaction.
 type prepared struct {
 	in       Input
 	sum      [32]byte
 	result   []byte
 	received time.Time
+	// body is what is stored of in.Raw: the bytes, or their DEFLATE when
+	// deflatedSize is not -1 (see body.go).
+	body         []byte
+	deflatedSize int
 }
 
 func prepare(in Input, received time.Time) (*prepared, error) {
@@ -111,6 +97,7 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 		}
 	}
 	p := &prepared{in: in, sum: sha256.Sum256(in.Raw), received: received}
+	p.body, p.deflatedSize = deflateBody(in.Raw)
 	if in.Result != nil {
 		var err error
 		if p.result, err = json.Marshal(in.Result); err != nil {
@@ -122,7 +109,8 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 }
 
 // eventIDMax bounds a stored provider event id: ids are keys of the
-// event_keys index, whose rows PostgreSQL caps at about 2.7 kB.
+// events partitions' provider_event indexes, whose rows PostgreSQL caps
+// at about 2.7 kB.
 const eventIDMax = 1000
 
 // cleanEventID makes a provider's event id storable as a key: NUL bytes
@@ -145,7 +133,7 @@ func cleanEventID(id string) string {
 // metrics and drop from the check cache once the transaction commits.
 type recorded struct {
 	out    Outcome
-	events []NewEvent
+	events []parse.Event
 	added  []suppressed
 }
 
@@ -153,57 +141,6 @@ type recorded struct {
 type suppressed struct {
 	reason parse.Reason
 	scope  string
-}
-
-// recordTx stores one prepared input inside tx: the raw bytes first, then
-// each event applied in order through insertEvent under the policy.
-func (db *DB) recordTx(ctx context.Context, tx pgx.Tx, p *prepared) (recorded, error) {
-	in := p.in
-	var res recorded
-	var id int64
-	err := tx.QueryRow(ctx, `
-		INSERT INTO raw_messages (sha256, source, provider, content_type, body, received_at,
-			parse_status, parse_error, kind, result)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (sha256) DO NOTHING
-		RETURNING id`,
-		p.sum[:], in.Source, in.Provider, in.ContentType, in.Raw, p.received,
-		string(in.Status), clip(in.Error, 2000), in.Kind, p.result).Scan(&id)
-	if err == pgx.ErrNoRows {
-		res.out.Message, err = getMessageBySum(ctx, tx, p.sum[:])
-		return res, err
-	}
-	if err != nil {
-		return res, fmt.Errorf("insert raw: %w", err)
-	}
-	res.out.Created = true
-	pol, err := db.currentPolicy(ctx, tx)
-	if err != nil {
-		return res, err
-	}
-	rules := applyRules{policy: pol, now: p.received}
-	eventIDs := make([]int64, 0, len(in.Events))
-	for _, ev := range in.Events {
-		if ev.OccurredAt.IsZero() {
-			ev.OccurredAt = p.received
-		}
-		evID, added, err := insertEvent(ctx, tx, rules, &id, in.Source, in.Provider, "", "", ev)
-		if err != nil {
-			return res, err
-		}
-		if evID == 0 {
-			continue
-		}
-		eventIDs = append(eventIDs, evID)
-		res.events = append(res.events, ev)
-		res.out.Recorded++
-		if added != nil {
-			res.out.SuppressionsAdded++
-			res.added = append(res.added, suppressed{reason: added.Reason, scope: added.Scope})
-		}
-	}
-	res.out.Message = p.message(id, eventIDs)
-	return res, nil
 }
 
 // message is the stored form of a newly inserted input.
@@ -228,7 +165,7 @@ func (db *DB) countRecorded(in Input, res recorded) {
 	}
 }
 
-const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, length(body), received_at,
+const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, coalesce(deflated_size, length(body)), received_at,
 	parse_status, parse_error, kind, result,
 	coalesce((SELECT array_agg(e.id ORDER BY e.id) FROM events e WHERE e.raw_id = raw_messages.id), '{}')`
 
@@ -239,14 +176,6 @@ func scanMessage(row pgx.CollectableRow) (Message, error) {
 		&m.ParseStatus, &m.ParseError, &m.Kind, &result, &m.EventIDs)
 	m.Result = result
 	return m, err
-}
-
-func getMessageBySum(ctx context.Context, tx pgx.Tx, sum []byte) (Message, error) {
-	rows, err := tx.Query(ctx, `SELECT `+messageColumns+` FROM raw_messages WHERE sha256 = $1`, sum)
-	if err != nil {
-		return Message{}, err
-	}
-	return pgx.CollectExactlyOneRow(rows, scanMessage)
 }
 
 // GetMessage returns a stored input without its bytes.
@@ -267,8 +196,13 @@ func (db *DB) GetMessage(ctx context.Context, id int64) (Message, error) {
 func (db *DB) GetMessageBody(ctx context.Context, id int64) ([]byte, string, error) {
 	var body []byte
 	var ct string
+	var size *int32
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT body, content_type FROM raw_messages WHERE id = $1`, id).Scan(&body, &ct)
+		return tx.QueryRow(ctx, `SELECT body, content_type, deflated_size FROM raw_messages WHERE id = $1`, id).Scan(&body, &ct, &size)
 	})
+	if err != nil {
+		return nil, "", err
+	}
+	body, err = inflateBody(body, size)
 	return body, ct, err
 }

@@ -106,7 +106,7 @@ func providerLabel(p string) string {
 	return p
 }
 
-func (m *metrics) countEvent(source, provider string, ev NewEvent) {
+func (m *metrics) countEvent(source, provider string, ev parse.Event) {
 	m.events.WithLabelValues(string(ev.Type), string(ev.Class), reasonLabel(ev.Reason), sourceLabel(source),
 		providerLabel(provider)).Inc()
 }

@@ -169,14 +169,14 @@ type decision struct {
 // decide applies the policy to an event. Only bounces and complaints can
 // suppress; sender-side errors, delays, auto-replies, deliveries and
 // unverified events never count.
-func (p *Policy) decide(ev NewEvent) decision {
+func (p *Policy) decide(ev parse.Event) decision {
 	if ev.Unverified {
 		return decision{} // recorded, never counted towards suppressing
 	}
-	if ev.Type == EventComplaint {
+	if ev.Type == parse.EventComplaint {
 		return decision{threshold: 1, suppress: true, expiry: p.ComplaintExpiryDays}
 	}
-	if ev.Type != EventBounce || (ev.Class != parse.ClassHard && ev.Class != parse.ClassSoft) {
+	if ev.Type != parse.EventBounce || (ev.Class != parse.ClassHard && ev.Class != parse.ClassSoft) {
 		return decision{}
 	}
 	d := decision{threshold: 1, suppress: true, expiry: p.HardExpiryDays}

@@ -37,7 +37,7 @@ func day(d float64) time.Time { return base.Add(time.Duration(d * float64(24*tim
 
 // step is one thing that happens to the address under test.
 type step struct {
-	typ    store.EventType
+	typ    parse.EventType
 	class  parse.Class
 	reason parse.Reason
 	at     time.Time
@@ -47,14 +47,14 @@ type step struct {
 }
 
 func soft(reason parse.Reason, at time.Time) step {
-	return step{typ: store.EventBounce, class: parse.ClassSoft, reason: reason, at: at}
+	return step{typ: parse.EventBounce, class: parse.ClassSoft, reason: reason, at: at}
 }
 
 func hard(reason parse.Reason, at time.Time) step {
-	return step{typ: store.EventBounce, class: parse.ClassHard, reason: reason, at: at}
+	return step{typ: parse.EventBounce, class: parse.ClassHard, reason: reason, at: at}
 }
 
-func of(typ store.EventType, class parse.Class, reason parse.Reason, at time.Time) step {
+func of(typ parse.EventType, class parse.Class, reason parse.Reason, at time.Time) step {
 	return step{typ: typ, class: class, reason: reason, at: at}
 }
 
@@ -93,7 +93,7 @@ func TestPolicy(t *testing.T) {
 		network  = parse.ReasonNetworkError
 		spam     = parse.ReasonSpamBlocked
 	)
-	delivery := func(at time.Time) step { return of(store.EventDelivery, parse.ClassNone, parse.ReasonDelivered, at) }
+	delivery := func(at time.Time) step { return of(parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered, at) }
 	tests := []struct {
 		name   string
 		policy func(*store.Policy)
@@ -137,35 +137,35 @@ func TestPolicy(t *testing.T) {
 		{name: "an API reset clears the counter",
 			steps: []step{soft(network, day(0)), soft(network, day(1)), {reset: true, at: day(1.5)}, soft(network, day(2))}, softCount: 1},
 		{name: "delays never count",
-			steps: every(5, func(i int) step { return of(store.EventDelay, parse.ClassSoft, parse.ReasonDelayed, day(float64(i))) })},
+			steps: every(5, func(i int) step { return of(parse.EventDelay, parse.ClassSoft, parse.ReasonDelayed, day(float64(i))) })},
 		{name: "auto-replies never count",
 			steps: every(5, func(i int) step {
-				return of(store.EventAutoReply, parse.ClassNone, parse.ReasonAutoReply, day(float64(i)))
+				return of(parse.EventAutoReply, parse.ClassNone, parse.ReasonAutoReply, day(float64(i)))
 			})},
 		{name: "sender-side errors never suppress or count",
 			steps: join(every(3, func(i int) step {
-				return of(store.EventBounce, parse.ClassSender, parse.ReasonProtocolError, day(float64(i)))
+				return of(parse.EventBounce, parse.ClassSender, parse.ReasonProtocolError, day(float64(i)))
 			}),
 				every(3, func(i int) step {
-					return of(store.EventBounce, parse.ClassSender, parse.ReasonAuthRequired, day(float64(3+i)))
+					return of(parse.EventBounce, parse.ClassSender, parse.ReasonAuthRequired, day(float64(3+i)))
 				}))},
 		{name: "a hard bounce suppresses at once and never expires",
 			steps: []step{hard(parse.ReasonUserUnknown, day(0))}, checkAt: day(3650),
 			want: true, reason: parse.ReasonUserUnknown, class: parse.ClassHard},
 		{name: "a complaint suppresses globally by default",
-			steps: []step{of(store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, day(0)).in("list:news")},
+			steps: []step{of(parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, day(0)).in("list:news")},
 			want:  true, reason: parse.ReasonComplaint, class: parse.ClassComplaint},
 		{name: "complaint_scope list keeps a complaint on its list",
 			policy: func(p *store.Policy) { p.ComplaintScope = store.ComplaintList },
-			steps:  []step{of(store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, day(0)).in("list:news")}},
+			steps:  []step{of(parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, day(0)).in("list:news")}},
 		{name: "complaint_scope list: the list sees it",
 			policy: func(p *store.Policy) { p.ComplaintScope = store.ComplaintList },
-			steps:  []step{of(store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, day(0)).in("list:news")},
+			steps:  []step{of(parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint, day(0)).in("list:news")},
 			scope:  "list:news", want: true, reason: parse.ReasonComplaint, class: parse.ClassComplaint},
 		{name: "an unsubscribe suppresses its list only",
-			steps: []step{of(store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther, day(0)).in("list:news")}},
+			steps: []step{of(parse.EventUnsubscribe, parse.ClassNone, parse.ReasonOther, day(0)).in("list:news")}},
 		{name: "an unsubscribe: its list sees it",
-			steps: []step{of(store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther, day(0)).in("list:news")},
+			steps: []step{of(parse.EventUnsubscribe, parse.ClassNone, parse.ReasonOther, day(0)).in("list:news")},
 			scope: "list:news", want: true, reason: store.ReasonUnsubscribe, class: parse.ClassNone},
 		{name: "default override: a disabled mailbox suppresses after 2",
 			steps: []step{soft(disabled, day(0)), soft(disabled, day(1))},
@@ -252,9 +252,11 @@ func TestPolicy(t *testing.T) {
 					}
 					continue
 				}
-				ev := store.NewEvent{Address: addr, Type: s.typ, Class: s.class, Reason: s.reason, OccurredAt: s.at,
-					OriginalMessageID: s.msgID, Scope: s.scope}
-				if _, err := db.Record(ctx, input(fmt.Sprintf("%s-%d", tt.name, i), ev)); err != nil {
+				ev := parse.Event{Address: addr, Type: s.typ, Class: s.class, Reason: s.reason, OccurredAt: s.at,
+					OriginalMessageID: s.msgID}
+				in := input(fmt.Sprintf("%s-%d", tt.name, i), ev)
+				in.Scope = s.scope
+				if _, err := db.Record(ctx, in); err != nil {
 					t.Fatal(err)
 				}
 			}

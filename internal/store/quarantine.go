@@ -69,22 +69,18 @@ func (db *DB) QuarantineMail(ctx context.Context, mailbox string, in Input) (Out
 	if err != nil {
 		return Outcome{}, err
 	}
-	var res recorded
-	err = db.transact(ctx, func(tx pgx.Tx) error {
-		var err error
-		if res, err = db.recordTx(ctx, tx, p); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
+	// The input is recorded as any other (record.go); in the same
+	// transaction the message is marked quarantined, with the id its bytes
+	// are stored under, now or before.
+	recs, err := db.recordSet(ctx, []*prepared{p}, statement{`
 			INSERT INTO mail_attempts AS a (mailbox, sha256, attempts, last_error, first_at, last_at, quarantined_at, raw_id)
-			VALUES ($1, $2, 0, $3, $4, $4, $4, $5)
-			ON CONFLICT (mailbox, sha256) DO UPDATE SET quarantined_at = coalesce(a.quarantined_at, $4), raw_id = $5`,
-			clip(mailbox, 255), p.sum[:], clip(in.Error, 2000), p.received, res.out.Message.ID)
-		return err
-	})
+			VALUES ($1, $2, 0, $3, $4, $4, $4, (SELECT id FROM raw_messages WHERE sha256 = $2))
+			ON CONFLICT (mailbox, sha256) DO UPDATE SET quarantined_at = coalesce(a.quarantined_at, $4), raw_id = EXCLUDED.raw_id`,
+		[]any{clip(mailbox, 255), p.sum[:], clip(in.Error, 2000), p.received}})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store: quarantine: %w", err)
 	}
+	res := recs[0]
 	db.countRecorded(in, res)
 	res.out.Quarantined = true
 	return res.out, nil

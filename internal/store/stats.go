@@ -127,74 +127,127 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 		q.Groups = StatsGroupsDefault
 	}
 	q.Groups = min(q.Groups, StatsGroupsMax)
-	keyExpr := map[StatsGroup]string{GroupNone: "''", GroupDomain: "domain", GroupSource: "source",
-		GroupProvider: "provider", GroupReason: "reason"}[q.GroupBy]
-	sentKey := "''"
-	if q.GroupBy == GroupDomain || q.GroupBy == GroupProvider {
-		sentKey = keyExpr
-	}
-	tenantCond := "true"
-	args := []any{string(q.Bucket), q.Since, q.Until}
-	if q.OnlyTenant {
-		tenantCond = "tenant = $4"
-		args = append(args, q.Tenant)
-	}
-	type bk struct {
-		b time.Time
-		k string
-	}
-	rows := map[bk]*StatsRow{}
-	reported := map[bk]int64{}
+	var counted []StatsRow
+	var sent []sentVolume
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		clear(rows)
-		clear(reported)
-		evRows, err := tx.Query(ctx, `
-			SELECT date_trunc($1, occurred_at, 'UTC'), `+keyExpr+`,
-				count(*) FILTER (WHERE type = 'delivery'),
-				count(*) FILTER (WHERE type = 'bounce' AND class = 'hard'),
-				count(*) FILTER (WHERE type = 'bounce' AND class = 'soft'),
-				count(*) FILTER (WHERE type = 'bounce' AND class = 'sender'),
-				count(*) FILTER (WHERE type = 'complaint'),
-				count(*) FILTER (WHERE type = 'delay'),
-				count(*) FILTER (WHERE type = 'auto_reply'),
-				count(*) FILTER (WHERE unverified)
-			FROM events
-			WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
-				AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply')
-			GROUP BY 1, 2`, args...)
-		if err != nil {
+		var err error
+		if counted, err = countEvents(ctx, tx, q); err != nil {
 			return err
 		}
-		var r StatsRow
-		if _, err := pgx.ForEachRow(evRows, []any{&r.BucketStart, &r.Key, &r.Delivered, &r.Hard, &r.Soft, &r.Sender,
-			&r.Complaints, &r.Delays, &r.AutoReplies, &r.Unverified}, func() error {
-			row := r
-			rows[bk{row.BucketStart.UTC(), row.Key}] = &row
-			return nil
-		}); err != nil {
-			return err
-		}
-		sentRows, err := tx.Query(ctx, `
-			SELECT date_trunc($1, hour, 'UTC'), `+sentKey+`, sum(count)::bigint FROM sent_counts
-			WHERE hour >= $2 AND hour < $3 AND `+tenantCond+` GROUP BY 1, 2`, args...)
-		if err != nil {
-			return err
-		}
-		var b time.Time
-		var k string
-		var n int64
-		_, err = pgx.ForEachRow(sentRows, []any{&b, &k, &n}, func() error {
-			reported[bk{b.UTC(), k}] += n
-			return nil
-		})
+		sent, err = reportedVolume(ctx, tx, q)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	return foldStats(q, counted, sent), nil
+}
+
+// statsKeyExpr is the column a grouping breaks events down by.
+func statsKeyExpr(g StatsGroup) string {
+	return map[StatsGroup]string{GroupNone: "''", GroupDomain: "domain", GroupSource: "source",
+		GroupProvider: "provider", GroupReason: "reason"}[g]
+}
+
+// sentByGroup reports whether reported volume can be broken down as the
+// grouping asks: by domain or provider (otherwise a bucket has a total).
+func sentByGroup(g StatsGroup) bool { return g == GroupDomain || g == GroupProvider }
+
+// statsArgs are the arguments of the stats queries: bucket, since,
+// until, and the tenant when only one is counted ($4).
+func statsArgs(q StatsQuery) ([]any, string) {
+	args := []any{string(q.Bucket), q.Since, q.Until}
+	if q.OnlyTenant {
+		return append(args, q.Tenant), "tenant = $4"
+	}
+	return args, "true"
+}
+
+// countEvents counts the events of q by bucket and key: one row per
+// bucket and key, with the counters of StatsRow set.
+func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, error) {
+	args, tenantCond := statsArgs(q)
+	rows, err := tx.Query(ctx, `
+		SELECT date_trunc($1, occurred_at, 'UTC'), `+statsKeyExpr(q.GroupBy)+`,
+			count(*) FILTER (WHERE type = 'delivery'),
+			count(*) FILTER (WHERE type = 'bounce' AND class = 'hard'),
+			count(*) FILTER (WHERE type = 'bounce' AND class = 'soft'),
+			count(*) FILTER (WHERE type = 'bounce' AND class = 'sender'),
+			count(*) FILTER (WHERE type = 'complaint'),
+			count(*) FILTER (WHERE type = 'delay'),
+			count(*) FILTER (WHERE type = 'auto_reply'),
+			count(*) FILTER (WHERE unverified)
+		FROM events
+		WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
+			AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply')
+		GROUP BY 1, 2`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []StatsRow
+	var r StatsRow
+	_, err = pgx.ForEachRow(rows, []any{&r.BucketStart, &r.Key, &r.Delivered, &r.Hard, &r.Soft, &r.Sender,
+		&r.Complaints, &r.Delays, &r.AutoReplies, &r.Unverified}, func() error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// sentVolume is reported sent volume in one bucket (and group key).
+type sentVolume struct {
+	bucket time.Time
+	key    string
+	n      int64
+}
+
+// reportedVolume sums the sent volume reported for q by bucket, and by
+// key where the grouping allows (see sentByGroup).
+func reportedVolume(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]sentVolume, error) {
+	args, tenantCond := statsArgs(q)
+	sentKey := "''"
+	if sentByGroup(q.GroupBy) {
+		sentKey = statsKeyExpr(q.GroupBy)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT date_trunc($1, hour, 'UTC'), `+sentKey+`, sum(count)::bigint FROM sent_counts
+		WHERE hour >= $2 AND hour < $3 AND `+tenantCond+` GROUP BY 1, 2`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []sentVolume
+	var v sentVolume
+	_, err = pgx.ForEachRow(rows, []any{&v.bucket, &v.key, &v.n}, func() error {
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// foldStats turns counted events and reported volume into the rows Stats
+// answers: the biggest q.Groups groups kept and the rest folded into
+// StatsOtherKey, sent volume from reports where there are any (else every
+// delivery and failure seen), rates, sorted by bucket and key. It reads
+// no database.
+func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
+	type bk struct {
+		b time.Time
+		k string
+	}
+	rows := map[bk]*StatsRow{}
+	for _, c := range counted {
+		row := c
+		row.BucketStart = row.BucketStart.UTC()
+		rows[bk{row.BucketStart, row.Key}] = &row
+	}
+	reported := map[bk]int64{}
+	for _, v := range sent {
+		reported[bk{v.bucket.UTC(), v.key}] += v.n
+	}
+	byGroup := sentByGroup(q.GroupBy)
 	// Reported volume without event rows still makes a row, unless it is
 	// a total that the grouping cannot place.
-	if sentKey != "''" || q.GroupBy == GroupNone {
+	if byGroup || q.GroupBy == GroupNone {
 		for key := range reported {
 			if rows[key] == nil && (key.k != "" || q.GroupBy == GroupNone) {
 				rows[key] = &StatsRow{BucketStart: key.b, Key: key.k}
@@ -254,7 +307,7 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 	for key, r := range rows {
 		r.Bounced = r.Hard + r.Soft
 		switch {
-		case sentKey == "''" && q.GroupBy != GroupNone:
+		case !byGroup && q.GroupBy != GroupNone:
 			r.Sent, r.SentBasis = observedTotal[key.b], SentObserved
 			if n := reportedTotal[key.b]; n > 0 {
 				r.Sent, r.SentBasis = n, SentReported
@@ -273,7 +326,7 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 	slices.SortFunc(out, func(a, b StatsRow) int {
 		return cmp.Or(a.BucketStart.Compare(b.BucketStart), strings.Compare(a.Key, b.Key))
 	})
-	return out, nil
+	return out
 }
 
 // SentCount is sent volume reported for one hour (and domain, provider).

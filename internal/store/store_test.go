@@ -20,17 +20,15 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // input builds a parsed input holding one event per given event.
-func input(raw string, evs ...store.NewEvent) store.Input {
+func input(raw string, evs ...parse.Event) store.Input {
 	return store.Input{
 		Source: "http", ContentType: "message/rfc822", Raw: []byte(raw),
 		Status: store.ParseParsed, Kind: "bounce", Result: map[string]string{"k": "v"}, Events: evs,
 	}
 }
 
-func withScope(ev store.NewEvent, s string) store.NewEvent { ev.Scope = s; return ev }
-
-func bounce(addr string, class parse.Class, reason parse.Reason, status parse.Status, at time.Time) store.NewEvent {
-	return store.NewEvent{Address: addr, Type: store.EventBounce, Class: class, Reason: reason, Status: status, OccurredAt: at}
+func bounce(addr string, class parse.Class, reason parse.Reason, status parse.Status, at time.Time) parse.Event {
+	return parse.Event{Address: addr, Type: parse.EventBounce, Class: class, Reason: reason, Status: status, OccurredAt: at}
 }
 
 func TestRecordIsIdempotentOnRawBytes(t *testing.T) {
@@ -103,7 +101,7 @@ func TestDecisionRule(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	tests := []struct {
 		name       string
-		ev         store.NewEvent
+		ev         parse.Event
 		suppressed bool
 		soft       int
 		hard       int
@@ -114,8 +112,8 @@ func TestDecisionRule(t *testing.T) {
 		{"soft counts", bounce("u@example.com", parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2", now), false, 1, 0, 0},
 		{"sender 503 never suppresses", bounce("u@example.com", parse.ClassSender, parse.ReasonProtocolError, "5.5.1", now), false, 0, 0, 1},
 		{"sender auth never suppresses", bounce("u@example.com", parse.ClassSender, parse.ReasonAuthRequired, "5.7.0", now), false, 0, 0, 1},
-		{"complaint suppresses", store.NewEvent{Address: "u@example.com", Type: store.EventComplaint, Class: parse.ClassComplaint, Reason: parse.ReasonComplaint, OccurredAt: now}, true, 0, 0, 0},
-		{"delay does not count", store.NewEvent{Address: "u@example.com", Type: store.EventDelay, Class: parse.ClassSoft, Reason: parse.ReasonDelayed, Status: "4.4.1", OccurredAt: now}, false, 0, 0, 0},
+		{"complaint suppresses", parse.Event{Address: "u@example.com", Type: parse.EventComplaint, Class: parse.ClassComplaint, Reason: parse.ReasonComplaint, OccurredAt: now}, true, 0, 0, 0},
+		{"delay does not count", parse.Event{Address: "u@example.com", Type: parse.EventDelay, Class: parse.ClassSoft, Reason: parse.ReasonDelayed, Status: "4.4.1", OccurredAt: now}, false, 0, 0, 0},
 	}
 	db := dbtest.Open(t, store.Options{})
 	for i, tt := range tests {
@@ -161,7 +159,7 @@ func TestDeliveryResetsSoftCount(t *testing.T) {
 		t.Fatalf("after 2 soft bounces soft_count=%d first=%v, want 2 and %v", r.SoftCount, r.SoftFirstAt, t0)
 	}
 	// A delivery older than the last bounce proves nothing.
-	old := store.NewEvent{Address: addr, Type: store.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: t0.Add(-time.Minute)}
+	old := parse.Event{Address: addr, Type: parse.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: t0.Add(-time.Minute)}
 	if _, err := db.Record(ctx, input("old-delivery", old)); err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +204,63 @@ func TestProviderEventReplayIsIgnored(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(mustCounter(t, reg, "bounced_events_total")); got != 1 {
 		t.Errorf("bounced_events_total = %v, want 1", got)
+	}
+}
+
+// TestConcurrentSameProviderEvent: the same provider event in different
+// bodies, recorded at once, is recorded once, with one recipient row and
+// one suppression; the write path's inserts meet on the unique indexes and
+// the losers retry.
+func TestConcurrentSameProviderEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	ev := bounce("race@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", time.Now())
+	ev.ProviderEventID = "evt-race"
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	recorded, added := 0, 0
+	for i := range 8 {
+		wg.Go(func() {
+			in := input(fmt.Sprintf("race-%d", i), ev)
+			in.Source, in.Provider = "webhook", "sendgrid"
+			out, err := db.Record(ctx, in)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			recorded += out.Recorded
+			added += out.SuppressionsAdded
+		})
+	}
+	wg.Wait()
+	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "race@example.com"})
+	r, err := db.GetRecipient(ctx, "race@example.com")
+	if recorded != 1 || added != 1 || len(evs) != 1 || err != nil || r.HardCount != 1 {
+		t.Errorf("8 concurrent copies of one provider event: %d recorded, %d suppressions added, %d events, recipient %+v (%v); want 1, 1, 1, hard_count 1",
+			recorded, added, len(evs), r, err)
+	}
+}
+
+// TestDeliveryToUnknownAddressKeepsNoState: a delivery to an address with
+// no state is recorded as an event, but writes no recipient row: there is
+// nothing for it to clear.
+func TestDeliveryToUnknownAddressKeepsNoState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	ev := parse.Event{Address: "fine@example.com", Type: parse.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: time.Now()}
+	out, err := db.Record(ctx, input("delivered", ev))
+	if err != nil || out.Recorded != 1 {
+		t.Fatalf("Record(delivery) = %+v, %v", out, err)
+	}
+	if _, err := db.GetRecipient(ctx, "fine@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetRecipient after a delivery only = %v, want ErrNotFound", err)
+	}
+	if evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "fine@example.com"}); len(evs) != 1 || evs[0].Type != parse.EventDelivery {
+		t.Errorf("events = %+v, want the delivery", evs)
 	}
 }
 
@@ -254,7 +309,7 @@ func TestDeleteSuppression(t *testing.T) {
 	if _, err := db.DeleteSuppression(ctx, norm, "", "ops-key", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second delete = %v, want ErrNotFound", err)
 	}
-	evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: norm, Type: store.EventSuppressionRemoved})
+	evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: norm, Type: parse.EventSuppressionRemoved})
 	if err != nil || len(evs) != 1 || evs[0].Actor != "ops-key" || evs[0].Note != "user fixed mailbox" {
 		t.Errorf("removal events = %+v, %v, want one by ops-key with the note", evs, err)
 	}
@@ -310,7 +365,7 @@ func TestListEventsFilters(t *testing.T) {
 	for i := range 5 {
 		ev := bounce("f@example.com", parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2", base.Add(time.Duration(i)*time.Hour))
 		if i == 4 {
-			ev.Type, ev.Class, ev.Reason = store.EventDelivery, parse.ClassNone, parse.ReasonDelivered
+			ev.Type, ev.Class, ev.Reason = parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered
 		}
 		if _, err := db.Record(ctx, input(fmt.Sprintf("ev-%d", i), ev)); err != nil {
 			t.Fatal(err)
@@ -322,7 +377,7 @@ func TestListEventsFilters(t *testing.T) {
 		want int
 	}{
 		{"all of recipient", store.EventFilter{Address: "F@example.com"}, 5},
-		{"type", store.EventFilter{Type: store.EventDelivery}, 1},
+		{"type", store.EventFilter{Type: parse.EventDelivery}, 1},
 		{"since inclusive", store.EventFilter{Since: base.Add(3 * time.Hour)}, 2},
 		{"until exclusive", store.EventFilter{Until: base.Add(2 * time.Hour)}, 2},
 		{"other recipient", store.EventFilter{Address: "g@example.com"}, 0},

@@ -64,71 +64,48 @@ type entry struct {
 	Note       string
 }
 
-// suppress puts an address on a list, or refreshes the entry already
-// there, and reports whether the address was newly suppressed (inserted,
-// or brought back from an expired entry). Stronger evidence describes the
-// entry (complaint over hard over manual over soft) and an entry never
-// gets a shorter life: expires_at only grows, NULL (never) wins. A change
-// that alters what a check answers notifies the other replicas' caches.
-func suppress(ctx context.Context, tx pgx.Tx, now time.Time, e entry) (bool, error) {
-	var added bool
-	err := tx.QueryRow(ctx, `
-		WITH up AS (
-			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, status, reply_code,
-				diagnostic, source, provider, first_event_id, last_event_id, state_event_id, first_seen_at,
-				last_seen_at, expires_at, created_by, note, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $13, $14, $15, $16, $17)
-			`+suppressOnConflictSQL+`
-			RETURNING coalesce(first_event_id = $12, false) AS added, coalesce(state_event_id = $12, false) AS changed
-		)
-		SELECT added FROM up, LATERAL (SELECT CASE WHEN up.changed THEN pg_notify('`+channelSuppressions+`', $3) END) n`,
-		e.Scope, e.Address, parse.AddressKey(e.Address), parse.AddressDomain(e.Address), string(e.Reason),
-		string(e.Class), clip(e.Status, 32), clip(e.ReplyCode, 8), clip(e.Diagnostic, 4000), e.Source, e.Provider,
-		e.EventID, e.At, e.ExpiresAt, e.CreatedBy, clip(e.Note, 1000), now).Scan(&added)
-	if err != nil {
-		return false, fmt.Errorf("suppress: %w", err)
-	}
-	return added, nil
-}
-
-// SQL fragments of suppress's upsert. An expired entry ("dead") is
-// replaced whole; otherwise the new evidence describes the entry when its
-// class ranks at least as high.
-// $17 is the current time in each statement that uses them.
+// SQL fragments of the suppressions upsert (suppressSQL), which updates
+// an entry s already there with the new evidence n. Stronger evidence
+// describes the entry (complaint over hard over manual over soft) and an
+// entry never gets a shorter life: expires_at only grows, NULL (never)
+// wins. An expired entry ("dead") is replaced whole. $17 is the current
+// time in each statement that uses them.
 const (
 	deadSQL      = `(s.expires_at IS NOT NULL AND s.expires_at <= $17)`
 	classRankSQL = `CASE %s WHEN 'complaint' THEN 4 WHEN 'hard' THEN 3 WHEN 'soft' THEN 1 ELSE 2 END`
-	newExpirySQL = `CASE WHEN ` + deadSQL + ` THEN EXCLUDED.expires_at
-		WHEN s.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
-		ELSE greatest(s.expires_at, EXCLUDED.expires_at) END`
+	newExpirySQL = `CASE WHEN ` + deadSQL + ` THEN n.expires_at
+		WHEN s.expires_at IS NULL OR n.expires_at IS NULL THEN NULL
+		ELSE greatest(s.expires_at, n.expires_at) END`
 )
 
-var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "EXCLUDED.class") + " >= " + fmt.Sprintf(classRankSQL, "s.class") + ")"
+var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "n.class") + " >= " + fmt.Sprintf(classRankSQL, "s.class") + ")"
 
-// suppressOnConflictSQL is what suppress does to an entry already there;
-// RecordBatch's set-based path (batchset.go) shares it. $17 is the time
-// now.
-var suppressOnConflictSQL = `ON CONFLICT (scope, address_key) DO UPDATE SET
-				reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reason ELSE s.reason END,
-				class = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.class ELSE s.class END,
-				status = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.status ELSE s.status END,
-				reply_code = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reply_code ELSE s.reply_code END,
-				diagnostic = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.diagnostic ELSE s.diagnostic END,
-				source = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.source ELSE s.source END,
-				provider = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.provider ELSE s.provider END,
+// suppressMergeSQL is what suppressSQL sets on an entry already there.
+var suppressMergeSQL = `reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.reason ELSE s.reason END,
+				class = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.class ELSE s.class END,
+				status = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.status ELSE s.status END,
+				reply_code = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.reply_code ELSE s.reply_code END,
+				diagnostic = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.diagnostic ELSE s.diagnostic END,
+				source = CASE WHEN ` + deadSQL + ` THEN n.source ELSE s.source END,
+				provider = CASE WHEN ` + deadSQL + ` THEN n.provider ELSE s.provider END,
 				event_count = CASE WHEN ` + deadSQL + ` THEN 1 ELSE s.event_count + 1 END,
-				first_seen_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.first_seen_at ELSE least(s.first_seen_at, EXCLUDED.first_seen_at) END,
-				last_seen_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.last_seen_at ELSE greatest(s.last_seen_at, EXCLUDED.last_seen_at) END,
-				first_event_id = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.first_event_id ELSE s.first_event_id END,
-				last_event_id = EXCLUDED.last_event_id,
+				first_seen_at = CASE WHEN ` + deadSQL + ` THEN n.first_seen_at ELSE least(s.first_seen_at, n.first_seen_at) END,
+				last_seen_at = CASE WHEN ` + deadSQL + ` THEN n.last_seen_at ELSE greatest(s.last_seen_at, n.last_seen_at) END,
+				first_event_id = CASE WHEN ` + deadSQL + ` THEN n.first_event_id ELSE s.first_event_id END,
+				last_event_id = n.last_event_id,
 				expires_at = ` + newExpirySQL + `,
-				created_by = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.created_by ELSE s.created_by END,
-				note = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.note ELSE s.note END,
-				created_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.created_at ELSE s.created_at END,
+				created_by = CASE WHEN ` + deadSQL + ` THEN n.created_by ELSE s.created_by END,
+				note = CASE WHEN ` + deadSQL + ` THEN n.note ELSE s.note END,
+				created_at = CASE WHEN ` + deadSQL + ` THEN n.created_at ELSE s.created_at END,
 				state_event_id = CASE WHEN ` + deadSQL + `
-					OR (` + outranksSQL + ` AND (EXCLUDED.reason <> s.reason OR EXCLUDED.class <> s.class))
+					OR (` + outranksSQL + ` AND (n.reason <> s.reason OR n.class <> s.class))
 					OR s.expires_at IS DISTINCT FROM ` + newExpirySQL + `
-					THEN EXCLUDED.state_event_id ELSE s.state_event_id END`
+					THEN n.state_event_id ELSE s.state_event_id END`
+
+// keyIs compares the address key of suppressions s with an expression,
+// byte-wise: so the lookup reads the unique index suppressions_key, which
+// is in the "C" collation whatever the database's.
+func keyIs(expr string) string { return `s.address_key COLLATE "C" = ` + expr }
 
 // activeSQL keeps entries that still suppress at $now.
 const activeSQL = `(expires_at IS NULL OR expires_at > %s)`
@@ -172,7 +149,7 @@ func (db *DB) entriesOf(ctx context.Context, key string) ([]Suppression, error) 
 	}
 	var entries []Suppression
 	err := db.read(ctx, func(q *pgxpool.Pool) error {
-		rows, err := q.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE address_key = $1`, key)
+		rows, err := q.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions s WHERE `+keyIs("$1"), key)
 		if err != nil {
 			return err
 		}
@@ -210,7 +187,7 @@ func (db *DB) CheckSuppressions(ctx context.Context, emails []string, scope stri
 		// each address in scope-rank order.
 		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (address_key) `+suppressionColumns+`
 			FROM suppressions
-			WHERE address_key = ANY($1) AND scope = ANY($2) AND `+fmt.Sprintf(activeSQL, "$3")+`
+			WHERE address_key COLLATE "C" = ANY($1) AND scope = ANY($2) AND `+fmt.Sprintf(activeSQL, "$3")+`
 			ORDER BY address_key, array_position($2, scope)`, keys, visible, db.now())
 		if err != nil {
 			return err
@@ -291,9 +268,14 @@ func (f SuppressionFilter) where(now time.Time) (string, []any) {
 	}
 	if f.Tenant != "" || f.OnlyTenant {
 		conds = append(conds, "tenant = "+arg(f.Tenant))
+		if f.Tenant != "" {
+			// Says what the partial index suppressions_tenant holds,
+			// which a prepared statement's parameter cannot.
+			conds = append(conds, "tenant <> ''")
+		}
 	}
 	if f.Address != "" {
-		conds = append(conds, "address_key = "+arg(parse.AddressKey(f.Address)))
+		conds = append(conds, `address_key COLLATE "C" = `+arg(parse.AddressKey(f.Address)))
 	}
 	if f.Reason != "" {
 		conds = append(conds, "reason = "+arg(string(f.Reason)))
@@ -441,7 +423,7 @@ func (db *DB) DeleteSuppression(ctx context.Context, email, scope, actor, note s
 	var s Suppression
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		now := db.now()
-		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE address_key = $1 AND scope = $2 AND `+
+		rows, err := tx.Query(ctx, `DELETE FROM suppressions s WHERE `+keyIs("$1")+` AND scope = $2 AND `+
 			fmt.Sprintf(activeSQL, "$3")+` RETURNING `+suppressionColumns, parse.AddressKey(email), scope, now)
 		if err != nil {
 			return err
@@ -627,7 +609,7 @@ func (db *DB) AddSuppressions(ctx context.Context, items []NewSuppression, actor
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+`, u.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(sc, k, i)
-			JOIN suppressions s ON s.scope = u.sc AND s.address_key = u.k`, scopes, keys)
+			JOIN suppressions s ON s.scope = u.sc AND `+keyIs("u.k"), scopes, keys)
 		if err != nil {
 			return err
 		}
@@ -661,24 +643,10 @@ func (db *DB) AddSuppressions(ctx context.Context, items []NewSuppression, actor
 func upsertManual(ctx context.Context, tx pgx.Tx, addrs, keys, domains, scopes, reasons, notes []string, expires []*time.Time,
 	actor, source string, now time.Time) (map[int64]bool, error) {
 	rows, err := tx.Query(ctx, `
-		WITH up AS (
-			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source, first_seen_at,
-				last_seen_at, expires_at, created_by, note, created_at)
-			SELECT sc, a, k, d, r, 'none', $8, $9, $9, e, $10, n, $9
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-				AS t(a, k, d, sc, r, n, e)
-			ON CONFLICT (scope, address_key) DO UPDATE SET
-				reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
-				source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
-				event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
-				expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
-				created_at = EXCLUDED.created_at
-			WHERE s.expires_at IS NOT NULL AND s.expires_at <= $9
-			RETURNING id, address, address_key, domain, scope, reason, note
-		), ev AS (
-			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
-			SELECT address, address_key, domain, 'suppression_added', 'none', reason, $8, scope, $10, note, $9 FROM up
-		)
+		WITH src AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+				AS t(address, address_key, domain, scope, reason, note, expires_at)
+		), `+manualUpsertSQL("$8", "$9", "$10")+`
 		SELECT id, address_key, pg_notify('`+channelSuppressions+`', address_key)::text FROM up`,
 		addrs, keys, domains, scopes, reasons, notes, expires, source, now, actor)
 	if err != nil {
@@ -692,6 +660,36 @@ func upsertManual(ctx context.Context, tx pgx.Tx, addrs, keys, domains, scopes, 
 		return nil
 	})
 	return added, err
+}
+
+// manualUpsertSQL is how entries are added by hand (AddSuppressions) and
+// imported (ImportSuppressions): the CTEs "up", the entries added from
+// "src" (address, address_key, domain, scope, reason, note, expires_at;
+// one row per scope and address), and "ev", their suppression_added
+// events. A new address is inserted and an expired entry replaced whole;
+// an active entry is left as it is, whatever its reason. source, now and
+// actor are the SQL expressions (parameters) of the source, the time and
+// who did it.
+func manualUpsertSQL(source, now, actor string) string {
+	return `up AS (
+			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, source, first_seen_at,
+				last_seen_at, expires_at, created_by, note, created_at)
+			SELECT scope, address, address_key, domain, reason, 'none', ` + source + `, ` + now + `, ` + now + `, expires_at, ` +
+		actor + `, note, ` + now + `
+			FROM src
+			ON CONFLICT (address_key COLLATE "C", scope) DO UPDATE SET
+				reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
+				source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
+				event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
+				expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
+				created_at = EXCLUDED.created_at
+			WHERE s.expires_at IS NOT NULL AND s.expires_at <= ` + now + `
+			RETURNING id, address, address_key, domain, scope, reason, note
+		), ev AS (
+			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
+			SELECT address, address_key, domain, 'suppression_added', 'none', reason, ` + source + `, scope, ` + actor + `, note, ` + now + `
+			FROM up
+		)`
 }
 
 // countActive counts active entries by reason and scope kind.

@@ -39,7 +39,7 @@ func TestAddSuppressions(t *testing.T) {
 	if err != nil || again[0].Added || again[0].Suppression.CreatedBy != "ops-key" {
 		t.Errorf("adding again = %+v, %v, want not added and the entry unchanged", again, err)
 	}
-	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "a@example.com", Type: store.EventSuppressionAdded})
+	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "a@example.com", Type: parse.EventSuppressionAdded})
 	if len(evs) != 1 || evs[0].Actor != "ops-key" || evs[0].Note != "by hand" {
 		t.Errorf("suppression_added events = %+v, want one by ops-key", evs)
 	}
@@ -135,7 +135,7 @@ func TestListSuppressionsFilters(t *testing.T) {
 	for i, addr := range []string{"ann@a.example", "bob@b.example", "bea@b.example"} {
 		ev := bounce(addr, parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", at)
 		if i == 1 {
-			ev = store.NewEvent{Address: addr, Type: store.EventComplaint, Class: parse.ClassComplaint, Reason: parse.ReasonComplaint, OccurredAt: at}
+			ev = parse.Event{Address: addr, Type: parse.EventComplaint, Class: parse.ClassComplaint, Reason: parse.ReasonComplaint, OccurredAt: at}
 		}
 		if _, err := db.Record(ctx, input("filters-"+addr, ev)); err != nil {
 			t.Fatal(err)
@@ -284,7 +284,7 @@ func TestDeleteSuppressionsByFilter(t *testing.T) {
 	if left != 5 {
 		t.Errorf("%d entries left, want 5", left)
 	}
-	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "d3@old.example", Type: store.EventSuppressionRemoved})
+	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "d3@old.example", Type: parse.EventSuppressionRemoved})
 	if len(evs) != 1 || evs[0].Actor != "ops" || evs[0].Note != "domain fixed" {
 		t.Errorf("removal events = %+v", evs)
 	}
@@ -478,7 +478,7 @@ func TestCleanupExpired(t *testing.T) {
 	if n, err := db.CleanupExpired(ctx); err != nil || n != 1 {
 		t.Errorf("CleanupExpired() after expiry = %d, %v, want 1", n, err)
 	}
-	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "e@example.com", Type: store.EventSuppressionRemoved})
+	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "e@example.com", Type: parse.EventSuppressionRemoved})
 	if len(evs) != 1 || evs[0].Actor != "system" || evs[0].Note != "expired" {
 		t.Errorf("expiry events = %+v", evs)
 	}
@@ -492,17 +492,21 @@ func TestStats(t *testing.T) {
 	ctx := context.Background()
 	db := dbtest.Open(t, store.Options{})
 	h0 := time.Now().UTC().Truncate(time.Hour).Add(-72 * time.Hour) // relative: no test depends on the date
-	events := []store.NewEvent{
+	events := []parse.Event{
 		bounce("a@x.example", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", h0.Add(5*time.Minute)),
 		bounce("b@x.example", parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2", h0.Add(10*time.Minute)),
 		bounce("c@y.example", parse.ClassSender, parse.ReasonProtocolError, "5.5.1", h0.Add(15*time.Minute)),
-		{Address: "d@y.example", Type: store.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: h0.Add(20 * time.Minute)},
-		{Address: "e@y.example", Type: store.EventComplaint, Class: parse.ClassComplaint, Reason: parse.ReasonComplaint, OccurredAt: h0.Add(70 * time.Minute)},
-		{Address: "f@y.example", Type: store.EventDelay, Class: parse.ClassSoft, Reason: parse.ReasonDelayed, OccurredAt: h0.Add(80 * time.Minute)},
-		withScope(bounce("g@z.example", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", h0.Add(90*time.Minute)), "tenant:acme"),
+		{Address: "d@y.example", Type: parse.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: h0.Add(20 * time.Minute)},
+		{Address: "e@y.example", Type: parse.EventComplaint, Class: parse.ClassComplaint, Reason: parse.ReasonComplaint, OccurredAt: h0.Add(70 * time.Minute)},
+		{Address: "f@y.example", Type: parse.EventDelay, Class: parse.ClassSoft, Reason: parse.ReasonDelayed, OccurredAt: h0.Add(80 * time.Minute)},
+		bounce("g@z.example", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", h0.Add(90*time.Minute)),
 	}
 	for i, ev := range events {
-		if _, err := db.Record(ctx, input(fmt.Sprintf("stats-%d", i), ev)); err != nil {
+		in := input(fmt.Sprintf("stats-%d", i), ev)
+		if ev.Address == "g@z.example" {
+			in.Scope = "tenant:acme"
+		}
+		if _, err := db.Record(ctx, in); err != nil {
 			t.Fatal(err)
 		}
 	}

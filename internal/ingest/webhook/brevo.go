@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // brevo receives Brevo's (formerly Sendinblue) transactional and
@@ -40,29 +39,29 @@ func decodeBrevo(body []byte, now time.Time) (*decoded, error) {
 	}
 	d := newDecoded("events")
 	for _, e := range evs {
-		var ev store.NewEvent
+		var ev parse.Event
 		switch e.Event {
 		case "hard_bounce":
-			ev = bounceEvent(store.EventBounce, e.Email, failure{diagnostic: e.Reason, fallbackReason: parse.ReasonUserUnknown, fallbackClass: parse.ClassHard})
+			ev = parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{Diagnostic: e.Reason, FallbackReason: parse.ReasonUserUnknown, FallbackClass: parse.ClassHard})
 		case "soft_bounce":
-			ev = bounceEvent(store.EventBounce, e.Email, failure{diagnostic: e.Reason, fallbackReason: parse.ReasonOther, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{Diagnostic: e.Reason, FallbackReason: parse.ReasonOther, FallbackClass: parse.ClassSoft})
 			if ev.Class == parse.ClassHard {
 				// Brevo retries soft bounces; its verdict stands.
 				ev.Class = parse.ClassSoft
 			}
 		case "invalid_email":
-			ev = store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonBadSyntax, Diagnostic: e.Reason}
+			ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, e.Reason)
 		case "blocked":
 			// Brevo's own block list or policy refused to send.
-			ev = senderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason)
+			ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason)
 		case "deferred":
-			ev = bounceEvent(store.EventDelay, e.Email, failure{diagnostic: e.Reason, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, e.Email, parse.Failure{Diagnostic: e.Reason, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "delivered":
-			ev = deliveryEvent(e.Email)
+			ev = parse.DeliveryEvent(e.Email, "")
 		case "spam", "complaint":
-			ev = complaintEvent(e.Email)
+			ev = parse.ComplaintEvent(e.Email)
 		case "unsubscribed", "unsubscribe":
-			ev = unsubscribeEvent(e.Email)
+			ev = parse.UnsubscribeEvent(e.Email)
 		default:
 			if brevoIgnored[e.Event] {
 				d.ignore(e.Event)
@@ -79,7 +78,7 @@ func decodeBrevo(body []byte, now time.Time) (*decoded, error) {
 		ev.OriginalMessageID = trimAngle(e.MessageID)
 		// QUIRK(brevo): "id" is the webhook's id, the same on every event;
 		// events have none, so they are keyed by a hash of their content.
-		ev.ProviderEventID = hashID(Brevo, e.Event, keyAddress(e.Email), e.MessageID, string(e.TSEvent), string(e.TSEpoch), string(e.TS), string(e.CampID), e.Reason)
+		ev.ProviderEventID = parse.ProviderKey(Brevo, e.Event, parse.KeyAddress(e.Email), e.MessageID, string(e.TSEvent), string(e.TSEpoch), string(e.TS), string(e.CampID), e.Reason)
 		d.add(e.Event, ev)
 	}
 	return d, nil

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 
 	"github.com/bounced/bounced/internal/goldentest"
 )
@@ -42,11 +41,11 @@ var decoders = map[string]func(body []byte, now time.Time) (*decoded, error){
 
 // golden is what a fixture decodes to, as stored in its golden file.
 type golden struct {
-	Kind    string           `json:"kind"`
-	Types   map[string]int   `json:"types"`
-	Ignored int              `json:"ignored"`
-	Unknown int              `json:"unknown"`
-	Events  []store.NewEvent `json:"events"`
+	Kind    string         `json:"kind"`
+	Types   map[string]int `json:"types"`
+	Ignored int            `json:"ignored"`
+	Unknown int            `json:"unknown"`
+	Events  []parse.Event  `json:"events"`
 }
 
 func fixtures(t testing.TB) map[string][]string {
@@ -103,62 +102,62 @@ func TestClassification(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		provider, fixture, address string
-		typ                        store.EventType
+		typ                        parse.EventType
 		class                      parse.Class
 		reason                     parse.Reason
 	}{
-		{SES, "bounce-permanent.json", "gone@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SES, "bounce-permanent.json", "Also.Gone@example.net", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SES, "bounce-transient-5xx.json", "nobody@example.org", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SES, "bounce-transient-5xx.json", "full@example.org", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{SES, "bounce-permanent.json", "gone@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-permanent.json", "Also.Gone@example.net", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-transient-5xx.json", "nobody@example.org", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-transient-5xx.json", "full@example.org", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
 		// "unable to lookup DNS" under 5.4.4 may be a lookup that failed
 		// for now: no proof the domain is gone, so it does not suppress.
-		{SES, "bounce-544.json", "user@no-such-domain.example", store.EventBounce, parse.ClassSoft, parse.ReasonDomainUnknown},
-		{SES, "bounce-suppressed.json", "suppressed@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SES, "bounce-sender-auth.json", "ok@example.com", store.EventBounce, parse.ClassSender, parse.ReasonAuthRequired},
-		{SES, "complaint.json", "angry@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
-		{SES, "delivery.json", "happy@example.com", store.EventDelivery, parse.ClassNone, parse.ReasonDelivered},
-		{SES, "event-bounce.json", "event.gone@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SES, "event-delivery-delay.json", "slow@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
-		{SendGrid, "batch.json", "bounce@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SendGrid, "batch.json", "blocked@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonSpamBlocked},
-		{SendGrid, "batch.json", "deferred@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonSystemError},
-		{SendGrid, "batch.json", "dropped@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SendGrid, "batch.json", "spamreport@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
-		{SendGrid, "batch.json", "group@example.com", store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther},
-		{Mailgun, "failed-permanent.json", "alice@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Mailgun, "failed-temporary.json", "carol@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonMailboxFull},
-		{Mailgun, "suppress-bounce.json", "dave@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Mailgun, "complained.json", "erin@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
-		{Postmark, "hard-bounce.json", "john@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Postmark, "hard-bounce-no-code.json", "nocode@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Postmark, "soft-bounce.json", "jane@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
-		{Postmark, "spam-complaint.json", "spammy@example.com", store.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
-		{Postmark, "subscription-change.json", "leaver@example.com", store.EventUnsubscribe, parse.ClassNone, parse.ReasonOther},
-		{SparkPost, "batch.json", "invalid@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SparkPost, "batch.json", "full@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
-		{SparkPost, "batch.json", "admin@example.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
-		{SparkPost, "batch.json", "blocked@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonSpamBlocked},
-		{SparkPost, "batch.json", "vague@example.com", store.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
-		{SparkPost, "batch.json", "oob@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{SparkPost, "batch.json", "later@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonPolicyRejected},
-		{Mailjet, "bounce.json", "bounce@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Mailjet, "grouped.json", "soft@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
-		{Mailjet, "grouped.json", "preblocked@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Mailjet, "grouped.json", "content@example.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
-		{Brevo, "hard-bounce.json", "gone@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Brevo, "batch.json", "full@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
-		{Brevo, "batch.json", "blocked@example.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
-		{Mandrill, "events.json", "example.webhook@mandrillapp.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Mandrill, "events.json", "rejected@mandrillapp.com", store.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
-		{Resend, "bounced.json", "delivered@resend.dev", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Resend, "bounced-multi.json", "two@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonUserUnknown},
-		{Postal, "delivery-failed.json", "test@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Postal, "delayed.json", "slow@example.com", store.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
-		{Postal, "bounced.json", "bounced@example.com", store.EventBounce, parse.ClassSoft, parse.ReasonOther},
-		{Generic, "events.json", "user@example.com", store.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
-		{Generic, "events.json", "sender.side@example.com", store.EventBounce, parse.ClassSender, parse.ReasonProtocolError},
-		{Generic, "single.json", "Single@example.com", store.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
+		{SES, "bounce-544.json", "user@no-such-domain.example", parse.EventBounce, parse.ClassSoft, parse.ReasonDomainUnknown},
+		{SES, "bounce-suppressed.json", "suppressed@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "bounce-sender-auth.json", "ok@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonAuthRequired},
+		{SES, "complaint.json", "angry@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{SES, "delivery.json", "happy@example.com", parse.EventDelivery, parse.ClassNone, parse.ReasonDelivered},
+		{SES, "event-bounce.json", "event.gone@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SES, "event-delivery-delay.json", "slow@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
+		{SendGrid, "batch.json", "bounce@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SendGrid, "batch.json", "blocked@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonSpamBlocked},
+		{SendGrid, "batch.json", "deferred@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonSystemError},
+		{SendGrid, "batch.json", "dropped@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SendGrid, "batch.json", "spamreport@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{SendGrid, "batch.json", "group@example.com", parse.EventUnsubscribe, parse.ClassNone, parse.ReasonOther},
+		{Mailgun, "failed-permanent.json", "alice@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailgun, "failed-temporary.json", "carol@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Mailgun, "suppress-bounce.json", "dave@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailgun, "complained.json", "erin@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Postmark, "hard-bounce.json", "john@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Postmark, "hard-bounce-no-code.json", "nocode@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Postmark, "soft-bounce.json", "jane@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Postmark, "spam-complaint.json", "spammy@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Postmark, "subscription-change.json", "leaver@example.com", parse.EventUnsubscribe, parse.ClassNone, parse.ReasonOther},
+		{SparkPost, "batch.json", "invalid@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SparkPost, "batch.json", "full@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{SparkPost, "batch.json", "admin@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{SparkPost, "batch.json", "blocked@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonSpamBlocked},
+		{SparkPost, "batch.json", "vague@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
+		{SparkPost, "batch.json", "oob@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SparkPost, "batch.json", "later@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonPolicyRejected},
+		{Mailjet, "bounce.json", "bounce@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailjet, "grouped.json", "soft@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Mailjet, "grouped.json", "preblocked@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailjet, "grouped.json", "content@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Brevo, "hard-bounce.json", "gone@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Brevo, "batch.json", "full@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Brevo, "batch.json", "blocked@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Mandrill, "events.json", "example.webhook@mandrillapp.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mandrill, "events.json", "rejected@mandrillapp.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Resend, "bounced.json", "delivered@resend.dev", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Resend, "bounced-multi.json", "two@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonUserUnknown},
+		{Postal, "delivery-failed.json", "test@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Postal, "delayed.json", "slow@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
+		{Postal, "bounced.json", "bounced@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonOther},
+		{Generic, "events.json", "user@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Generic, "events.json", "sender.side@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonProtocolError},
+		{Generic, "single.json", "Single@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider+"/"+tt.fixture+"/"+tt.address, func(t *testing.T) {

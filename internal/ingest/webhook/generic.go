@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // generic receives bounced's own documented JSON shape from any sender
@@ -88,26 +87,26 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 			if err != nil {
 				return nil, fmt.Errorf("event %d: occurred_at %q is not an RFC 3339 time", i, e.OccurredAt)
 			}
-			at = plausible(t, now)
+			at = parse.PlausibleTime(t, now)
 		}
 		typ := e.Type
 		if typ == "" {
 			typ = "bounce"
 		}
-		var ev store.NewEvent
+		var ev parse.Event
 		switch typ {
 		case "bounce":
-			ev = bounceEvent(store.EventBounce, e.Recipient, failure{status: e.Status, reply: e.ReplyCode, diagnostic: e.Diagnostic,
-				fallbackReason: parse.ReasonOther, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventBounce, e.Recipient, parse.Failure{Status: e.Status, ReplyCode: e.ReplyCode, Diagnostic: e.Diagnostic,
+				FallbackReason: parse.ReasonOther, FallbackClass: parse.ClassSoft})
 		case "delay":
-			ev = bounceEvent(store.EventDelay, e.Recipient, failure{status: e.Status, reply: e.ReplyCode, diagnostic: e.Diagnostic,
-				fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, e.Recipient, parse.Failure{Status: e.Status, ReplyCode: e.ReplyCode, Diagnostic: e.Diagnostic,
+				FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "delivery":
-			ev = deliveryEvent(e.Recipient)
+			ev = parse.DeliveryEvent(e.Recipient, "")
 		case "complaint":
-			ev = complaintEvent(e.Recipient)
+			ev = parse.ComplaintEvent(e.Recipient)
 		case "unsubscribe":
-			ev = unsubscribeEvent(e.Recipient)
+			ev = parse.UnsubscribeEvent(e.Recipient)
 		default:
 			d.unknownType(typ)
 			continue
@@ -119,7 +118,7 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 		ev.OriginalMessageID = trimAngle(e.OriginalMessageID)
 		ev.ProviderEventID = e.ID
 		if ev.ProviderEventID == "" {
-			ev.ProviderEventID = hashID(Generic, typ, keyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID)
+			ev.ProviderEventID = parse.ProviderKey(Generic, typ, parse.KeyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID)
 		}
 		d.add(typ, ev)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // mailgun receives Mailgun's JSON webhooks.
@@ -141,38 +140,38 @@ func decodeMailgun(body []byte, now time.Time) (*decoded, error) {
 	if status == "" {
 		status = ds.BounceCode
 	}
-	var ev store.NewEvent
+	var ev parse.Event
 	switch e.Event {
 	case "failed":
 		if e.Severity == "temporary" {
-			ev = bounceEvent(store.EventDelay, e.Recipient, failure{
-				status: status, reply: string(ds.Code), diagnostic: diag, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft,
+			ev = parse.FailureEvent(parse.EventDelay, e.Recipient, parse.Failure{
+				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft,
 			})
 			break
 		}
 		switch e.Reason {
 		case "suppress-complaint":
-			ev = complaintEvent(e.Recipient)
+			ev = parse.ComplaintEvent(e.Recipient)
 		case "suppress-unsubscribe":
-			ev = unsubscribeEvent(e.Recipient)
+			ev = parse.UnsubscribeEvent(e.Recipient)
 		case "espblock":
-			ev = senderEvent(e.Recipient, parse.ReasonPolicyRejected, diag)
+			ev = parse.SenderEvent(e.Recipient, parse.ReasonPolicyRejected, diag)
 		default:
 			reason := parse.ReasonOther
 			if e.Reason == "suppress-bounce" {
 				reason = parse.ReasonUserUnknown
 			}
-			ev = bounceEvent(store.EventBounce, e.Recipient, failure{
-				status: status, reply: string(ds.Code), diagnostic: diag, fallbackReason: reason, fallbackClass: parse.ClassHard,
+			ev = parse.FailureEvent(parse.EventBounce, e.Recipient, parse.Failure{
+				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: reason, FallbackClass: parse.ClassHard,
 			})
 		}
 	case "delivered":
-		ev = deliveryEvent(e.Recipient)
+		ev = parse.DeliveryEvent(e.Recipient, "")
 		ev.Diagnostic = ds.Message
 	case "complained":
-		ev = complaintEvent(e.Recipient)
+		ev = parse.ComplaintEvent(e.Recipient)
 	case "unsubscribed":
-		ev = unsubscribeEvent(e.Recipient)
+		ev = parse.UnsubscribeEvent(e.Recipient)
 	default:
 		if mailgunIgnored[e.Event] {
 			d.ignore(e.Event)
@@ -186,7 +185,7 @@ func decodeMailgun(body []byte, now time.Time) (*decoded, error) {
 	ev.RemoteMTA = ds.MXHost
 	ev.ProviderEventID = e.ID
 	if ev.ProviderEventID == "" {
-		ev.ProviderEventID = hashID(Mailgun, e.Event, keyAddress(e.Recipient), string(e.Timestamp), e.Message.Headers.MessageID)
+		ev.ProviderEventID = parse.ProviderKey(Mailgun, e.Event, parse.KeyAddress(e.Recipient), string(e.Timestamp), e.Message.Headers.MessageID)
 	}
 	d.add(e.Event, ev)
 	return d, nil

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // mailjet receives Mailjet's event API callbacks, authenticated with HTTP
@@ -57,7 +56,7 @@ func decodeMailjet(body []byte, now time.Time) (*decoded, error) {
 	}
 	d := newDecoded("events")
 	for _, e := range evs {
-		var ev store.NewEvent
+		var ev parse.Event
 		errName := strings.ToLower(strings.TrimSpace(e.Error))
 		diag := strings.TrimSpace(strings.Join([]string{e.ErrorRelatedTo, e.Error, e.Comment}, " "))
 		switch e.Event {
@@ -76,8 +75,8 @@ func decodeMailjet(body []byte, now time.Time) (*decoded, error) {
 			case reason == parse.ReasonDelayed:
 				class = parse.ClassSoft
 			}
-			ev = store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: class, Reason: reason, Diagnostic: diag}
-			if st, reply := codes("", "", e.Comment); st != "" || reply != "" {
+			ev = parse.VerdictEvent(parse.EventBounce, e.Email, reason, class, diag)
+			if st, reply := parse.FindStatus(e.Comment), parse.FindReplyCode(e.Comment); st != "" || reply != "" {
 				ev.Status, ev.ReplyCode = st, reply
 			}
 		case "blocked":
@@ -85,16 +84,16 @@ func decodeMailjet(body []byte, now time.Time) (*decoded, error) {
 			// ("preblocked", after earlier hard bounces) or the message
 			// or sender was refused, which is not the mailbox's fault.
 			if errName == "preblocked" {
-				ev = store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonUserUnknown, Diagnostic: diag}
+				ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonUserUnknown, parse.ClassHard, diag)
 			} else {
-				ev = senderEvent(e.Email, parse.ReasonPolicyRejected, diag)
+				ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, diag)
 			}
 		case "sent":
-			ev = deliveryEvent(e.Email)
+			ev = parse.DeliveryEvent(e.Email, "")
 		case "spam":
-			ev = complaintEvent(e.Email)
+			ev = parse.ComplaintEvent(e.Email)
 		case "unsub":
-			ev = unsubscribeEvent(e.Email)
+			ev = parse.UnsubscribeEvent(e.Email)
 		case "open", "click":
 			d.ignore(e.Event)
 			continue
@@ -106,7 +105,7 @@ func decodeMailjet(body []byte, now time.Time) (*decoded, error) {
 		ev.OriginalMessageID = e.MessageGUID
 		// QUIRK(mailjet): events carry no id of their own; the event,
 		// message, recipient and time together are one.
-		ev.ProviderEventID = e.Event + ":" + string(e.MessageID) + ":" + keyAddress(e.Email) + ":" + string(e.Time)
+		ev.ProviderEventID = e.Event + ":" + string(e.MessageID) + ":" + parse.KeyAddress(e.Email) + ":" + string(e.Time)
 		d.add(e.Event, ev)
 	}
 	return d, nil

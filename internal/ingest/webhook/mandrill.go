@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // mandrill receives Mandrill's (Mailchimp Transactional) webhooks.
@@ -106,7 +105,7 @@ func decodeMandrill(body []byte, now time.Time) (*decoded, error) {
 	d := newDecoded("events")
 	for _, e := range evs {
 		addr := e.Msg.Email
-		var ev store.NewEvent
+		var ev parse.Event
 		switch e.Event {
 		case "hard_bounce", "soft_bounce":
 			reason, ok := mandrillBounces[e.Msg.BounceDescription]
@@ -117,21 +116,21 @@ func decodeMandrill(body []byte, now time.Time) (*decoded, error) {
 			if e.Event == "soft_bounce" {
 				class = parse.ClassSoft
 			}
-			ev = bounceEvent(store.EventBounce, addr, failure{diagnostic: e.Msg.Diag, fallbackReason: reason, fallbackClass: class})
+			ev = parse.FailureEvent(parse.EventBounce, addr, parse.Failure{Diagnostic: e.Msg.Diag, FallbackReason: reason, FallbackClass: class})
 			if e.Event == "soft_bounce" && ev.Class == parse.ClassHard {
 				ev.Class = parse.ClassSoft // Mandrill retries it
 			}
 		case "deferral":
-			ev = bounceEvent(store.EventDelay, addr, failure{diagnostic: e.Msg.Diag, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, addr, parse.Failure{Diagnostic: e.Msg.Diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "reject":
 			// Mandrill's own rejection list or rules refused to send.
-			ev = senderEvent(addr, parse.ReasonPolicyRejected, e.Msg.Diag)
+			ev = parse.SenderEvent(addr, parse.ReasonPolicyRejected, e.Msg.Diag)
 		case "send":
-			ev = deliveryEvent(addr)
+			ev = parse.DeliveryEvent(addr, "")
 		case "spam":
-			ev = complaintEvent(addr)
+			ev = parse.ComplaintEvent(addr)
 		case "unsub":
-			ev = unsubscribeEvent(addr)
+			ev = parse.UnsubscribeEvent(addr)
 		case "open", "click":
 			d.ignore(e.Event)
 			continue
@@ -154,7 +153,7 @@ func decodeMandrill(body []byte, now time.Time) (*decoded, error) {
 		ev.OriginalMessageID = msgID
 		// QUIRK(mandrill): the documentation's sample batch gives every event
 		// the same _id; the event, time and recipient tell them apart.
-		ev.ProviderEventID = e.Event + ":" + msgID + ":" + string(e.TS) + ":" + keyAddress(addr)
+		ev.ProviderEventID = e.Event + ":" + msgID + ":" + string(e.TS) + ":" + parse.KeyAddress(addr)
 		d.add(e.Event, ev)
 	}
 	return d, nil

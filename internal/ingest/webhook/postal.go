@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // postal receives webhooks from Postal mail servers, signed with the
@@ -96,7 +95,7 @@ func decodePostal(body []byte, now time.Time) (*decoded, error) {
 	if diag == "" {
 		diag = pl.Details
 	}
-	var ev store.NewEvent
+	var ev parse.Event
 	switch w.Event {
 	case "MessageSent", "MessageDelayed", "MessageDeliveryFailed":
 		if msg == nil || (msg.Direction != "" && msg.Direction != "outgoing") {
@@ -105,12 +104,12 @@ func decodePostal(body []byte, now time.Time) (*decoded, error) {
 		}
 		switch w.Event {
 		case "MessageSent":
-			ev = deliveryEvent(msg.To)
+			ev = parse.DeliveryEvent(msg.To, "")
 			ev.Diagnostic = diag
 		case "MessageDelayed":
-			ev = bounceEvent(store.EventDelay, msg.To, failure{diagnostic: diag, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		default:
-			ev = bounceEvent(store.EventBounce, msg.To, failure{diagnostic: diag, fallbackReason: parse.ReasonOther, fallbackClass: parse.ClassHard})
+			ev = parse.FailureEvent(parse.EventBounce, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonOther, FallbackClass: parse.ClassHard})
 		}
 	case "MessageBounced":
 		msg = pl.OriginalMessage
@@ -121,8 +120,7 @@ func decodePostal(body []byte, now time.Time) (*decoded, error) {
 		// Postal only says a bounce message came back; why is in that
 		// message, which the webhook does not carry. Counted, not
 		// suppressed.
-		ev = store.NewEvent{Address: msg.To, Type: store.EventBounce, Class: parse.ClassSoft, Reason: parse.ReasonOther,
-			Diagnostic: "Postal received a bounce message"}
+		ev = parse.VerdictEvent(parse.EventBounce, msg.To, parse.ReasonOther, parse.ClassSoft, "Postal received a bounce message")
 	default:
 		if postalIgnored[w.Event] {
 			d.ignore(w.Event)
@@ -138,7 +136,7 @@ func decodePostal(body []byte, now time.Time) (*decoded, error) {
 	ev.OriginalMessageID = trimAngle(msg.MessageID)
 	ev.ProviderEventID = w.UUID
 	if ev.ProviderEventID == "" {
-		ev.ProviderEventID = hashID(Postal, w.Event, string(msg.ID), keyAddress(msg.To), string(w.Timestamp))
+		ev.ProviderEventID = parse.ProviderKey(Postal, w.Event, string(msg.ID), parse.KeyAddress(msg.To), string(w.Timestamp))
 	}
 	d.add(w.Event, ev)
 	return d, nil

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // postmark receives Postmark's webhooks, authenticated with HTTP Basic
@@ -34,26 +33,26 @@ type postmarkRecord struct {
 // postmarkBounces maps Postmark's bounce types to the verdict used when
 // the details carry no status code.
 var postmarkBounces = map[string]struct {
-	typ    store.EventType
+	typ    parse.EventType
 	reason parse.Reason
 	class  parse.Class
 }{
-	"HardBounce":            {store.EventBounce, parse.ReasonUserUnknown, parse.ClassHard},
-	"BadEmailAddress":       {store.EventBounce, parse.ReasonBadSyntax, parse.ClassHard},
-	"AddressChange":         {store.EventBounce, parse.ReasonHasMoved, parse.ClassHard},
-	"SoftBounce":            {store.EventBounce, parse.ReasonOther, parse.ClassSoft},
-	"Transient":             {store.EventDelay, parse.ReasonDelayed, parse.ClassSoft},
-	"DnsError":              {store.EventBounce, parse.ReasonNetworkError, parse.ClassSoft},
-	"SpamNotification":      {store.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft},
-	"Blocked":               {store.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft},
-	"VirusNotification":     {store.EventBounce, parse.ReasonPolicyRejected, parse.ClassSoft},
-	"Unknown":               {store.EventBounce, parse.ReasonOther, parse.ClassSoft},
-	"SMTPApiError":          {store.EventBounce, parse.ReasonProtocolError, parse.ClassSender},
-	"DMARCPolicy":           {store.EventBounce, parse.ReasonSenderRejected, parse.ClassSender},
-	"AutoResponder":         {store.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone},
-	"ChallengeVerification": {store.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone},
-	"Unsubscribe":           {store.EventUnsubscribe, parse.ReasonOther, parse.ClassNone},
-	"SpamComplaint":         {store.EventComplaint, parse.ReasonComplaint, parse.ClassComplaint},
+	"HardBounce":            {parse.EventBounce, parse.ReasonUserUnknown, parse.ClassHard},
+	"BadEmailAddress":       {parse.EventBounce, parse.ReasonBadSyntax, parse.ClassHard},
+	"AddressChange":         {parse.EventBounce, parse.ReasonHasMoved, parse.ClassHard},
+	"SoftBounce":            {parse.EventBounce, parse.ReasonOther, parse.ClassSoft},
+	"Transient":             {parse.EventDelay, parse.ReasonDelayed, parse.ClassSoft},
+	"DnsError":              {parse.EventBounce, parse.ReasonNetworkError, parse.ClassSoft},
+	"SpamNotification":      {parse.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft},
+	"Blocked":               {parse.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft},
+	"VirusNotification":     {parse.EventBounce, parse.ReasonPolicyRejected, parse.ClassSoft},
+	"Unknown":               {parse.EventBounce, parse.ReasonOther, parse.ClassSoft},
+	"SMTPApiError":          {parse.EventBounce, parse.ReasonProtocolError, parse.ClassSender},
+	"DMARCPolicy":           {parse.EventBounce, parse.ReasonSenderRejected, parse.ClassSender},
+	"AutoResponder":         {parse.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone},
+	"ChallengeVerification": {parse.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone},
+	"Unsubscribe":           {parse.EventUnsubscribe, parse.ReasonOther, parse.ClassNone},
+	"SpamComplaint":         {parse.EventComplaint, parse.ReasonComplaint, parse.ClassComplaint},
 }
 
 // postmarkIgnoredBounces say nothing about the recipient's mailbox.
@@ -70,37 +69,37 @@ func decodePostmark(body []byte, now time.Time) (*decoded, error) {
 		return nil, err
 	}
 	d := newDecoded("events")
-	var ev store.NewEvent
+	var ev parse.Event
 	switch r.RecordType {
 	case "Bounce", "SpamComplaint":
 		m, ok := postmarkBounces[r.Type]
 		switch {
 		case r.RecordType == "SpamComplaint":
-			ev = complaintEvent(r.Email)
+			ev = parse.ComplaintEvent(r.Email)
 		case !ok && postmarkIgnoredBounces[r.Type]:
 			d.ignore(r.RecordType + "/" + r.Type)
 			return d, nil
 		case !ok:
 			d.unknownType(r.RecordType + "/" + r.Type)
 			return d, nil
-		case m.typ == store.EventBounce || m.typ == store.EventDelay:
-			ev = bounceEvent(m.typ, r.Email, failure{diagnostic: r.Details, fallbackReason: m.reason, fallbackClass: m.class})
+		case m.typ == parse.EventBounce || m.typ == parse.EventDelay:
+			ev = parse.FailureEvent(m.typ, r.Email, parse.Failure{Diagnostic: r.Details, FallbackReason: m.reason, FallbackClass: m.class})
 			if ev.Diagnostic == "" {
 				ev.Diagnostic = r.Description
 			}
 		default:
-			ev = store.NewEvent{Address: r.Email, Type: m.typ, Class: m.class, Reason: m.reason, Diagnostic: r.Details}
+			ev = parse.VerdictEvent(m.typ, r.Email, m.reason, m.class, r.Details)
 		}
 		ev.OccurredAt = rfc3339Time(r.BouncedAt, now)
 		ev.ProviderEventID = string(r.ID)
 		if ev.ProviderEventID == "" {
-			ev.ProviderEventID = hashID(Postmark, r.RecordType, r.Type, keyAddress(r.Email), r.MessageID, r.BouncedAt)
+			ev.ProviderEventID = parse.ProviderKey(Postmark, r.RecordType, r.Type, parse.KeyAddress(r.Email), r.MessageID, r.BouncedAt)
 		}
 	case "Delivery":
-		ev = deliveryEvent(r.Recipient)
+		ev = parse.DeliveryEvent(r.Recipient, "")
 		ev.Diagnostic = r.Details
 		ev.OccurredAt = rfc3339Time(r.DeliveredAt, now)
-		ev.ProviderEventID = "delivery:" + r.MessageID + ":" + keyAddress(r.Recipient)
+		ev.ProviderEventID = "delivery:" + r.MessageID + ":" + parse.KeyAddress(r.Recipient)
 	case "SubscriptionChange":
 		// Bounces and complaints arrive as their own records; only a
 		// manual suppression (an unsubscribe) is news here.
@@ -108,9 +107,9 @@ func decodePostmark(body []byte, now time.Time) (*decoded, error) {
 			d.ignore(r.RecordType)
 			return d, nil
 		}
-		ev = unsubscribeEvent(r.Recipient)
+		ev = parse.UnsubscribeEvent(r.Recipient)
 		ev.OccurredAt = rfc3339Time(r.ChangedAt, now)
-		ev.ProviderEventID = hashID(Postmark, r.RecordType, keyAddress(r.Recipient), r.MessageID, r.ChangedAt)
+		ev.ProviderEventID = parse.ProviderKey(Postmark, r.RecordType, parse.KeyAddress(r.Recipient), r.MessageID, r.ChangedAt)
 	case "Open", "Click":
 		d.ignore(r.RecordType)
 		return d, nil

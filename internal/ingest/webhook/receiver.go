@@ -94,7 +94,7 @@ type request struct {
 // decoded is what a provider read from a verified request.
 type decoded struct {
 	kind   string
-	events []store.NewEvent
+	events []parse.Event
 	// types counts the provider's event types seen; ignored counts the
 	// ones that say nothing about deliverability, unknown the ones this
 	// package does not know.
@@ -111,7 +111,7 @@ func newDecoded(kind string) *decoded { return &decoded{kind: kind, types: map[s
 
 // add records events of a provider type, each with its address
 // normalised; an event without a usable address is counted, not kept.
-func (d *decoded) add(providerType string, evs ...store.NewEvent) {
+func (d *decoded) add(providerType string, evs ...parse.Event) {
 	d.types[providerType]++
 	for _, ev := range evs {
 		addr, err := parse.NormalizeAddress(ev.Address)
@@ -345,7 +345,7 @@ func (r *Receiver) reject(providerName, reason string) {
 }
 
 func (r *Receiver) count(providerName string, d *decoded) {
-	byType := map[store.EventType]int{}
+	byType := map[parse.EventType]int{}
 	for _, ev := range d.events {
 		byType[ev.Type]++
 	}

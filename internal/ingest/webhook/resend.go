@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // resend receives Resend's webhooks, which Svix signs (the Standard
@@ -99,13 +98,13 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 		d.ignore(e.Type)
 		return d, nil
 	}
-	var evs []store.NewEvent
+	var evs []parse.Event
 	for _, to := range e.Data.To {
-		var ev store.NewEvent
+		var ev parse.Event
 		switch e.Type {
 		case "email.bounced":
-			reason, class := sesFallback(e.Data.Bounce.Type, e.Data.Bounce.SubType)
-			ev = bounceEvent(store.EventBounce, to, failure{diagnostic: e.Data.Bounce.Message, fallbackReason: reason, fallbackClass: class})
+			reason, class := parse.SESFallback(e.Data.Bounce.Type, e.Data.Bounce.SubType)
+			ev = parse.FailureEvent(parse.EventBounce, to, parse.Failure{Diagnostic: e.Data.Bounce.Message, FallbackReason: reason, FallbackClass: class})
 			if len(e.Data.To) > 1 && ev.Class == parse.ClassHard {
 				// QUIRK(resend): the event names the email's recipients,
 				// not which of them bounced; none is suppressed for
@@ -113,15 +112,15 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 				ev.Class = parse.ClassSoft
 			}
 		case "email.delivered":
-			ev = deliveryEvent(to)
+			ev = parse.DeliveryEvent(to, "")
 		case "email.delivery_delayed":
-			ev = bounceEvent(store.EventDelay, to, failure{fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, to, parse.Failure{FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "email.complained":
 			if len(e.Data.To) > 1 {
 				d.ignore(e.Type + "/ambiguous") // same quirk: who complained is unknown
 				return d, nil
 			}
-			ev = complaintEvent(to)
+			ev = parse.ComplaintEvent(to)
 		default:
 			d.unknownType(e.Type)
 			return d, nil
@@ -131,10 +130,10 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 		// QUIRK(resend): the event's id is only in the svix-id header.
 		ev.ProviderEventID = svixID
 		if len(e.Data.To) > 1 {
-			ev.ProviderEventID += ":" + keyAddress(to)
+			ev.ProviderEventID += ":" + parse.KeyAddress(to)
 		}
 		if svixID == "" {
-			ev.ProviderEventID = hashID(Resend, e.Type, e.Data.EmailID, keyAddress(to), e.CreatedAt)
+			ev.ProviderEventID = parse.ProviderKey(Resend, e.Type, e.Data.EmailID, parse.KeyAddress(to), e.CreatedAt)
 		}
 		evs = append(evs, ev)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // sendGrid receives SendGrid's signed Event Webhook.
@@ -92,7 +91,7 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 	}
 	d := newDecoded("events")
 	for _, e := range evs {
-		var ev store.NewEvent
+		var ev parse.Event
 		switch e.Event {
 		case "bounce":
 			// "bounce" events are hard bounces, "blocked" ones the
@@ -101,16 +100,16 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 			if e.Type == "blocked" {
 				reason, class = parse.ReasonSpamBlocked, parse.ClassSoft
 			}
-			ev = bounceEvent(store.EventBounce, e.Email, failure{
-				status: string(e.Status), diagnostic: e.Reason, fallbackReason: reason, fallbackClass: class,
+			ev = parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{
+				Status: string(e.Status), Diagnostic: e.Reason, FallbackReason: reason, FallbackClass: class,
 			})
 		case "blocked":
-			ev = bounceEvent(store.EventBounce, e.Email, failure{
-				status: string(e.Status), diagnostic: e.Reason, fallbackReason: parse.ReasonSpamBlocked, fallbackClass: parse.ClassSoft,
+			ev = parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{
+				Status: string(e.Status), Diagnostic: e.Reason, FallbackReason: parse.ReasonSpamBlocked, FallbackClass: parse.ClassSoft,
 			})
 		case "deferred":
-			ev = bounceEvent(store.EventDelay, e.Email, failure{
-				diagnostic: e.Response, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft,
+			ev = parse.FailureEvent(parse.EventDelay, e.Email, parse.Failure{
+				Diagnostic: e.Response, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft,
 			})
 		case "dropped":
 			var ok bool
@@ -119,12 +118,12 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 				continue
 			}
 		case "delivered":
-			ev = deliveryEvent(e.Email)
+			ev = parse.DeliveryEvent(e.Email, "")
 			ev.Diagnostic = e.Response
 		case "spamreport":
-			ev = complaintEvent(e.Email)
+			ev = parse.ComplaintEvent(e.Email)
 		case "unsubscribe", "group_unsubscribe":
-			ev = unsubscribeEvent(e.Email)
+			ev = parse.UnsubscribeEvent(e.Email)
 		default:
 			if sendGridIgnored[e.Event] {
 				d.ignore(e.Event)
@@ -140,7 +139,7 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 		}
 		ev.ProviderEventID = string(e.EventID)
 		if ev.ProviderEventID == "" {
-			ev.ProviderEventID = hashID(SendGrid, e.Event, keyAddress(e.Email), string(e.Timestamp), string(e.MessageID), e.Reason)
+			ev.ProviderEventID = parse.ProviderKey(SendGrid, e.Event, parse.KeyAddress(e.Email), string(e.Timestamp), string(e.MessageID), e.Reason)
 		}
 		d.add(e.Event, ev)
 	}
@@ -150,21 +149,21 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 // sendGridDropped maps a message SendGrid did not send at all. Only its
 // reason says why; a drop is never evidence about the mailbox, except
 // that SendGrid already knows it bounced or complained.
-func sendGridDropped(e sendGridEvent) (store.NewEvent, bool) {
+func sendGridDropped(e sendGridEvent) (parse.Event, bool) {
 	r := strings.ToLower(e.Reason)
 	switch {
 	case strings.Contains(r, "bounced address"):
-		ev := bounceEvent(store.EventBounce, e.Email, failure{fallbackReason: parse.ReasonUserUnknown, fallbackClass: parse.ClassHard})
+		ev := parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{FallbackReason: parse.ReasonUserUnknown, FallbackClass: parse.ClassHard})
 		ev.Diagnostic = e.Reason
 		return ev, true
 	case strings.Contains(r, "invalid"):
-		return store.NewEvent{Address: e.Email, Type: store.EventBounce, Class: parse.ClassHard, Reason: parse.ReasonBadSyntax, Diagnostic: e.Reason}, true
+		return parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, e.Reason), true
 	case strings.Contains(r, "spam reporting"):
-		return complaintEvent(e.Email), true
+		return parse.ComplaintEvent(e.Email), true
 	case strings.Contains(r, "unsubscribed"):
-		return unsubscribeEvent(e.Email), true
+		return parse.UnsubscribeEvent(e.Email), true
 	case r == "":
-		return store.NewEvent{}, false
+		return parse.Event{}, false
 	}
-	return senderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason), true
+	return parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason), true
 }

@@ -25,7 +25,6 @@ import (
 
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // sns receives Amazon SES notifications through Amazon SNS.
@@ -377,192 +376,20 @@ func fetchCert(ctx context.Context, client *http.Client, raw string) (*x509.Cert
 	return cert, nil
 }
 
-// sesNotification is an SES notification (notificationType) or an SES
-// event publishing record (eventType).
-type sesNotification struct {
-	NotificationType string `json:"notificationType"`
-	EventType        string `json:"eventType"`
-	Mail             struct {
-		MessageID     string `json:"messageId"`
-		CommonHeaders struct {
-			MessageID string `json:"messageId"`
-		} `json:"commonHeaders"`
-	} `json:"mail"`
-	Bounce *struct {
-		BounceType        string `json:"bounceType"`
-		BounceSubType     string `json:"bounceSubType"`
-		BouncedRecipients []struct {
-			EmailAddress   string `json:"emailAddress"`
-			Status         string `json:"status"`
-			DiagnosticCode string `json:"diagnosticCode"`
-		} `json:"bouncedRecipients"`
-		Timestamp    string `json:"timestamp"`
-		FeedbackID   string `json:"feedbackId"`
-		ReportingMTA string `json:"reportingMTA"`
-		RemoteMtaIP  string `json:"remoteMtaIp"`
-	} `json:"bounce"`
-	Complaint *struct {
-		ComplainedRecipients []struct {
-			EmailAddress string `json:"emailAddress"`
-		} `json:"complainedRecipients"`
-		Timestamp             string `json:"timestamp"`
-		FeedbackID            string `json:"feedbackId"`
-		ComplaintFeedbackType string `json:"complaintFeedbackType"`
-	} `json:"complaint"`
-	Delivery *struct {
-		Timestamp    string   `json:"timestamp"`
-		Recipients   []string `json:"recipients"`
-		SMTPResponse string   `json:"smtpResponse"`
-		ReportingMTA string   `json:"reportingMTA"`
-		RemoteMtaIP  string   `json:"remoteMtaIp"`
-	} `json:"delivery"`
-	DeliveryDelay *struct {
-		DelayType         string `json:"delayType"`
-		DelayedRecipients []struct {
-			EmailAddress   string `json:"emailAddress"`
-			Status         string `json:"status"`
-			DiagnosticCode string `json:"diagnosticCode"`
-		} `json:"delayedRecipients"`
-		Timestamp    string `json:"timestamp"`
-		ReportingMTA string `json:"reportingMTA"`
-	} `json:"deliveryDelay"`
-}
-
-// sesIgnored are SES event types that say nothing about deliverability.
-var sesIgnored = map[string]bool{
-	"Send": true, "Reject": true, "Open": true, "Click": true, "Rendering Failure": true,
-	"Subscription": true, "AmazonSnsSubscriptionSucceeded": true,
-}
-
 // decodeSES reads the SES JSON an SNS notification carries.
 func decodeSES(snsID string, msg []byte, now time.Time) (*decoded, error) {
+	n, err := parse.ReadSES(msg, snsID, now)
+	if err != nil {
+		return nil, err
+	}
 	d := newDecoded("events")
-	if t := bytes.TrimSpace(msg); len(t) == 0 || t[0] != '{' {
-		// QUIRK(ses): setting up event publishing sends a plain-text
-		// "Successfully validated SNS topic" notification.
-		d.ignore("text")
-		return d, nil
-	}
-	var n sesNotification
-	if err := decodeJSON(msg, &n); err != nil {
-		return nil, fmt.Errorf("SES notification: %w", err)
-	}
-	typ := n.NotificationType
-	if typ == "" {
-		typ = n.EventType
-	}
-	omid := n.Mail.CommonHeaders.MessageID
-	if omid == "" {
-		omid = n.Mail.MessageID
-	}
-	var evs []store.NewEvent
-	add := func(ev store.NewEvent, id string, at time.Time, reporting, remote string) {
-		ev.ProviderEventID, ev.OccurredAt, ev.OriginalMessageID = id, at, omid
-		ev.ReportingMTA, ev.RemoteMTA = reporting, remote
-		evs = append(evs, ev)
-	}
-	switch typ {
-	case "Bounce":
-		b := n.Bounce
-		if b == nil {
-			return nil, errors.New("SES Bounce notification without a bounce object")
-		}
-		reason, class := sesFallback(b.BounceType, b.BounceSubType)
-		at := rfc3339Time(b.Timestamp, now)
-		// QUIRK(ses): only bouncedRecipients bounced; mail.destination
-		// lists every recipient of the message.
-		for _, r := range b.BouncedRecipients {
-			ev := bounceEvent(store.EventBounce, r.EmailAddress, failure{
-				status: r.Status, diagnostic: r.DiagnosticCode, fallbackReason: reason, fallbackClass: class,
-			})
-			add(ev, sesEventID("b", b.FeedbackID, snsID, r.EmailAddress), at, b.ReportingMTA, b.RemoteMtaIP)
-		}
-	case "Complaint":
-		c := n.Complaint
-		if c == nil {
-			return nil, errors.New("SES Complaint notification without a complaint object")
-		}
-		// QUIRK(ses): an RFC 5965 "not-spam" report withdraws a complaint.
-		if c.ComplaintFeedbackType == "not-spam" {
-			d.ignore(typ + "/not-spam")
-			return d, nil
-		}
-		at := rfc3339Time(c.Timestamp, now)
-		for _, r := range c.ComplainedRecipients {
-			add(complaintEvent(r.EmailAddress), sesEventID("c", c.FeedbackID, snsID, r.EmailAddress), at, "", "")
-		}
-	case "Delivery":
-		dl := n.Delivery
-		if dl == nil {
-			return nil, errors.New("SES Delivery notification without a delivery object")
-		}
-		at := rfc3339Time(dl.Timestamp, now)
-		for _, r := range dl.Recipients {
-			ev := deliveryEvent(r)
-			ev.Diagnostic = dl.SMTPResponse
-			add(ev, sesEventID("d", n.Mail.MessageID, snsID, r), at, dl.ReportingMTA, dl.RemoteMtaIP)
-		}
-	case "DeliveryDelay":
-		dd := n.DeliveryDelay
-		if dd == nil {
-			return nil, errors.New("SES DeliveryDelay event without a deliveryDelay object")
-		}
-		at := rfc3339Time(dd.Timestamp, now)
-		for _, r := range dd.DelayedRecipients {
-			ev := bounceEvent(store.EventDelay, r.EmailAddress, failure{
-				status: r.Status, diagnostic: r.DiagnosticCode, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft,
-			})
-			add(ev, hashID(SES, "delay", n.Mail.MessageID, dd.Timestamp, keyAddress(r.EmailAddress)), at, dd.ReportingMTA, "")
-		}
-	case "":
-		return nil, errors.New("SES notification has neither notificationType nor eventType")
+	switch {
+	case n.Ignored:
+		d.ignore(n.Type)
+	case n.Unknown:
+		d.unknownType(n.Type)
 	default:
-		if sesIgnored[typ] {
-			d.ignore(typ)
-		} else {
-			d.unknownType(typ)
-		}
-		return d, nil
+		d.add(n.Type, n.Events...)
 	}
-	d.add(typ, evs...)
 	return d, nil
-}
-
-// sesEventID keys an SES event by its feedback id (or message id) and
-// recipient; SNS's own MessageId stands in when SES gives neither.
-func sesEventID(kind, id, snsID, addr string) string {
-	if id == "" {
-		return hashID(SES, kind, snsID, keyAddress(addr))
-	}
-	return kind + ":" + id + ":" + keyAddress(addr)
-}
-
-// sesFallback is the verdict of SES's bounce type and subtype, used when
-// the recipient's status code does not say more. Resend reports bounces
-// in the same terms.
-func sesFallback(bounceType, subType string) (parse.Reason, parse.Class) {
-	switch bounceType {
-	case "Permanent":
-		switch subType {
-		case "NoEmail", "Suppressed", "OnAccountSuppressionList":
-			return parse.ReasonUserUnknown, parse.ClassHard
-		case "MailboxFull":
-			return parse.ReasonMailboxFull, parse.ClassSoft
-		case "MessageTooLarge":
-			return parse.ReasonMessageTooLarge, parse.ClassSoft
-		case "ContentRejected", "AttachmentRejected":
-			return parse.ReasonPolicyRejected, parse.ClassSoft
-		}
-		return parse.ReasonOther, parse.ClassHard
-	case "Transient":
-		switch subType {
-		case "MailboxFull":
-			return parse.ReasonMailboxFull, parse.ClassSoft
-		case "MessageTooLarge":
-			return parse.ReasonMessageTooLarge, parse.ClassSoft
-		case "ContentRejected", "AttachmentRejected":
-			return parse.ReasonPolicyRejected, parse.ClassSoft
-		}
-	}
-	return parse.ReasonOther, parse.ClassSoft
 }

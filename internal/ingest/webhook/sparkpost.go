@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // sparkPost receives SparkPost's batched event webhooks, authenticated
@@ -35,31 +34,31 @@ type sparkPostEvent struct {
 // sparkPostClasses maps SparkPost's bounce classification codes. Classes
 // 1, 20 and 40 are SparkPost's "don't know": the status code decides.
 var sparkPostClasses = map[string]struct {
-	typ    store.EventType
+	typ    parse.EventType
 	reason parse.Reason
 	class  parse.Class
 	exact  bool // the class says more than a status code would
 }{
-	"1":   {store.EventBounce, parse.ReasonOther, parse.ClassSoft, false},
-	"10":  {store.EventBounce, parse.ReasonUserUnknown, parse.ClassHard, true},
-	"20":  {store.EventBounce, parse.ReasonOther, parse.ClassSoft, false},
-	"21":  {store.EventBounce, parse.ReasonNetworkError, parse.ClassSoft, true},
-	"22":  {store.EventBounce, parse.ReasonMailboxFull, parse.ClassSoft, true},
-	"23":  {store.EventBounce, parse.ReasonMessageTooLarge, parse.ClassSoft, true},
-	"24":  {store.EventBounce, parse.ReasonNetworkError, parse.ClassSoft, true},
-	"25":  {store.EventBounce, parse.ReasonPolicyRejected, parse.ClassSender, true},
-	"26":  {store.EventBounce, parse.ReasonPolicyRejected, parse.ClassSender, true},
-	"30":  {store.EventBounce, parse.ReasonUserUnknown, parse.ClassHard, true},
-	"40":  {store.EventBounce, parse.ReasonOther, parse.ClassSoft, false},
-	"50":  {store.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft, true},
-	"51":  {store.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft, true},
-	"52":  {store.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft, true},
-	"53":  {store.EventBounce, parse.ReasonPolicyRejected, parse.ClassSoft, true},
-	"54":  {store.EventBounce, parse.ReasonRelayDenied, parse.ClassSender, true},
-	"60":  {store.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone, true},
-	"70":  {store.EventDelay, parse.ReasonDelayed, parse.ClassSoft, true},
-	"90":  {store.EventUnsubscribe, parse.ReasonOther, parse.ClassNone, true},
-	"100": {store.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone, true},
+	"1":   {parse.EventBounce, parse.ReasonOther, parse.ClassSoft, false},
+	"10":  {parse.EventBounce, parse.ReasonUserUnknown, parse.ClassHard, true},
+	"20":  {parse.EventBounce, parse.ReasonOther, parse.ClassSoft, false},
+	"21":  {parse.EventBounce, parse.ReasonNetworkError, parse.ClassSoft, true},
+	"22":  {parse.EventBounce, parse.ReasonMailboxFull, parse.ClassSoft, true},
+	"23":  {parse.EventBounce, parse.ReasonMessageTooLarge, parse.ClassSoft, true},
+	"24":  {parse.EventBounce, parse.ReasonNetworkError, parse.ClassSoft, true},
+	"25":  {parse.EventBounce, parse.ReasonPolicyRejected, parse.ClassSender, true},
+	"26":  {parse.EventBounce, parse.ReasonPolicyRejected, parse.ClassSender, true},
+	"30":  {parse.EventBounce, parse.ReasonUserUnknown, parse.ClassHard, true},
+	"40":  {parse.EventBounce, parse.ReasonOther, parse.ClassSoft, false},
+	"50":  {parse.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft, true},
+	"51":  {parse.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft, true},
+	"52":  {parse.EventBounce, parse.ReasonSpamBlocked, parse.ClassSoft, true},
+	"53":  {parse.EventBounce, parse.ReasonPolicyRejected, parse.ClassSoft, true},
+	"54":  {parse.EventBounce, parse.ReasonRelayDenied, parse.ClassSender, true},
+	"60":  {parse.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone, true},
+	"70":  {parse.EventDelay, parse.ReasonDelayed, parse.ClassSoft, true},
+	"90":  {parse.EventUnsubscribe, parse.ReasonOther, parse.ClassNone, true},
+	"100": {parse.EventAutoReply, parse.ReasonAutoReply, parse.ClassNone, true},
 }
 
 var sparkPostIgnored = map[string]bool{
@@ -99,7 +98,7 @@ func decodeSparkPost(body []byte, now time.Time) (*decoded, error) {
 			ev.OriginalMessageID = string(e.MessageID)
 			ev.ProviderEventID = string(e.EventID)
 			if ev.ProviderEventID == "" {
-				ev.ProviderEventID = hashID(SparkPost, e.Type, keyAddress(e.RcptTo), string(e.Timestamp), string(e.MessageID))
+				ev.ProviderEventID = parse.ProviderKey(SparkPost, e.Type, parse.KeyAddress(e.RcptTo), string(e.Timestamp), string(e.MessageID))
 			}
 			d.add(e.Type, ev)
 		}
@@ -107,7 +106,7 @@ func decodeSparkPost(body []byte, now time.Time) (*decoded, error) {
 	return d, nil
 }
 
-func sparkPostToEvent(e sparkPostEvent, d *decoded) (store.NewEvent, bool) {
+func sparkPostToEvent(e sparkPostEvent, d *decoded) (parse.Event, bool) {
 	switch e.Type {
 	case "bounce", "out_of_band":
 		diag := e.RawReason
@@ -118,14 +117,14 @@ func sparkPostToEvent(e sparkPostEvent, d *decoded) (store.NewEvent, bool) {
 		if !ok {
 			c = sparkPostClasses["1"]
 		}
-		if c.typ != store.EventBounce {
-			ev := store.NewEvent{Address: e.RcptTo, Type: c.typ, Class: c.class, Reason: c.reason, Diagnostic: diag}
-			if c.typ == store.EventDelay {
-				ev = bounceEvent(store.EventDelay, e.RcptTo, failure{reply: string(e.ErrorCode), diagnostic: diag, fallbackReason: c.reason, fallbackClass: c.class})
+		if c.typ != parse.EventBounce {
+			ev := parse.VerdictEvent(c.typ, e.RcptTo, c.reason, c.class, diag)
+			if c.typ == parse.EventDelay {
+				ev = parse.FailureEvent(parse.EventDelay, e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: diag, FallbackReason: c.reason, FallbackClass: c.class})
 			}
 			return ev, true
 		}
-		ev := bounceEvent(store.EventBounce, e.RcptTo, failure{reply: string(e.ErrorCode), diagnostic: diag, fallbackReason: c.reason, fallbackClass: c.class})
+		ev := parse.FailureEvent(parse.EventBounce, e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: diag, FallbackReason: c.reason, FallbackClass: c.class})
 		if c.exact && ev.Class != parse.ClassSender {
 			// SparkPost read the response already; its class stands,
 			// except that a code naming a sender-side error still wins.
@@ -133,22 +132,22 @@ func sparkPostToEvent(e sparkPostEvent, d *decoded) (store.NewEvent, bool) {
 		}
 		return ev, true
 	case "delay":
-		return bounceEvent(store.EventDelay, e.RcptTo, failure{reply: string(e.ErrorCode), diagnostic: e.RawReason, fallbackReason: parse.ReasonDelayed, fallbackClass: parse.ClassSoft}), true
+		return parse.FailureEvent(parse.EventDelay, e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: e.RawReason, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft}), true
 	case "delivery":
-		return deliveryEvent(e.RcptTo), true
+		return parse.DeliveryEvent(e.RcptTo, ""), true
 	case "spam_complaint":
 		if e.FBType == "not-spam" {
 			d.ignore(e.Type + "/not-spam")
-			return store.NewEvent{}, false
+			return parse.Event{}, false
 		}
-		return complaintEvent(e.RcptTo), true
+		return parse.ComplaintEvent(e.RcptTo), true
 	case "list_unsubscribe", "link_unsubscribe":
-		return unsubscribeEvent(e.RcptTo), true
+		return parse.UnsubscribeEvent(e.RcptTo), true
 	}
 	if sparkPostIgnored[e.Type] {
 		d.ignore(e.Type)
 	} else {
 		d.unknownType(e.Type)
 	}
-	return store.NewEvent{}, false
+	return parse.Event{}, false
 }
