@@ -2,10 +2,39 @@ package webhook
 
 import (
 	"context"
+	"github.com/bounced/bounced/internal/config"
+	"net/http"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Brevo is Brevo's (formerly Sendinblue) webhooks.
+const Brevo = "brevo"
+
+func init() {
+	register(spec{
+		name: Brevo,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs in the Brevo webhook URL", Secret: true, UserPassword: true},
+			{Name: "tokens", Usage: "Brevo webhook bearer tokens", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users, tokens := b.settings.List("basic-auth"), b.settings.List("tokens")
+			if len(users)+len(tokens) == 0 {
+				return nil, nil
+			}
+			return &brevo{auth: newCredentials(Brevo, users, tokens)}, nil
+		},
+		decodePayload: decodeBrevo,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // brevo receives Brevo's (formerly Sendinblue) transactional and
 // marketing webhooks, authenticated with HTTP Basic credentials in the

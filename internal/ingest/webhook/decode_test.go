@@ -3,7 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"flag"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,23 +19,10 @@ var update = flag.Bool("update", false, "rewrite testdata/*/*.golden.json")
 // testNow is after every fixture's events.
 var testNow = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
-// decoders reads each provider's fixture as it arrives after
-// verification: SES fixtures are the message inside SNS, Mandrill's the
-// mandrill_events JSON.
-var decoders = map[string]func(body []byte, now time.Time) (*decoded, error){
-	SES:       func(b []byte, now time.Time) (*decoded, error) { return decodeSES("sns-message-id", b, now) },
-	SendGrid:  decodeSendGrid,
-	Mailgun:   decodeMailgun,
-	Postmark:  decodePostmark,
-	SparkPost: decodeSparkPost,
-	Mailjet:   decodeMailjet,
-	Brevo:     decodeBrevo,
-	Mandrill: func(b []byte, now time.Time) (*decoded, error) {
-		return decodeMandrill([]byte("mandrill_events="+url.QueryEscape(string(b))), now)
-	},
-	Resend:  func(b []byte, now time.Time) (*decoded, error) { return decodeResend("msg_2Lh9K5Q", b, now) },
-	Postal:  decodePostal,
-	Generic: decodeGeneric,
+// decode decodes a provider's fixture as it arrives after verification
+// (see spec.decodePayload).
+func decode(provider string, body []byte, now time.Time) (*decoded, error) {
+	return registry[provider].decodePayload(body, now)
 }
 
 // golden is what a fixture decodes to, as stored in its golden file.
@@ -51,7 +37,7 @@ type golden struct {
 func fixtures(t testing.TB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for name := range decoders {
+	for _, name := range Providers() {
 		files, err := filepath.Glob(filepath.Join("testdata", name, "*"))
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +66,7 @@ func TestDecodeGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d, err := decoders[provider](body, testNow)
+				d, err := decode(provider, body, testNow)
 				if err != nil {
 					t.Fatalf("decode: %v", err)
 				}
@@ -164,7 +150,7 @@ func TestClassification(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := decoders[tt.provider](body, testNow)
+			d, err := decode(tt.provider, body, testNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,53 +256,47 @@ func TestDecodeBadPayloads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if d, err := decoders[tt.provider]([]byte(tt.body), testNow); err == nil {
+			if d, err := decode(tt.provider, []byte(tt.body), testNow); err == nil {
 				t.Errorf("decode(%q) = %+v, want an error", tt.body, d)
 			}
 		})
 	}
 }
 
-// fuzzDecoder feeds a provider's decoder arbitrary bytes, seeded with its
-// fixtures: it must return events or an error, never panic, and every
-// event it returns must be storable.
-func fuzzDecoder(f *testing.F, provider string) {
-	for _, file := range fixtures(f)[provider] {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
+// FuzzDecode feeds every provider's decoder arbitrary bytes, seeded with
+// its fixtures: it must return events or an error, never panic, and every
+// event it returns must be storable. The provider is fuzzed too (an index
+// into Providers()), so a new provider is fuzzed from its testdata on.
+func FuzzDecode(f *testing.F) {
+	providers := Providers()
+	all := fixtures(f)
+	for i, provider := range providers {
+		for _, file := range all[provider] {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(uint8(i), b)
 		}
-		f.Add(b)
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		d, err := decoders[provider](body, testNow)
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		provider := providers[int(which)%len(providers)]
+		d, err := decode(provider, body, testNow)
 		if err != nil {
 			return
 		}
 		for _, ev := range d.events {
 			if !ev.Type.Valid() {
-				t.Errorf("event type %q", ev.Type)
+				t.Errorf("%s: event type %q", provider, ev.Type)
 			}
 			switch ev.Class {
 			case parse.ClassHard, parse.ClassSoft, parse.ClassSender, parse.ClassComplaint, parse.ClassNone:
 			default:
-				t.Errorf("event class %q", ev.Class)
+				t.Errorf("%s: event class %q", provider, ev.Class)
 			}
 			if ev.ProviderEventID == "" {
-				t.Errorf("event without an idempotency key: %+v", ev)
+				t.Errorf("%s: event without an idempotency key: %+v", provider, ev)
 			}
 		}
 	})
 }
-
-func FuzzDecodeSES(f *testing.F)       { fuzzDecoder(f, SES) }
-func FuzzDecodeSendGrid(f *testing.F)  { fuzzDecoder(f, SendGrid) }
-func FuzzDecodeMailgun(f *testing.F)   { fuzzDecoder(f, Mailgun) }
-func FuzzDecodePostmark(f *testing.F)  { fuzzDecoder(f, Postmark) }
-func FuzzDecodeSparkPost(f *testing.F) { fuzzDecoder(f, SparkPost) }
-func FuzzDecodeMailjet(f *testing.F)   { fuzzDecoder(f, Mailjet) }
-func FuzzDecodeBrevo(f *testing.F)     { fuzzDecoder(f, Brevo) }
-func FuzzDecodeMandrill(f *testing.F)  { fuzzDecoder(f, Mandrill) }
-func FuzzDecodeResend(f *testing.F)    { fuzzDecoder(f, Resend) }
-func FuzzDecodePostal(f *testing.F)    { fuzzDecoder(f, Postal) }
-func FuzzDecodeGeneric(f *testing.F)   { fuzzDecoder(f, Generic) }

@@ -3,13 +3,68 @@ package webhook
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Mailgun is Mailgun's JSON webhooks.
+const Mailgun = "mailgun"
+
+func init() {
+	register(spec{
+		name: Mailgun,
+		settings: []config.WebhookSetting{
+			{Name: "signing-keys", Usage: "Mailgun webhook signing keys", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			keys := b.settings.List("signing-keys")
+			if len(keys) == 0 {
+				return nil, nil
+			}
+			return newMailgun(keys, b.window), nil
+		},
+		decodePayload: decodeMailgun,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"signing-keys": {k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, now time.Time) ([]byte, http.Header) {
+			return SignMailgunTest(k.Secret, payload, now, randomToken()), http.Header{"Content-Type": {"application/json"}}
+		},
+	})
+}
+
+// SignMailgunTest is a Mailgun webhook body carrying payload's event-data
+// (or payload itself as the event-data when it has none), signed with key
+// at ts with token: for tests.
+func SignMailgunTest(key string, payload []byte, ts time.Time, token string) []byte {
+	var p struct {
+		EventData json.RawMessage `json:"event-data"`
+	}
+	eventData := json.RawMessage(payload)
+	if json.Unmarshal(payload, &p) == nil && len(p.EventData) > 0 {
+		eventData = p.EventData
+	}
+	t := strconv.FormatInt(ts.Unix(), 10)
+	sig, _ := json.Marshal(map[string]string{"timestamp": t, "token": token, "signature": hex.EncodeToString(hmacSHA256([]byte(key), []byte(t+token)))})
+	// Spliced rather than marshalled, so a payload that is not JSON is
+	// sent as it is.
+	return []byte(`{"signature":` + string(sig) + `,"event-data":` + string(eventData) + `}`)
+}
+
+// randomToken is a fresh Mailgun-style token.
+func randomToken() string {
+	b := make([]byte, 25)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // mailgun receives Mailgun's JSON webhooks.
 type mailgun struct {

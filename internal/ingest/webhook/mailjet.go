@@ -2,11 +2,39 @@ package webhook
 
 import (
 	"context"
+	"github.com/bounced/bounced/internal/config"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Mailjet is Mailjet's event API callbacks.
+const Mailjet = "mailjet"
+
+func init() {
+	register(spec{
+		name: Mailjet,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs in the Mailjet event URL", Secret: true, UserPassword: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users := b.settings.List("basic-auth")
+			if len(users) == 0 {
+				return nil, nil
+			}
+			return &mailjet{auth: newCredentials(Mailjet, users, nil)}, nil
+		},
+		decodePayload: decodeMailjet,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // mailjet receives Mailjet's event API callbacks, authenticated with HTTP
 // Basic credentials in the callback URL.

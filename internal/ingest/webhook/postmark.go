@@ -2,10 +2,39 @@ package webhook
 
 import (
 	"context"
+	"github.com/bounced/bounced/internal/config"
+	"net/http"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Postmark is Postmark's webhooks.
+const Postmark = "postmark"
+
+func init() {
+	register(spec{
+		name: Postmark,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs Postmark authenticates with", Secret: true, UserPassword: true},
+			{Name: "tokens", Usage: "tokens Postmark sends as Authorization: Bearer or X-Bounced-Token", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users, tokens := b.settings.List("basic-auth"), b.settings.List("tokens")
+			if len(users)+len(tokens) == 0 {
+				return nil, nil
+			}
+			return &postmark{auth: newCredentials(Postmark, users, tokens, "X-Bounced-Token")}, nil
+		},
+		decodePayload: decodePostmark,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // postmark receives Postmark's webhooks, authenticated with HTTP Basic
 // credentials in the webhook URL or a token in a custom header.

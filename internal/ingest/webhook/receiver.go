@@ -18,26 +18,6 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-// Provider names: the last element of each route /v1/webhooks/{name}.
-const (
-	SES       = "ses"
-	SendGrid  = "sendgrid"
-	Mailgun   = "mailgun"
-	Postmark  = "postmark"
-	SparkPost = "sparkpost"
-	Mailjet   = "mailjet"
-	Brevo     = "brevo"
-	Mandrill  = "mandrill"
-	Resend    = "resend"
-	Postal    = "postal"
-	Generic   = "generic"
-)
-
-// Providers lists every provider this package knows.
-func Providers() []string {
-	return []string{SES, SendGrid, Mailgun, Postmark, SparkPost, Mailjet, Brevo, Mandrill, Resend, Postal, Generic}
-}
-
 // Recorder stores an input with its events in one transaction and returns
 // only once it has committed. It returns store.ErrUnavailable when the
 // database cannot be reached.
@@ -172,52 +152,15 @@ func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	window := cmp.Or(cfg.TimestampWindow, config.WebhookTimestampWindowDefault)
-	add := func(name string, p provider, err error) error {
-		if err != nil {
-			return fmt.Errorf("webhook: %s: %w", name, err)
-		}
-		if p != nil {
+	var errs []error
+	for _, name := range Providers() {
+		p, err := registry[name].build(&builder{settings: cfg.Providers[name], window: window, client: client, logger: r.logger})
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("webhook: %s: %w", name, err))
+		case p != nil:
 			r.providers[name] = p
 		}
-		return nil
-	}
-	var errs []error
-	if len(cfg.SESTopicARNs) > 0 {
-		p, err := newSNS(cfg, client, r.logger)
-		errs = append(errs, add(SES, p, err))
-	}
-	if len(cfg.SendGridPublicKeys) > 0 {
-		p, err := newSendGrid(cfg.SendGridPublicKeys, window)
-		errs = append(errs, add(SendGrid, p, err))
-	}
-	if len(cfg.MailgunSigningKeys) > 0 {
-		errs = append(errs, add(Mailgun, newMailgun(cfg.MailgunSigningKeys, window), nil))
-	}
-	if len(cfg.PostmarkBasicAuth)+len(cfg.PostmarkTokens) > 0 {
-		errs = append(errs, add(Postmark, &postmark{auth: newCredentials(Postmark, cfg.PostmarkBasicAuth, cfg.PostmarkTokens, "X-Bounced-Token")}, nil))
-	}
-	if len(cfg.SparkPostBasicAuth)+len(cfg.SparkPostTokens) > 0 {
-		errs = append(errs, add(SparkPost, &sparkPost{auth: newCredentials(SparkPost, cfg.SparkPostBasicAuth, cfg.SparkPostTokens, "X-MessageSystems-Webhook-Token")}, nil))
-	}
-	if len(cfg.MailjetBasicAuth) > 0 {
-		errs = append(errs, add(Mailjet, &mailjet{auth: newCredentials(Mailjet, cfg.MailjetBasicAuth, nil)}, nil))
-	}
-	if len(cfg.BrevoBasicAuth)+len(cfg.BrevoTokens) > 0 {
-		errs = append(errs, add(Brevo, &brevo{auth: newCredentials(Brevo, cfg.BrevoBasicAuth, cfg.BrevoTokens)}, nil))
-	}
-	if len(cfg.MandrillKeys) > 0 {
-		errs = append(errs, add(Mandrill, &mandrill{keys: cfg.MandrillKeys, urls: cfg.MandrillURLs}, nil))
-	}
-	if len(cfg.ResendSecrets) > 0 {
-		p, err := newResend(cfg.ResendSecrets, window)
-		errs = append(errs, add(Resend, p, err))
-	}
-	if len(cfg.PostalPublicKeys) > 0 {
-		p, err := newPostal(cfg.PostalPublicKeys)
-		errs = append(errs, add(Postal, p, err))
-	}
-	if len(cfg.GenericSecrets) > 0 {
-		errs = append(errs, add(Generic, &generic{secrets: cfg.GenericSecrets}, nil))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,22 +69,12 @@ func (e *env) receive(provider string, body []byte, h http.Header) (store.Outcom
 	return e.rcv.Receive(context.Background(), provider, h, bytes.NewReader(body))
 }
 
-// payload reads a fixture as the provider would hand it to Kit.Request:
-// Mailgun's event-data object rather than the whole signed body.
+// payload reads a fixture, which Kit.Request signs as its provider does.
 func payload(t *testing.T, provider, file string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", provider, file))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if provider == webhook.Mailgun {
-		var m struct {
-			EventData json.RawMessage `json:"event-data"`
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m.EventData
 	}
 	return b
 }
@@ -191,7 +182,9 @@ func TestSNSSubscriptionConfirmation(t *testing.T) {
 	for _, auto := range []bool{true, false} {
 		t.Run(fmt.Sprintf("auto-confirm %v", auto), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, func(c *config.Webhooks) { c.SESAutoConfirm = auto })
+			e := newEnv(t, func(c *config.Webhooks) {
+				c.Providers[webhook.SES]["auto-confirm"] = []string{strconv.FormatBool(auto)}
+			})
 			out, err := e.receive(webhook.SES, e.kit.SNSSubscription(1), http.Header{})
 			if err != nil || out.Message.Kind != "subscription_confirmation" {
 				t.Fatalf("Receive = %+v, %v", out.Message, err)
@@ -211,10 +204,7 @@ func TestReceiveRejects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	// old signs with this env's keys, ten minutes ago.
-	old := &webhooktest.Kit{
-		NowFunc:     func() time.Time { return time.Now().Add(-10 * time.Minute) },
-		SendGridKey: e.kit.SendGridKey, MailgunKey: e.kit.MailgunKey, ResendSecret: e.kit.ResendSecret,
-	}
+	old := &webhooktest.Kit{NowFunc: func() time.Time { return time.Now().Add(-10 * time.Minute) }, Keys: e.kit.Keys}
 	sgBody := payload(t, webhook.SendGrid, "batch.json")
 	tamper := func(b []byte) []byte { c := bytes.Clone(b); c[len(c)/2] ^= 1; return c }
 	type req struct {
@@ -233,18 +223,20 @@ func TestReceiveRejects(t *testing.T) {
 	}{
 		{"sendgrid tampered body", webhook.SendGrid, func() req { r := signed(webhook.SendGrid, "batch.json"); r.body = tamper(r.body); return r }, "bad_signature", true},
 		{"sendgrid no signature", webhook.SendGrid, func() req { return req{sgBody, http.Header{}} }, "missing_credentials", true},
-		{"sendgrid expired", webhook.SendGrid, func() req { h := http.Header{}; old.SignSendGrid(h, sgBody, old.NowFunc()); return req{sgBody, h} }, "expired", true},
+		{"sendgrid expired", webhook.SendGrid, func() req { b, h := old.Request(webhook.SendGrid, sgBody); return req{b, h} }, "expired", true},
 		{"sendgrid re-serialised JSON", webhook.SendGrid, func() req {
 			r := signed(webhook.SendGrid, "batch-crlf.json")
 			r.body = bytes.TrimRight(r.body, "\r\n")
 			return r
 		}, "bad_signature", true},
 		{"mailgun wrong key", webhook.Mailgun, func() req {
-			k := &webhooktest.Kit{MailgunKey: "key-wrong"}
-			return req{k.MailgunBody(payload(t, webhook.Mailgun, "delivered.json"), time.Now()), http.Header{}}
+			k := &webhooktest.Kit{Keys: webhook.TestKeys{Secret: "key-wrong"}}
+			b, h := k.Request(webhook.Mailgun, payload(t, webhook.Mailgun, "delivered.json"))
+			return req{b, h}
 		}, "bad_signature", true},
 		{"mailgun expired", webhook.Mailgun, func() req {
-			return req{old.MailgunBody(payload(t, webhook.Mailgun, "delivered.json"), old.NowFunc()), http.Header{}}
+			b, h := old.Request(webhook.Mailgun, payload(t, webhook.Mailgun, "delivered.json"))
+			return req{b, h}
 		}, "expired", true},
 		{"mailgun truncated", webhook.Mailgun, func() req { r := signed(webhook.Mailgun, "delivered.json"); r.body = r.body[:len(r.body)/2]; return r }, "malformed", false},
 		{"mailgun no signature", webhook.Mailgun, func() req { return req{[]byte(`{"event-data":{"event":"failed"}}`), http.Header{}} }, "missing_credentials", true},
@@ -256,7 +248,7 @@ func TestReceiveRejects(t *testing.T) {
 		{"sparkpost no credentials", webhook.SparkPost, func() req { r := signed(webhook.SparkPost, "ping.json"); r.h.Del("Authorization"); return r }, "missing_credentials", true},
 		{"mailjet token where basic is configured", webhook.Mailjet, func() req {
 			r := signed(webhook.Mailjet, "bounce.json")
-			r.h.Set("Authorization", "Bearer "+e.kit.Pass)
+			r.h.Set("Authorization", "Bearer "+e.kit.Keys.Secret)
 			return r
 		}, "bad_signature", true},
 		{"brevo tampered basic", webhook.Brevo, func() req { r := signed(webhook.Brevo, "batch.json"); r.h.Set("Authorization", "Basic !!!"); return r }, "bad_signature", true},
@@ -266,9 +258,7 @@ func TestReceiveRejects(t *testing.T) {
 			return r
 		}, "bad_signature", true},
 		{"resend expired", webhook.Resend, func() req {
-			b := payload(t, webhook.Resend, "bounced.json")
-			h := http.Header{}
-			old.SignResend(h, "msg_old", b, old.NowFunc())
+			b, h := old.Request(webhook.Resend, payload(t, webhook.Resend, "bounced.json"))
 			return req{b, h}
 		}, "expired", true},
 		{"resend other id", webhook.Resend, func() req { r := signed(webhook.Resend, "bounced.json"); r.h.Set("Svix-Id", "msg_other"); return r }, "bad_signature", true},
@@ -420,7 +410,7 @@ func TestUndecodablePayloadsAreStored(t *testing.T) {
 			switch tt.provider {
 			case webhook.Mandrill:
 				body = []byte(tt.body)
-				h = http.Header{"X-Mandrill-Signature": {e.kit.MandrillSignature(e.kit.MandrillURL, mustQuery(t, tt.body))}}
+				h = http.Header{"X-Mandrill-Signature": {e.kit.MandrillSignature(webhook.MandrillTestURL, mustQuery(t, tt.body))}}
 			default:
 				body, h = e.kit.Request(tt.provider, []byte(tt.body))
 			}
@@ -464,7 +454,9 @@ func TestUnknownEventTypesAreCountedAndIgnored(t *testing.T) {
 
 func TestUnconfiguredProvider(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *config.Webhooks) { *c = config.Webhooks{GenericSecrets: []string{"only-generic"}} })
+	e := newEnv(t, func(c *config.Webhooks) {
+		*c = config.Webhooks{Providers: map[string]config.ProviderSettings{webhook.Generic: {"secrets": {"only-generic"}}}}
+	})
 	if got := e.rcv.Configured(); len(got) != 1 || got[0] != webhook.Generic {
 		t.Errorf("Configured() = %v, want [generic]", got)
 	}
@@ -481,10 +473,10 @@ func TestBadConfiguration(t *testing.T) {
 		cfg  config.Webhooks
 		want string
 	}{
-		{"sendgrid key not base64", config.Webhooks{SendGridPublicKeys: []string{"not a key"}}, "sendgrid"},
-		{"sendgrid key is RSA", config.Webhooks{SendGridPublicKeys: []string{newKit(t).PostalPublicKey()}}, "not an ECDSA key"},
-		{"postal key garbage", config.Webhooks{PostalPublicKeys: []string{"AAAA"}}, "postal"},
-		{"resend secret", config.Webhooks{ResendSecrets: []string{"whsec_%%%"}}, "resend"},
+		{"sendgrid key not base64", one(webhook.SendGrid, "public-keys", "not a key"), "sendgrid"},
+		{"sendgrid key is RSA", one(webhook.SendGrid, "public-keys", newKit(t).RSAPublicKey()), "not an ECDSA key"},
+		{"postal key garbage", one(webhook.Postal, "public-keys", "AAAA"), "postal"},
+		{"resend secret", one(webhook.Resend, "secrets", "whsec_%%%"), "resend"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -494,6 +486,11 @@ func TestBadConfiguration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// one is a configuration with one setting of one provider.
+func one(provider, setting, value string) config.Webhooks {
+	return config.Webhooks{Providers: map[string]config.ProviderSettings{provider: {setting: {value}}}}
 }
 
 type failingRecorder struct{ err error }

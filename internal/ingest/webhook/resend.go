@@ -1,15 +1,60 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Resend is Resend's webhooks.
+const Resend = "resend"
+
+func init() {
+	register(spec{
+		name: Resend,
+		settings: []config.WebhookSetting{
+			{Name: "secrets", Usage: "Resend (Svix) signing secrets, whsec_...", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			secrets := b.settings.List("secrets")
+			if len(secrets) == 0 {
+				return nil, nil
+			}
+			return newResend(secrets, b.window)
+		},
+		decodePayload: func(payload []byte, now time.Time) (*decoded, error) {
+			return decodeResend("msg_2Lh9K5Q", payload, now)
+		},
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"secrets": {resendTestSecret(k)}}
+		},
+		testSign: func(k TestKeys, payload []byte, now time.Time) ([]byte, http.Header) {
+			id := "msg_" + randomToken()[:24]
+			key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(resendTestSecret(k), "whsec_"))
+			ts := strconv.FormatInt(now.Unix(), 10)
+			sig := base64.StdEncoding.EncodeToString(hmacSHA256(key, []byte(id+"."+ts+"."+string(payload))))
+			// A rotated-out secret's signature comes first, as while a
+			// secret is rotated.
+			other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+			return payload, http.Header{"Content-Type": {"application/json"}, "Svix-Id": {id}, "Svix-Timestamp": {ts},
+				"Svix-Signature": {"v1," + other + " v1," + sig}}
+		},
+	})
+}
+
+// resendTestSecret is the whsec_ secret of k.
+func resendTestSecret(k TestKeys) string {
+	return "whsec_" + base64.StdEncoding.EncodeToString([]byte(k.Secret))
+}
 
 // resend receives Resend's webhooks, which Svix signs (the Standard
 // Webhooks scheme).

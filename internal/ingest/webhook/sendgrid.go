@@ -3,13 +3,57 @@ package webhook
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// SendGrid is Twilio SendGrid's signed Event Webhook.
+const SendGrid = "sendgrid"
+
+func init() {
+	register(spec{
+		name: SendGrid,
+		settings: []config.WebhookSetting{
+			{Name: "public-keys", Usage: "SendGrid signed event webhook verification keys", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			keys := b.settings.List("public-keys")
+			if len(keys) == 0 {
+				return nil, nil
+			}
+			return newSendGrid(keys, b.window)
+		},
+		decodePayload: decodeSendGrid,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			if k.ECDSA == nil {
+				return nil
+			}
+			der, _ := x509.MarshalPKIXPublicKey(&k.ECDSA.PublicKey)
+			return config.ProviderSettings{"public-keys": {base64.StdEncoding.EncodeToString(der)}}
+		},
+		testSign: func(k TestKeys, payload []byte, now time.Time) ([]byte, http.Header) {
+			h := http.Header{"Content-Type": {"application/json"}}
+			ts := strconv.FormatInt(now.Unix(), 10)
+			digest := sha256.Sum256(append([]byte(ts), payload...))
+			sig, err := ecdsa.SignASN1(rand.Reader, k.ECDSA, digest[:])
+			if err != nil {
+				panic(err)
+			}
+			h.Set(sendGridTimestamp, ts)
+			h.Set(sendGridSignature, base64.StdEncoding.EncodeToString(sig))
+			return payload, h
+		},
+	})
+}
 
 // sendGrid receives SendGrid's signed Event Webhook.
 type sendGrid struct {

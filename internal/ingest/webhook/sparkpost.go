@@ -4,12 +4,41 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bounced/bounced/internal/config"
 	"maps"
+	"net/http"
 	"slices"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// SparkPost is SparkPost's (Bird's) event webhooks.
+const SparkPost = "sparkpost"
+
+func init() {
+	register(spec{
+		name: SparkPost,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs SparkPost authenticates with", Secret: true, UserPassword: true},
+			{Name: "tokens", Usage: "SparkPost webhook auth tokens (X-MessageSystems-Webhook-Token or Bearer)", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users, tokens := b.settings.List("basic-auth"), b.settings.List("tokens")
+			if len(users)+len(tokens) == 0 {
+				return nil, nil
+			}
+			return &sparkPost{auth: newCredentials(SparkPost, users, tokens, "X-MessageSystems-Webhook-Token")}, nil
+		},
+		decodePayload: decodeSparkPost,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // sparkPost receives SparkPost's batched event webhooks, authenticated
 // with HTTP Basic credentials or an auth token.
