@@ -56,7 +56,7 @@ type brevoEvent struct {
 
 var brevoIgnored = map[string]bool{
 	"request": true, "sent": true, "click": true, "opened": true, "unique_opened": true, "proxy_open": true,
-	"unique_proxy_open": true, "error": true, "list_addition": true, "contact_updated": true, "contact_deleted": true,
+	"unique_proxy_open": true, "list_addition": true, "contact_updated": true, "contact_deleted": true,
 }
 
 func (b *brevo) decode(req *request) (*decoded, error) { return decodeBrevo(req.body, req.now) }
@@ -81,8 +81,14 @@ func decodeBrevo(body []byte, now time.Time) (*decoded, error) {
 		case "invalid_email":
 			ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, e.Reason)
 		case "blocked":
-			// Brevo's own block list or policy refused to send.
+			// Brevo's own block list or policy refused to send ("due to
+			// blacklist user": the contact is blocklisted, for a bounce,
+			// an unsubscribe or a complaint it does not name).
 			ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason)
+		case "error":
+			// Brevo could not send (a template or account error): the
+			// sending side's problem.
+			ev = parse.RefusalEvent(e.Email, parse.Failure{Diagnostic: e.Reason}, parse.ReasonSystemError)
 		case "deferred":
 			ev = parse.FailureEvent(parse.EventDelay, e.Email, parse.Failure{Diagnostic: e.Reason, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "delivered":

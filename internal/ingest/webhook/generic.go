@@ -76,8 +76,8 @@ func (g *generic) verify(_ context.Context, req *request) error {
 type GenericEvent struct {
 	// Recipient is the address the event is about (required).
 	Recipient string `json:"recipient"`
-	// Type is bounce (the default), delay, delivery, complaint or
-	// unsubscribe.
+	// Type is bounce (the default), delay, delivery, sent (accepted for
+	// delivery, not yet delivered), complaint or unsubscribe.
 	Type string `json:"type,omitempty"`
 	// Status is the enhanced status code, such as 5.1.1.
 	Status string `json:"status,omitempty"`
@@ -133,6 +133,8 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 				FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "delivery":
 			ev = parse.DeliveryEvent(e.Recipient, "")
+		case "sent":
+			ev = parse.SentEvent(e.Recipient, "")
 		case "complaint":
 			ev = parse.ComplaintEvent(e.Recipient)
 		case "unsubscribe":

@@ -105,6 +105,10 @@ type mailgunEvent struct {
 			MessageID string `json:"message-id"`
 		} `json:"headers"`
 	} `json:"message"`
+	Reject struct {
+		Reason      string `json:"reason"`
+		Description string `json:"description"`
+	} `json:"reject"`
 }
 
 // QUIRK(mailgun): the signature sits inside the JSON body and covers only
@@ -154,7 +158,7 @@ func (m *mailgun) verify(_ context.Context, req *request) error {
 }
 
 var mailgunIgnored = map[string]bool{
-	"accepted": true, "opened": true, "clicked": true, "stored": true, "rejected": true, "list_member_uploaded": true,
+	"accepted": true, "opened": true, "clicked": true, "stored": true, "list_member_uploaded": true,
 	"list_member_upload_error": true, "list_uploaded": true,
 }
 
@@ -180,28 +184,43 @@ func decodeMailgun(body []byte, now time.Time) (*decoded, error) {
 	var ev parse.Event
 	switch e.Event {
 	case "failed":
-		if e.Severity == "temporary" {
+		// QUIRK(mailgun): delivery-status.code is the SMTP reply, or one of
+		// Mailgun's own codes for what it did not send (605 previously
+		// bounced, 606 unsubscribed, 607 complained), which are no reply
+		// code; severity says whether Mailgun tries again.
+		switch {
+		case e.Severity == "temporary" || e.Reason == "greylisted":
 			ev = parse.FailureEvent(parse.EventDelay, e.Recipient, parse.Failure{
 				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft,
 			})
-			break
-		}
-		switch e.Reason {
-		case "suppress-complaint":
+		case e.Reason == "suppress-complaint" || ds.Code == "607":
 			ev = parse.ComplaintEvent(e.Recipient)
-		case "suppress-unsubscribe":
+			ev.Diagnostic = diag
+		case e.Reason == "suppress-unsubscribe" || ds.Code == "606":
 			ev = parse.UnsubscribeEvent(e.Recipient)
-		case "espblock":
-			ev = parse.SenderEvent(e.Recipient, parse.ReasonPolicyRejected, diag)
+			ev.Diagnostic = diag
+		case e.Reason == "espblock" || e.Reason == "blacklisted":
+			// Mailgun's own block, or an address on its blacklist: not
+			// the mailbox's fault.
+			ev = parse.RefusalEvent(e.Recipient, parse.Failure{Status: status, ReplyCode: string(ds.Code), Diagnostic: diag}, parse.ReasonPolicyRejected)
+		case e.Reason == "old":
+			// Mailgun gave up retrying temporary failures: no proof the
+			// mailbox is gone, unless a code says so.
+			ev = parse.FailureEvent(parse.EventBounce, e.Recipient, parse.Failure{
+				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: parse.ReasonExpired, FallbackClass: parse.ClassSoft,
+			})
 		default:
 			reason := parse.ReasonOther
-			if e.Reason == "suppress-bounce" {
+			if e.Reason == "suppress-bounce" || ds.Code == "605" {
 				reason = parse.ReasonUserUnknown
 			}
 			ev = parse.FailureEvent(parse.EventBounce, e.Recipient, parse.Failure{
 				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: reason, FallbackClass: parse.ClassHard,
 			})
 		}
+	case "rejected":
+		// Mailgun refused the message before trying to send it.
+		ev = parse.RefusalEvent(e.Recipient, parse.Failure{Diagnostic: strings.TrimSpace(e.Reject.Reason + " " + e.Reject.Description)}, parse.ReasonPolicyRejected)
 	case "delivered":
 		ev = parse.DeliveryEvent(e.Recipient, "")
 		ev.Diagnostic = ds.Message

@@ -138,7 +138,29 @@ type mandrillEvent struct {
 		BounceDescription string `json:"bounce_description"`
 		Diag              string `json:"diag"`
 		ID                string `json:"_id"`
+		SMTPEvents        []struct {
+			TS   text   `json:"ts"`
+			Type string `json:"type"`
+			Diag string `json:"diag"`
+		} `json:"smtp_events"`
 	} `json:"msg"`
+}
+
+// deferralDiag is what the remote server said of a deferred message.
+//
+// QUIRK(mandrill): a deferral's msg.diag is often empty; each delivery
+// attempt is in msg.smtp_events, the latest last, with the server's reply
+// in its diag.
+func (e *mandrillEvent) deferralDiag() string {
+	if e.Msg.Diag != "" {
+		return e.Msg.Diag
+	}
+	for i := len(e.Msg.SMTPEvents) - 1; i >= 0; i-- {
+		if se := e.Msg.SMTPEvents[i]; se.Diag != "" && (se.Type == "deferred" || se.Type == "") {
+			return se.Diag
+		}
+	}
+	return ""
 }
 
 // mandrillBounces maps Mandrill's bounce_description.
@@ -187,12 +209,15 @@ func decodeMandrill(body []byte, now time.Time) (*decoded, error) {
 				ev.Class = parse.ClassSoft // Mandrill retries it
 			}
 		case "deferral":
-			ev = parse.FailureEvent(parse.EventDelay, addr, parse.Failure{Diagnostic: e.Msg.Diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, addr, parse.Failure{Diagnostic: e.deferralDiag(), FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "reject":
 			// Mandrill's own rejection list or rules refused to send.
 			ev = parse.SenderEvent(addr, parse.ReasonPolicyRejected, e.Msg.Diag)
 		case "send":
-			ev = parse.DeliveryEvent(addr, "")
+			// Mandrill accepted the message for delivery; it has not been
+			// delivered (Mandrill tells no delivery), so it is recorded as
+			// sent and resets no counter.
+			ev = parse.SentEvent(addr, "")
 		case "spam":
 			ev = parse.ComplaintEvent(addr)
 		case "unsub":

@@ -155,7 +155,13 @@ func decodePostal(body []byte, now time.Time) (*decoded, error) {
 		case "MessageDelayed":
 			ev = parse.FailureEvent(parse.EventDelay, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		default:
-			ev = parse.FailureEvent(parse.EventBounce, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonOther, FallbackClass: parse.ClassHard})
+			// Postal gave up: status HardFail for a permanent refusal;
+			// its code and words decide what it was.
+			class := parse.ClassHard
+			if pl.Status != "" && pl.Status != "HardFail" {
+				class = parse.ClassSoft
+			}
+			ev = parse.FailureEvent(parse.EventBounce, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonOther, FallbackClass: class})
 		}
 	case "MessageBounced":
 		msg = pl.OriginalMessage

@@ -25,9 +25,25 @@ type Recorder interface {
 	Record(ctx context.Context, in store.Input) (store.Outcome, error)
 }
 
+// SubscriptionKeeper remembers the subscriptions this service confirmed
+// (SNS topics), where every replica and every restart sees them, so a
+// re-sent confirmation request is confirmed once. ClaimSubscription
+// reports whether the caller should confirm (no one did, no one is);
+// SettleSubscription ends such a claim, confirmed or not (a failed one is
+// tried again next time); ForgetSubscription drops a subscription that
+// ended. They return store.ErrUnavailable when the database is down. A
+// Recorder that is one is used as one; receiving SES needs it.
+type SubscriptionKeeper interface {
+	ClaimSubscription(ctx context.Context, provider, topic string, now time.Time) (bool, error)
+	SettleSubscription(ctx context.Context, provider, topic string, confirmed bool, now time.Time) error
+	ForgetSubscription(ctx context.Context, provider, topic string) error
+}
+
 var (
-	_ Recorder = (*store.DB)(nil)
-	_ Recorder = (*store.GroupCommitter)(nil)
+	_ Recorder           = (*store.DB)(nil)
+	_ Recorder           = (*store.GroupCommitter)(nil)
+	_ SubscriptionKeeper = (*store.DB)(nil)
+	_ SubscriptionKeeper = (*store.GroupCommitter)(nil)
 )
 
 // Options are the Receiver's dependencies; zero fields take defaults.
@@ -71,8 +87,13 @@ type decoded struct {
 	unknown int
 	// unaddressed counts events dropped for want of a usable address.
 	unaddressed int
-	// confirmURL is an SNS subscription to confirm.
-	confirmURL string
+	// confirmURL is an SNS subscription to confirm, on topic.
+	confirmURL, topic string
+	// origin is the provider's type of each event; ignoredTypes and
+	// unknownTypes the types ignored and not known, in order: what the
+	// README's table of types is checked against.
+	origin                     []string
+	ignoredTypes, unknownTypes []string
 }
 
 func newDecoded(kind string) *decoded { return &decoded{kind: kind, types: map[string]int{}} }
@@ -89,14 +110,20 @@ func (d *decoded) add(providerType string, evs ...parse.Event) {
 		}
 		ev.Address = addr
 		d.events = append(d.events, ev)
+		d.origin = append(d.origin, providerType)
 	}
 }
 
-func (d *decoded) ignore(providerType string) { d.types[providerType]++; d.ignored++ }
+func (d *decoded) ignore(providerType string) {
+	d.types[providerType]++
+	d.ignored++
+	d.ignoredTypes = append(d.ignoredTypes, providerType)
+}
 
 func (d *decoded) unknownType(providerType string) {
 	d.types[clipType(providerType)]++
 	d.unknown++
+	d.unknownTypes = append(d.unknownTypes, clipType(providerType))
 }
 
 // clipType bounds what an unknown type can put into the stored summary.
@@ -122,7 +149,7 @@ type provider interface {
 // actor is a provider with something to do once a request is verified and
 // decoded, before it is stored (SNS confirms subscriptions).
 type actor interface {
-	act(ctx context.Context, d *decoded) error
+	act(ctx context.Context, d *decoded, now time.Time) error
 }
 
 // Summary is stored as the result of a webhook input.
@@ -137,7 +164,8 @@ type Summary struct {
 	Unaddressed int `json:"unaddressed"`
 }
 
-// New builds a receiver for every provider cfg has credentials for.
+// New builds a receiver for every provider cfg has credentials for. A nil
+// rec makes a receiver that only checks cfg.
 func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 	r := &Receiver{providers: map[string]provider{}, rec: rec, logger: opts.Logger, now: opts.NowFunc}
 	if r.logger == nil {
@@ -152,9 +180,11 @@ func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	window := cmp.Or(cfg.TimestampWindow, config.WebhookTimestampWindowDefault)
+	keeper, _ := rec.(SubscriptionKeeper)
 	var errs []error
 	for _, name := range Providers() {
-		p, err := registry[name].build(&builder{settings: cfg.Providers[name], window: window, client: client, logger: r.logger})
+		p, err := registry[name].build(&builder{settings: cfg.Providers[name], window: window, client: client, logger: r.logger,
+			recording: rec != nil, subscriptions: keeper})
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("webhook: %s: %w", name, err))
@@ -223,7 +253,7 @@ func (r *Receiver) Receive(ctx context.Context, providerName string, header http
 		in.Status, in.Error = store.ParseFailed, derr.Error()
 	} else {
 		if a, ok := p.(actor); ok {
-			if err := a.act(ctx, d); err != nil {
+			if err := a.act(ctx, d, req.now); err != nil {
 				r.metrics.requests.WithLabelValues(providerName, "error").Inc()
 				return store.Outcome{}, err
 			}

@@ -200,6 +200,69 @@ func TestSNSSubscriptionConfirmation(t *testing.T) {
 	}
 }
 
+// TestSNSConfirmsEachTopicOnce: SNS re-sends a SubscriptionConfirmation
+// (and a captured one can be replayed); bounced fetches SubscribeURL once
+// per topic, also from another replica or after a restart (another
+// receiver on the same database), tries again after a failed confirmation,
+// and confirms again once the topic was unsubscribed.
+func TestSNSConfirmsEachTopicOnce(t *testing.T) {
+	t.Parallel()
+	const other = "arn:aws:sns:us-east-1:123456789012:ses-bounces-us"
+	e := newEnv(t, func(c *config.Webhooks) {
+		c.Providers[webhook.SES]["topic-arns"] = []string{webhook.SNSTestTopicARN, other}
+	})
+	replica, err := webhook.New(func() config.Webhooks {
+		c := e.kit.Config()
+		c.Providers[webhook.SES]["topic-arns"] = []string{webhook.SNSTestTopicARN, other}
+		return c
+	}(), e.db, webhook.Options{Logger: dbtest.Logger(t), HTTPClient: e.kit.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := func(r *webhook.Receiver, body []byte) {
+		t.Helper()
+		if _, err := r.Receive(context.Background(), webhook.SES, http.Header{}, bytes.NewReader(body)); err != nil {
+			t.Fatalf("Receive = %v", err)
+		}
+	}
+	want := func(n int64, after string) {
+		t.Helper()
+		if got := e.kit.Confirmations(); got != n {
+			t.Errorf("after %s: %d confirmations, want %d", after, got, n)
+		}
+	}
+	via(e.rcv, e.kit.SNSSubscription(1))
+	want(1, "the first request")
+	via(e.rcv, e.kit.SNSSubscription(2))
+	via(e.rcv, e.kit.SNSSubscription(1))
+	want(1, "two re-sent requests")
+	via(replica, e.kit.SNSSubscription(2))
+	want(1, "a re-sent request to another replica")
+	via(replica, e.kit.SNSSubscriptionTo(other, 2))
+	want(2, "a request for another topic")
+	via(e.rcv, e.kit.SNSUnsubscribe(webhook.SNSTestTopicARN))
+	via(replica, e.kit.SNSSubscription(2))
+	want(3, "unsubscribing and subscribing again")
+
+	// A confirmation that fails is not remembered: the next request tries.
+	const third = "arn:aws:sns:eu-west-1:123456789012:third"
+	e3 := newEnv(t, func(c *config.Webhooks) { c.Providers[webhook.SES]["topic-arns"] = []string{third} })
+	m := e3.kit.NewSNS("SubscriptionConfirmation", "subscribe")
+	m.TopicArn, m.Token = third, "tok"
+	m.SubscribeURL = strings.Replace(e3.kit.Keys.CertURL, "/SimpleNotificationService-test.pem", "/confirm?Action=Nothing", 1)
+	e3.kit.SignSNS(&m, 2)
+	bad, _ := json.Marshal(m)
+	if _, err := e3.receive(webhook.SES, bad, http.Header{}); err == nil {
+		t.Fatal("Receive of a subscription whose confirmation fails = nil, want an error (SNS retries)")
+	}
+	if _, err := e3.receive(webhook.SES, e3.kit.SNSSubscriptionTo(third, 2), http.Header{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e3.kit.Confirmations(); got != 1 {
+		t.Errorf("after a failed and a good request: %d confirmations, want 1", got)
+	}
+}
+
 func TestReceiveRejects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -498,6 +561,16 @@ type failingRecorder struct{ err error }
 func (f failingRecorder) Record(context.Context, store.Input) (store.Outcome, error) {
 	return store.Outcome{}, f.err
 }
+
+func (f failingRecorder) ClaimSubscription(context.Context, string, string, time.Time) (bool, error) {
+	return false, f.err
+}
+
+func (f failingRecorder) SettleSubscription(context.Context, string, string, bool, time.Time) error {
+	return f.err
+}
+
+func (f failingRecorder) ForgetSubscription(context.Context, string, string) error { return f.err }
 
 func TestDatabaseOutagePassesThrough(t *testing.T) {
 	t.Parallel()

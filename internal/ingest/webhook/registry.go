@@ -53,6 +53,11 @@ type builder struct {
 	window time.Duration
 	client *http.Client
 	logger *slog.Logger
+	// recording says the receiver stores what it receives (a nil
+	// recorder only checks the configuration); subscriptions keeps
+	// confirmed subscriptions, when the recorder can.
+	recording     bool
+	subscriptions SubscriptionKeeper
 }
 
 // registry holds every provider's spec by name; it is filled by the

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
@@ -121,12 +122,21 @@ type resendEvent struct {
 			Type    string `json:"type"`
 			SubType string `json:"subType"`
 		} `json:"bounce"`
+		Failed struct {
+			Reason string `json:"reason"`
+		} `json:"failed"`
+		Suppressed struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+		} `json:"suppressed"`
 	} `json:"data"`
 }
 
+// resendIgnored are the types that say nothing about a recipient's
+// mailbox: the email's own progress, engagement, inbound mail.
 var resendIgnored = map[string]bool{
 	"email.sent": true, "email.opened": true, "email.clicked": true, "email.scheduled": true,
-	"email.received": true, "email.failed": true,
+	"email.received": true,
 }
 
 func (r *resend) decode(req *request) (*decoded, error) {
@@ -139,8 +149,15 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 		return nil, err
 	}
 	d := newDecoded("events")
-	if strings.HasPrefix(e.Type, "contact.") || strings.HasPrefix(e.Type, "domain.") || resendIgnored[e.Type] {
+	// Contacts, domains and the suppression list's own changes (a bounce or
+	// complaint that put an address there arrives as its own event).
+	if strings.HasPrefix(e.Type, "contact.") || strings.HasPrefix(e.Type, "domain.") || strings.HasPrefix(e.Type, "suppression.") ||
+		resendIgnored[e.Type] {
 		d.ignore(e.Type)
+		return d, nil
+	}
+	if !isResendEmailType(e.Type) {
+		d.unknownType(e.Type)
 		return d, nil
 	}
 	var evs []parse.Event
@@ -148,14 +165,26 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 		var ev parse.Event
 		switch e.Type {
 		case "email.bounced":
-			reason, class := parse.SESFallback(e.Data.Bounce.Type, e.Data.Bounce.SubType)
-			ev = parse.FailureEvent(parse.EventBounce, to, parse.Failure{Diagnostic: e.Data.Bounce.Message, FallbackReason: reason, FallbackClass: class})
+			ev = resendBounce(to, e.Data.Bounce.Type, e.Data.Bounce.SubType, e.Data.Bounce.Message)
 			if len(e.Data.To) > 1 && ev.Class == parse.ClassHard {
 				// QUIRK(resend): the event names the email's recipients,
 				// not which of them bounced; none is suppressed for
 				// another's fault, each is counted soft.
 				ev.Class = parse.ClassSoft
 			}
+		case "email.suppressed":
+			// Resend did not send: the address is on the account's
+			// suppression list, as SES's OnAccountSuppressionList.
+			ev = resendBounce(to, "Permanent", cmp.Or(e.Data.Suppressed.Type, "OnAccountSuppressionList"), e.Data.Suppressed.Message)
+			if len(e.Data.To) > 1 {
+				ev.Class = parse.ClassSoft
+			}
+		case "email.failed":
+			// Resend could not send at all (quota, API key, domain
+			// verification): the sending side's problem, never the
+			// recipient's.
+			ev = parse.RefusalEvent(to, parse.Failure{}, parse.ReasonPolicyRejected)
+			ev.Diagnostic = e.Data.Failed.Reason
 		case "email.delivered":
 			ev = parse.DeliveryEvent(to, "")
 		case "email.delivery_delayed":
@@ -166,9 +195,6 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 				return d, nil
 			}
 			ev = parse.ComplaintEvent(to)
-		default:
-			d.unknownType(e.Type)
-			return d, nil
 		}
 		ev.OccurredAt = rfc3339Time(e.CreatedAt, now)
 		ev.OriginalMessageID = e.Data.EmailID
@@ -182,17 +208,30 @@ func decodeResend(svixID string, body []byte, now time.Time) (*decoded, error) {
 		}
 		evs = append(evs, ev)
 	}
-	if len(evs) == 0 && !isResendEmailType(e.Type) {
-		d.unknownType(e.Type)
-		return d, nil
-	}
 	d.add(e.Type, evs...)
 	return d, nil
 }
 
+// resendBounce is a bounce of to as Resend reports it: in SES's terms.
+//
+// QUIRK(resend): bounce.message is Resend's advice about the bounce type
+// ("... can have a negative impact on your reputation as a sender"), not
+// the remote server's words, so its words are not read; only a status or
+// reply code in it would be evidence. Older events have no bounce.type:
+// Resend sends email.bounced when the server "permanently rejected the
+// email", so no type is Permanent.
+func resendBounce(to, typ, subType, message string) parse.Event {
+	reason, class := parse.SESFallback(cmp.Or(typ, "Permanent"), subType)
+	ev := parse.FailureEvent(parse.EventBounce, to, parse.Failure{
+		Status: string(parse.FindStatus(message)), ReplyCode: parse.FindReplyCode(message), FallbackReason: reason, FallbackClass: class,
+	})
+	ev.Diagnostic = message
+	return ev
+}
+
 func isResendEmailType(t string) bool {
 	switch t {
-	case "email.bounced", "email.delivered", "email.delivery_delayed", "email.complained":
+	case "email.bounced", "email.suppressed", "email.failed", "email.delivered", "email.delivery_delayed", "email.complained":
 		return true
 	}
 	return false

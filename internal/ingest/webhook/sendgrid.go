@@ -139,10 +139,14 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 		switch e.Event {
 		case "bounce":
 			// "bounce" events are hard bounces, "blocked" ones the
-			// receiver's refusals, typically reputation or content.
+			// receiver's refusals, typically reputation or content; the
+			// classification names the cause when the code does not.
 			reason, class := parse.ReasonOther, parse.ClassHard
 			if e.Type == "blocked" {
 				reason, class = parse.ReasonSpamBlocked, parse.ClassSoft
+			}
+			if r, ok := sendGridClassifications[e.BounceClass]; ok {
+				reason = r
 			}
 			ev = parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{
 				Status: string(e.Status), Diagnostic: e.Reason, FallbackReason: reason, FallbackClass: class,
@@ -190,24 +194,49 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 	return d, nil
 }
 
+// sendGridClassifications maps the bounce_classification of a bounce to
+// the reason used when its code and words say no more.
+var sendGridClassifications = map[string]parse.Reason{
+	"Invalid Address":     parse.ReasonUserUnknown,
+	"Mailbox Unavailable": parse.ReasonMailboxDisabled,
+	"Technical":           parse.ReasonSystemError,
+	"Content":             parse.ReasonPolicyRejected,
+	"Reputation":          parse.ReasonSpamBlocked,
+	"Frequency or Volume": parse.ReasonRateLimited,
+	"Unclassified":        parse.ReasonOther,
+}
+
 // sendGridDropped maps a message SendGrid did not send at all. Only its
 // reason says why; a drop is never evidence about the mailbox, except
 // that SendGrid already knows it bounced or complained.
+//
+// QUIRK(sendgrid): every drop has status 5.0.0, SendGrid's own code for
+// "not sent" (for an address on its bounce, spam report or unsubscribe
+// list as for any other drop), not a receiving server's. It is kept with
+// the reason, marked as SendGrid's in the diagnostic, and never read.
 func sendGridDropped(e sendGridEvent) (parse.Event, bool) {
 	r := strings.ToLower(e.Reason)
+	var ev parse.Event
 	switch {
 	case strings.Contains(r, "bounced address"):
-		ev := parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{FallbackReason: parse.ReasonUserUnknown, FallbackClass: parse.ClassHard})
-		ev.Diagnostic = e.Reason
-		return ev, true
+		ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonUserUnknown, parse.ClassHard, "")
 	case strings.Contains(r, "invalid"):
-		return parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, e.Reason), true
+		ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, "")
 	case strings.Contains(r, "spam reporting"):
-		return parse.ComplaintEvent(e.Email), true
+		ev = parse.ComplaintEvent(e.Email)
 	case strings.Contains(r, "unsubscribed"):
-		return parse.UnsubscribeEvent(e.Email), true
+		ev = parse.UnsubscribeEvent(e.Email)
 	case r == "":
 		return parse.Event{}, false
+	default:
+		ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, "")
 	}
-	return parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason), true
+	if st, err := parse.ParseStatus(string(e.Status)); err == nil {
+		ev.Status = st
+	}
+	ev.Diagnostic = "dropped by SendGrid: " + e.Reason
+	if e.Status != "" {
+		ev.Diagnostic += " (status " + string(e.Status) + " is SendGrid's own, not a receiving server's)"
+	}
+	return ev, true
 }

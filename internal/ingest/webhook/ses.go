@@ -48,7 +48,14 @@ func init() {
 			if len(b.settings.List("topic-arns")) == 0 {
 				return nil, nil
 			}
-			return newSNS(b.settings, b.client, b.logger)
+			if b.recording && b.subscriptions == nil {
+				return nil, errors.New("the recorder cannot keep SNS subscriptions, which confirming each topic once needs")
+			}
+			s, err := newSNS(b.settings, b.client, b.logger)
+			if s != nil {
+				s.subscriptions = b.subscriptions
+			}
+			return s, err
 		},
 		decodePayload: func(payload []byte, now time.Time) (*decoded, error) {
 			return decodeSES("sns-message-id", payload, now)
@@ -153,6 +160,8 @@ type sns struct {
 	client      *http.Client
 	certs       *certCache
 	logger      *slog.Logger
+	// subscriptions keeps the topics confirmed.
+	subscriptions SubscriptionKeeper
 }
 
 func newSNS(settings config.ProviderSettings, client *http.Client, logger *slog.Logger) (*sns, error) {
@@ -353,25 +362,53 @@ func (s *sns) decode(req *request) (*decoded, error) {
 	switch e.Type {
 	case snsSubscribe:
 		d := newDecoded("subscription_confirmation")
-		d.confirmURL = e.SubscribeURL
+		d.confirmURL, d.topic = e.SubscribeURL, e.TopicArn
 		return d, nil
 	case snsUnsubscribe:
-		return newDecoded("unsubscribe_confirmation"), nil
+		d := newDecoded("unsubscribe_confirmation")
+		d.topic = e.TopicArn
+		return d, nil
 	}
 	return decodeSES(e.MessageID, []byte(e.Message), req.now)
 }
 
-func (s *sns) act(ctx context.Context, d *decoded) error {
+// act confirms a subscription, once per topic: SNS sends the request
+// again (and a captured one can be replayed, its signature never
+// expires), and the topics confirmed are kept in the database, so a
+// request for a topic confirmed before, on this replica or another, is
+// stored and answered without fetching SubscribeURL again. An
+// unsubscribe confirmation forgets the topic, so subscribing it again is
+// confirmed.
+func (s *sns) act(ctx context.Context, d *decoded, now time.Time) error {
 	switch {
 	case d.kind == "unsubscribe_confirmation":
-		s.logger.WarnContext(ctx, "SNS topic unsubscribed this endpoint; SES events will stop arriving")
+		s.logger.WarnContext(ctx, "SNS topic unsubscribed this endpoint; SES events will stop arriving", "topic", d.topic)
+		if err := s.subscriptions.ForgetSubscription(ctx, SES, d.topic); err != nil {
+			return fmt.Errorf("webhook: ses: forget subscription: %w", err)
+		}
 	case d.confirmURL == "":
 	case !s.autoConfirm:
-		s.logger.WarnContext(ctx, "SNS subscription awaits confirmation; open its SubscribeURL to confirm", "subscribe_url", d.confirmURL)
+		s.logger.WarnContext(ctx, "SNS subscription awaits confirmation; open its SubscribeURL to confirm", "topic", d.topic, "subscribe_url", d.confirmURL)
 	default:
-		if err := s.confirm(ctx, d.confirmURL); err != nil {
-			return err
+		claimed, err := s.subscriptions.ClaimSubscription(ctx, SES, d.topic, now)
+		if err != nil {
+			return fmt.Errorf("webhook: ses: subscription: %w", err)
 		}
+		if !claimed {
+			// QUIRK(sns): confirmed already (or being confirmed now by
+			// another request): fetching SubscribeURL again would only
+			// repeat it.
+			s.logger.InfoContext(ctx, "SNS subscription request for a topic confirmed before; not confirming again (if you deleted and re-created the subscription, open its SubscribeURL)",
+				"topic", d.topic, "subscribe_url", d.confirmURL)
+			return nil
+		}
+		cerr := s.confirm(ctx, d.confirmURL)
+		// The claim is settled whatever ctx became: a claim left behind
+		// blocks confirming for a minute.
+		if err := s.subscriptions.SettleSubscription(context.WithoutCancel(ctx), SES, d.topic, cerr == nil, now); err != nil && cerr == nil {
+			return fmt.Errorf("webhook: ses: subscription: %w", err)
+		}
+		return cerr
 	}
 	return nil
 }

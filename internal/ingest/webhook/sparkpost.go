@@ -92,8 +92,7 @@ var sparkPostClasses = map[string]struct {
 
 var sparkPostIgnored = map[string]bool{
 	"injection": true, "open": true, "initial_open": true, "click": true, "amp_open": true, "amp_initial_open": true,
-	"amp_click": true, "generation_failure": true, "generation_rejection": true, "policy_rejection": true,
-	"relay_injection": true, "relay_rejection": true, "relay_delivery": true, "relay_tempfail": true,
+	"amp_click": true, "relay_injection": true, "relay_rejection": true, "relay_delivery": true, "relay_tempfail": true,
 	"relay_permfail": true, "sms_status": true, "ab_test_completed": true, "ab_test_cancelled": true,
 	"ingest_success": true, "ingest_error": true,
 }
@@ -159,6 +158,16 @@ func sparkPostToEvent(e sparkPostEvent, d *decoded) (parse.Event, bool) {
 			// except that a code naming a sender-side error still wins.
 			ev.Reason, ev.Class = c.reason, c.class
 		}
+		return ev, true
+	case "policy_rejection", "generation_failure", "generation_rejection":
+		// SparkPost did not send: its policy (a suppressed recipient, an
+		// unconfigured sending domain, a rate limit) or the template
+		// refused. Visible, never the mailbox's fault.
+		diag := e.RawReason
+		if diag == "" {
+			diag = e.Reason
+		}
+		ev := parse.RefusalEvent(e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: diag}, parse.ReasonPolicyRejected)
 		return ev, true
 	case "delay":
 		return parse.FailureEvent(parse.EventDelay, e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: e.RawReason, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft}), true
