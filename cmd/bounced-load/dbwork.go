@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,9 +86,9 @@ type work struct {
 	PostgresCPUus float64 `json:"postgres_cpu_us"`
 	// RequestsPerS is the load tool's acknowledged requests per second.
 	RequestsPerS float64 `json:"requests_per_second,omitempty"`
-	// WALByRmgr is pg_waldump's record count per resource manager, per
-	// event.
-	WALByRmgr map[string]float64 `json:"wal_records_by_rmgr,omitempty"`
+	// WALByType is pg_waldump's record count and bytes (without
+	// full-page images) per record type, per event.
+	WALByType map[string][2]float64 `json:"wal_by_record_type,omitempty"`
 }
 
 // pathResult is one path's figures.
@@ -109,6 +110,7 @@ type statementWork struct {
 	Calls      int64   `json:"calls"`
 	Buffers    float64 `json:"buffer_accesses_per_event"`
 	WALRecords float64 `json:"wal_records_per_event"`
+	WALBytes   float64 `json:"wal_bytes_per_event"`
 }
 
 type dbworkOptions struct {
@@ -199,10 +201,11 @@ type snapshot struct {
 }
 
 type stmtCounters struct {
-	query   string
-	calls   int64
-	buffers int64
-	wal     int64
+	query    string
+	calls    int64
+	buffers  int64
+	wal      int64
+	walBytes int64
 }
 
 func takeSnapshot(ctx context.Context, admin *pgx.Conn, pg *pgserver.Server, db string, statements bool) (snapshot, error) {
@@ -218,14 +221,14 @@ func takeSnapshot(ctx context.Context, admin *pgx.Conn, pg *pgserver.Server, db 
 	}
 	if statements {
 		s.statements = map[int64]stmtCounters{}
-		rows, err := admin.Query(ctx, `SELECT queryid, query, calls, shared_blks_hit + shared_blks_read, wal_records
+		rows, err := admin.Query(ctx, `SELECT queryid, query, calls, shared_blks_hit + shared_blks_read, wal_records, wal_bytes::bigint
 			FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1`, db)
 		if err != nil {
 			return s, fmt.Errorf("read pg_stat_statements: %w", err)
 		}
 		var id int64
 		var c stmtCounters
-		if _, err := pgx.ForEachRow(rows, []any{&id, &c.query, &c.calls, &c.buffers, &c.wal}, func() error {
+		if _, err := pgx.ForEachRow(rows, []any{&id, &c.query, &c.calls, &c.buffers, &c.wal, &c.walBytes}, func() error {
 			s.statements[id] = c
 			return nil
 		}); err != nil {
@@ -360,7 +363,7 @@ func loadOptions(p dbworkPath, requests int, kit *webhooktest.Kit, url string) l
 // workBetween turns two snapshots into figures per event.
 func workBetween(ctx context.Context, pg *pgserver.Server, before, after snapshot, n int64) (work, error) {
 	w := work{Events: n}
-	recs, recBytes, fpiBytes, byRmgr, err := walStats(ctx, pg, before.lsn, after.lsn)
+	recs, recBytes, fpiBytes, byType, err := walStats(ctx, pg, before.lsn, after.lsn)
 	if err != nil {
 		return w, err
 	}
@@ -370,22 +373,26 @@ func workBetween(ctx context.Context, pg *pgserver.Server, before, after snapsho
 	w.Buffers = per(after.buffers - before.buffers)
 	w.Commits = per(after.commits - before.commits)
 	w.PostgresCPUus = ticksToMicros(after.postgresCPU-before.postgresCPU) / float64(n)
-	w.WALByRmgr = map[string]float64{}
-	for k, v := range byRmgr {
-		w.WALByRmgr[k] = per(v)
+	w.WALByType = map[string][2]float64{}
+	for k, v := range byType {
+		w.WALByType[k] = [2]float64{per(v[0]), per(v[1])}
 	}
 	return w, nil
 }
 
-// walStats reads pg_waldump --stats over [from, to): the records, their
-// bytes without full-page images, the images' bytes, and the records by
-// resource manager.
-func walStats(ctx context.Context, pg *pgserver.Server, from, to string) (recs, recBytes, fpiBytes int64, byRmgr map[string]int64, err error) {
-	byRmgr = map[string]int64{}
+// recordLine is a line of pg_waldump --stats=record: type, count, its
+// share, and the records' size.
+var recordLine = regexp.MustCompile(`^(\S+)\s+(\d+)\s+\(\s*[\d.]+\)\s+(\d+)`)
+
+// walStats reads pg_waldump --stats=record over [from, to): the records,
+// their bytes without full-page images, the images' bytes, and the records
+// and bytes by record type.
+func walStats(ctx context.Context, pg *pgserver.Server, from, to string) (recs, recBytes, fpiBytes int64, byType map[string][2]int64, err error) {
+	byType = map[string][2]int64{}
 	if from == to {
-		return 0, 0, 0, byRmgr, nil
+		return 0, 0, 0, byType, nil
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(pg.BinDir(), "pg_waldump"), "--stats",
+	cmd := exec.CommandContext(ctx, filepath.Join(pg.BinDir(), "pg_waldump"), "--stats=record",
 		"-p", filepath.Join(pg.DataDir(), "pg_wal"), "-s", from, "-e", to)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -404,17 +411,21 @@ func walStats(ctx context.Context, pg *pgserver.Server, from, to string) (recs, 
 			recBytes, _ = strconv.ParseInt(f[2], 10, 64)
 			fpiBytes, _ = strconv.ParseInt(f[4], 10, 64)
 			total = true
-		case f[0] != "Type" && f[0] != "----":
-			// name N (%) record-size (%) FPI-size (%) combined (%)
-			if c, err := strconv.ParseInt(f[1], 10, 64); err == nil && c > 0 {
-				byRmgr[f[0]] = c
+		case strings.Contains(f[0], "/"):
+			// rmgr/TYPE N ( %) record-size ( %) FPI-size ( %) ...
+			if m := recordLine.FindStringSubmatch(sc.Text()); m != nil {
+				n, _ := strconv.ParseInt(m[2], 10, 64)
+				b, _ := strconv.ParseInt(m[3], 10, 64)
+				if n > 0 {
+					byType[m[1]] = [2]int64{n, b}
+				}
 			}
 		}
 	}
 	if !total {
 		return 0, 0, 0, nil, fmt.Errorf("pg_waldump: %w: %s", runErr, strings.TrimSpace(errOut.String()))
 	}
-	return recs, recBytes, fpiBytes, byRmgr, nil
+	return recs, recBytes, fpiBytes, byType, nil
 }
 
 // measureFloor writes the run's event rows again, in one set-based
@@ -572,7 +583,8 @@ func busiest(before, after map[int64]stmtCounters, n int64) []statementWork {
 			q = q[:120] + "..."
 		}
 		out = append(out, statementWork{Query: q, Calls: a.calls - b.calls,
-			Buffers: float64(a.buffers-b.buffers) / float64(n), WALRecords: float64(a.wal-b.wal) / float64(n)})
+			Buffers: float64(a.buffers-b.buffers) / float64(n), WALRecords: float64(a.wal-b.wal) / float64(n),
+			WALBytes: float64(a.walBytes-b.walBytes) / float64(n)})
 	}
 	slices.SortFunc(out, func(x, y statementWork) int {
 		return int((y.Buffers + y.WALRecords - x.Buffers - x.WALRecords) * 1000)
@@ -795,20 +807,21 @@ func printDBWork(w io.Writer, results []pathResult, verbose bool) {
 		return
 	}
 	for _, r := range results {
-		fmt.Fprintf(w, "\n%s: WAL records per event by resource manager (pg_waldump), FPI bytes %.0f, pg_stat_wal records %.1f\n",
+		fmt.Fprintf(w, "\n%s: WAL records and bytes per event by record type (pg_waldump), FPI bytes %.0f, pg_stat_wal records %.1f\n",
 			r.Path.Name, r.Work.FPIBytes, r.Work.StatWALRecs)
-		keys := make([]string, 0, len(r.Work.WALByRmgr))
-		for k := range r.Work.WALByRmgr {
+		keys := make([]string, 0, len(r.Work.WALByType))
+		for k := range r.Work.WALByType {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "  %-28s %6.2f\n", k, r.Work.WALByRmgr[k])
+			v := r.Work.WALByType[k]
+			fmt.Fprintf(w, "  %-28s %6.2f %7.0f B\n", k, v[0], v[1])
 		}
 		if len(r.Statements) > 0 {
 			fmt.Fprintf(w, "%s: busiest statements (pg_stat_statements), per stored event\n", r.Path.Name)
 			for _, s := range r.Statements {
-				fmt.Fprintf(w, "  %7.2f buffers %6.2f WAL records %8d calls  %s\n", s.Buffers, s.WALRecords, s.Calls, s.Query)
+				fmt.Fprintf(w, "  %7.2f buffers %6.2f WAL records %6.0f WAL B %8d calls  %s\n", s.Buffers, s.WALRecords, s.WALBytes, s.Calls, s.Query)
 			}
 		}
 	}

@@ -2,12 +2,15 @@ package ingest_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -154,10 +157,11 @@ func TestSMTPReceivesCorpusWithSwaks(t *testing.T) {
 	}
 }
 
-// storedBodies returns the raw bytes of every stored message.
+// storedBodies returns the raw bytes of every stored message (a body
+// kept compressed is inflated, as GET /v1/messages/{id}/raw does).
 func storedBodies(t testing.TB, conn *pgx.Conn) []corpusMessage {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), `SELECT id, body FROM raw_messages ORDER BY id`)
+	rows, err := conn.Query(context.Background(), `SELECT id, body, deflated_size IS NOT NULL FROM raw_messages ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +169,14 @@ func storedBodies(t testing.TB, conn *pgx.Conn) []corpusMessage {
 	for rows.Next() {
 		var id int64
 		var body []byte
-		if err := rows.Scan(&id, &body); err != nil {
+		var deflated bool
+		if err := rows.Scan(&id, &body, &deflated); err != nil {
 			t.Fatal(err)
+		}
+		if deflated {
+			if body, err = io.ReadAll(flate.NewReader(bytes.NewReader(body))); err != nil {
+				t.Fatal(err)
+			}
 		}
 		out = append(out, corpusMessage{fmt.Sprint(id), body})
 	}

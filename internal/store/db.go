@@ -172,6 +172,10 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx pgx.Tx) error) error 
 }
 
 func retryable(err error) bool {
+	var race raceError
+	if errors.As(err, &race) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }

@@ -83,7 +83,10 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, "(occurred_at, id) < ("+arg(at)+", "+arg(id)+")")
+		// The first condition is implied by the second; it is the one the
+		// indexes on occurred_at can start a scan from.
+		a := arg(at)
+		where = append(where, "occurred_at <= "+a, "(occurred_at, id) < ("+a+", "+arg(id)+")")
 	}
 	limit := clampLimit(f.Limit)
 	q := `SELECT ` + eventColumns + ` FROM events`
@@ -124,19 +127,19 @@ func scanEvent(row pgx.CollectableRow) (Event, error) {
 	return e, err
 }
 
-// recipientCountersSQL is the part of the recipients upserts (record.go)
-// that every event applies the same way.
-const recipientCountersSQL = `hard_count = r.hard_count + EXCLUDED.hard_count,
-			complaint_count = r.complaint_count + EXCLUDED.complaint_count,
-			sender_error_count = r.sender_error_count + EXCLUDED.sender_error_count,
-			last_event_id = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
-				THEN EXCLUDED.last_event_id ELSE r.last_event_id END,
-			last_event_type = CASE WHEN EXCLUDED.last_event_at >= coalesce(r.last_event_at, '-infinity')
-				THEN EXCLUDED.last_event_type ELSE r.last_event_type END,
-			last_event_at = greatest(r.last_event_at, EXCLUDED.last_event_at),
-			last_bounce_at = greatest(r.last_bounce_at, EXCLUDED.last_bounce_at),
-			last_delivery_at = greatest(r.last_delivery_at, EXCLUDED.last_delivery_at),
-			updated_at = now()`
+// recipientCountersSQL is what every event does to its recipient r's
+// counters and last event, n being the event's values (record.go).
+const recipientCountersSQL = `hard_count = r.hard_count + n.hard_count,
+				complaint_count = r.complaint_count + n.complaint_count,
+				sender_error_count = r.sender_error_count + n.sender_error_count,
+				last_event_id = CASE WHEN n.last_event_at >= coalesce(r.last_event_at, '-infinity')
+					THEN n.last_event_id ELSE r.last_event_id END,
+				last_event_type = CASE WHEN n.last_event_at >= coalesce(r.last_event_at, '-infinity')
+					THEN n.last_event_type ELSE r.last_event_type END,
+				last_event_at = greatest(r.last_event_at, n.last_event_at),
+				last_bounce_at = greatest(r.last_bounce_at, n.last_bounce_at),
+				last_delivery_at = greatest(r.last_delivery_at, n.last_delivery_at),
+				updated_at = now()`
 
 // messageKey is the original Message-ID as compared for one-count-per-message.
 func messageKey(id string) string {

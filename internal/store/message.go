@@ -74,10 +74,15 @@ type prepared struct {
 	sum      [32]byte
 	result   []byte
 	received time.Time
+	// body is what is stored of in.Raw: the bytes, or their DEFLATE when
+	// deflatedSize is not -1 (see body.go).
+	body         []byte
+	deflatedSize int
 }
 
 func prepare(in Input, received time.Time) (*prepared, error) {
 	p := &prepared{in: in, sum: sha256.Sum256(in.Raw), received: received}
+	p.body, p.deflatedSize = deflateBody(in.Raw)
 	if in.Result != nil {
 		var err error
 		if p.result, err = json.Marshal(in.Result); err != nil {
@@ -124,7 +129,7 @@ func (db *DB) countRecorded(in Input, res recorded) {
 	}
 }
 
-const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, length(body), received_at,
+const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, coalesce(deflated_size, length(body)), received_at,
 	parse_status, parse_error, kind, result,
 	coalesce((SELECT array_agg(e.id ORDER BY e.id) FROM events e WHERE e.raw_id = raw_messages.id), '{}')`
 
@@ -155,8 +160,13 @@ func (db *DB) GetMessage(ctx context.Context, id int64) (Message, error) {
 func (db *DB) GetMessageBody(ctx context.Context, id int64) ([]byte, string, error) {
 	var body []byte
 	var ct string
+	var size *int32
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT body, content_type FROM raw_messages WHERE id = $1`, id).Scan(&body, &ct)
+		return tx.QueryRow(ctx, `SELECT body, content_type, deflated_size FROM raw_messages WHERE id = $1`, id).Scan(&body, &ct, &size)
 	})
+	if err != nil {
+		return nil, "", err
+	}
+	body, err = inflateBody(body, size)
 	return body, ct, err
 }

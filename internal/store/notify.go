@@ -123,9 +123,9 @@ func (db *DB) maintenanceLoop(ctx context.Context) {
 			db.logger.WarnContext(ctx, "events partition maintenance failed; will retry", "error", err)
 		case err == nil && !m.Skipped:
 			db.metrics.maintained.SetToCurrentTime()
-			if m.DefaultDeleted+m.KeysDeleted+m.RawDeleted > 0 {
+			if m.DefaultDeleted+m.RawDeleted > 0 {
 				db.logger.InfoContext(ctx, "retention applied", "events_default", m.DefaultDeleted,
-					"event_keys", m.KeysDeleted, "raw_messages", m.RawDeleted)
+					"raw_messages", m.RawDeleted)
 			}
 		case err == nil:
 			db.metrics.maintained.SetToCurrentTime() // another replica did it

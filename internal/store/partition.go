@@ -50,10 +50,9 @@ type Maintenance struct {
 	// Moved counts rows moved out of the default partition into a
 	// partition made for them.
 	Moved int64
-	// DefaultDeleted, KeysDeleted and RawDeleted count the rows of the
-	// default partition, provider event keys and raw inputs deleted under
-	// the retention.
-	DefaultDeleted, KeysDeleted, RawDeleted int64
+	// DefaultDeleted and RawDeleted count the rows of the default
+	// partition and the raw inputs deleted under the retention.
+	DefaultDeleted, RawDeleted int64
 	// Skipped is set when another replica held the maintenance lock.
 	Skipped bool
 }
@@ -118,9 +117,9 @@ func listPartitions(ctx context.Context, tx pgx.Tx) ([]EventsPartition, error) {
 // (by the database clock, in UTC) and the PartitionsAheadDefault months
 // after it, moving into them any rows the default partition caught. With
 // retentionMonths > 0 it then drops the partitions that ended before the
-// first day of the month that many months back, and deletes the provider
-// event keys and the raw inputs older than that which no remaining event
-// refers to. One replica at a time does it; the others skip.
+// first day of the month that many months back, and deletes the raw
+// inputs older than that which no remaining event refers to. One replica
+// at a time does it; the others skip.
 func (db *DB) MaintainPartitions(ctx context.Context, retentionMonths int) (Maintenance, error) {
 	var now time.Time
 	if err := db.pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
@@ -225,15 +224,16 @@ func (db *DB) maintainPartitions(ctx context.Context, now time.Time, retentionMo
 		SELECT ctid FROM events_default WHERE created_at < $1 LIMIT $2))`, cutoff); err != nil {
 		return m, fmt.Errorf("store: retention of the default partition: %w", err)
 	}
-	if m.KeysDeleted, err = db.deleteBatches(ctx, `DELETE FROM event_keys WHERE ctid = ANY (ARRAY(
-		SELECT ctid FROM event_keys WHERE created_at < $1 LIMIT $2))`, cutoff); err != nil {
-		return m, fmt.Errorf("store: retention of event keys: %w", err)
-	}
-	// A raw input still referred to by a kept event stays (and must: the
-	// foreign key refuses).
-	if m.RawDeleted, err = db.deleteBatches(ctx, `DELETE FROM raw_messages WHERE id = ANY (ARRAY(
-		SELECT r.id FROM raw_messages r WHERE r.received_at < $1
-			AND NOT EXISTS (SELECT 1 FROM events e WHERE e.raw_id = r.id) LIMIT $2))`, cutoff); err != nil {
+	// A raw input still referred to by a kept event stays. Its events were
+	// inserted in its transaction, so they were created within a day of
+	// its receipt (allowing for the clocks of bounced and PostgreSQL):
+	// only the partitions around then are looked in, and for an input older
+	// than the retention those are mostly gone.
+	if m.RawDeleted, err = db.deleteBatches(ctx, `DELETE FROM raw_messages WHERE ctid = ANY (ARRAY(
+		SELECT r.ctid FROM raw_messages r WHERE r.received_at < $1
+			AND NOT EXISTS (SELECT 1 FROM events e WHERE e.raw_id = r.id
+				AND e.created_at >= r.received_at - interval '1 day' AND e.created_at < r.received_at + interval '1 day')
+		LIMIT $2))`, cutoff); err != nil {
 		return m, fmt.Errorf("store: retention of raw inputs: %w", err)
 	}
 	return m, nil
@@ -289,8 +289,14 @@ func createPartition(ctx context.Context, tx pgx.Tx, month time.Time) (moved int
 			return 0, false, err
 		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE `+pgx.Identifier{partitionName(month)}.Sanitize()+
+	name := partitionName(month)
+	if _, err := tx.Exec(ctx, `CREATE TABLE `+pgx.Identifier{name}.Sanitize()+
 		` PARTITION OF events FOR VALUES FROM ('`+lo+`') TO ('`+hi+`')`); err != nil {
+		return 0, false, err
+	}
+	// A provider event id is unique in each partition (migration 00012).
+	if _, err := tx.Exec(ctx, `CREATE UNIQUE INDEX `+pgx.Identifier{name + "_provider_event"}.Sanitize()+` ON `+
+		pgx.Identifier{name}.Sanitize()+` (source, provider, provider_event_id) WHERE provider_event_id IS NOT NULL`); err != nil {
 		return 0, false, err
 	}
 	if stray {

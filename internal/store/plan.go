@@ -53,11 +53,13 @@ type batchPlan struct {
 }
 
 // planBatch normalises the batch's events (an event without a usable
-// address is dropped, an unknown scope is global), decides each under
-// the policy and layers them.
+// address is dropped, an unknown scope is global, a provider event id
+// seen earlier in the batch is a replay), decides each under the policy
+// and layers them.
 func planBatch(ps []*prepared, pol *Policy) *batchPlan {
 	p := &batchPlan{ps: ps, pol: pol, now: ps[0].received, writer: make([]bool, len(ps)), rawID: make([]int64, len(ps))}
 	first := map[[32]byte]bool{}
+	keys := map[[3]string]bool{}
 	for i, in := range ps {
 		if first[in.sum] {
 			continue
@@ -77,6 +79,13 @@ func planBatch(ps []*prepared, pol *Policy) *batchPlan {
 				continue // nothing to key it on; the raw input keeps it
 			}
 			ev.Address = addr
+			if ev.ProviderEventID != "" {
+				k := [3]string{in.in.Source, in.in.Provider, ev.ProviderEventID}
+				if keys[k] {
+					continue
+				}
+				keys[k] = true
+			}
 			p.events = append(p.events, &plannedEvent{input: i, ev: ev, scope: scope, key: parse.AddressKey(addr), dec: pol.decide(ev)})
 		}
 	}
@@ -129,9 +138,14 @@ func layerEvents(evs []*plannedEvent) [][]*plannedEvent {
 	return layers
 }
 
+// inputArgs are the arguments of insertInputsSQL: the raw inputs', then
+// the events'.
+func (p *batchPlan) inputArgs() []any { return append(p.rawArgs(), p.eventArgs()...) }
+
 // rawArgs are the arguments of the raw inputs' insert: every writer.
 func (p *batchPlan) rawArgs() []any {
 	var ids []int64
+	var sizes []*int32
 	var sums, bodies [][]byte
 	var sources, providers, ctypes, statuses, perrs, kinds []string
 	var received []time.Time
@@ -141,7 +155,13 @@ func (p *batchPlan) rawArgs() []any {
 			continue
 		}
 		in := pr.in
-		ids, sums, bodies = append(ids, p.rawID[i]), append(sums, pr.sum[:]), append(bodies, in.Raw)
+		ids, sums, bodies = append(ids, p.rawID[i]), append(sums, pr.sum[:]), append(bodies, pr.body)
+		var size *int32
+		if pr.deflatedSize >= 0 {
+			n := int32(pr.deflatedSize)
+			size = &n
+		}
+		sizes = append(sizes, size)
 		sources, providers, ctypes = append(sources, in.Source), append(providers, in.Provider), append(ctypes, in.ContentType)
 		statuses, perrs, kinds = append(statuses, string(in.Status)), append(perrs, clip(in.Error, 2000)), append(kinds, in.Kind)
 		received = append(received, pr.received)
@@ -152,7 +172,7 @@ func (p *batchPlan) rawArgs() []any {
 		}
 		results = append(results, res)
 	}
-	return []any{ids, sums, sources, providers, ctypes, bodies, received, statuses, perrs, kinds, results}
+	return []any{ids, sums, sources, providers, ctypes, bodies, received, statuses, perrs, kinds, results, sizes}
 }
 
 // eventArgs are the arguments of the events' insert, in batch order.
@@ -186,9 +206,13 @@ func (p *batchPlan) eventArgs() []any {
 
 // recipientGroups splits a layer into the events that touch the soft
 // window (a counted failure or a delivery) and the others, whose
-// recipients upserts differ.
+// recipients upserts differ. A sent event (accepted for delivery) touches
+// no recipient: it changes no counter, and keeps no state of its own.
 func recipientGroups(layer []*plannedEvent) (windowed, plain []*plannedEvent) {
 	for _, pe := range layer {
+		if pe.ev.Type == parse.EventSent {
+			continue
+		}
 		if pe.ev.Type == parse.EventDelivery || pe.dec.counts {
 			windowed = append(windowed, pe)
 		} else {

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +123,54 @@ func TestFoldStats(t *testing.T) {
 	if len(got) != 2 || got[0].Sent != 40 || got[0].SentBasis != SentReported || got[1].BounceRate != 0.05 {
 		t.Errorf("foldStats by reason = %+v", got)
 	}
+}
+
+func TestBodyDeflate(t *testing.T) {
+	t.Parallel()
+	report := []byte(strings.Repeat("Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n", 40))
+	cases := []struct {
+		name     string
+		raw      []byte
+		deflated bool
+	}{
+		{"small: kept as is", []byte("short"), false},
+		{"text report: compressed", report, true},
+		{"random bytes: kept as is", randomBytes(4096), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body, size := deflateBody(tc.raw)
+			if (size >= 0) != tc.deflated {
+				t.Fatalf("deflateBody(%d bytes) = %d bytes, size %d; want deflated %v", len(tc.raw), len(body), size, tc.deflated)
+			}
+			var sp *int32
+			if size >= 0 {
+				n := int32(size)
+				sp = &n
+			}
+			back, err := inflateBody(body, sp)
+			if err != nil || !bytes.Equal(back, tc.raw) {
+				t.Errorf("inflateBody(deflateBody(x)) = %d bytes, %v; want x", len(back), err)
+			}
+		})
+	}
+	// A stored body that does not inflate to its size is an error, not
+	// bytes someone might take for the input.
+	body, size := deflateBody(report)
+	short := int32(size - 1)
+	if _, err := inflateBody(body, &short); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateBody with a wrong size = %v, want errBadBody", err)
+	}
+	if _, err := inflateBody([]byte("not deflate"), &short); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateBody of garbage = %v, want errBadBody", err)
+	}
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rand.N(256))
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -91,6 +92,18 @@ func TestSentEventChangesNoCounter(t *testing.T) {
 	if r.SoftCount != 2 || r.LastDeliveryAt != nil {
 		t.Errorf("after a sent event: soft_count %d, last delivery %v; want 2 and none", r.SoftCount, r.LastDeliveryAt)
 	}
+	if r.LastEventType == string(parse.EventSent) {
+		t.Errorf("after a sent event: last event type %q, want the bounce's", r.LastEventType)
+	}
+	// Nor does it make state for an address that has none.
+	fresh := parse.SentEvent("new@example.com", "")
+	fresh.OccurredAt = t0
+	if _, err := db.Record(ctx, input("sent-fresh", fresh)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := db.GetRecipient(ctx, "new@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetRecipient after only a sent event = %+v, %v; want no state", r, err)
+	}
 	evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: addr, Type: parse.EventSent})
 	if err != nil || len(evs) != 1 {
 		t.Errorf("ListEvents(type sent) = %d events, %v; want 1", len(evs), err)
@@ -99,12 +112,12 @@ func TestSentEventChangesNoCounter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accepted, sentVolume int64
+	var accepted, sentVolume int64 // two soft failures, two sent events
 	for _, row := range rows {
 		accepted += row.Accepted
 		sentVolume += row.Sent
 	}
-	if accepted != 1 || sentVolume != 3 {
-		t.Errorf("stats: accepted %d, sent %d; want 1 and 3 (two failures and one acceptance observed)", accepted, sentVolume)
+	if accepted != 2 || sentVolume != 4 {
+		t.Errorf("stats: accepted %d, sent %d; want 2 and 4 (two failures and two acceptances observed)", accepted, sentVolume)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bounced/bounced/internal/parse"
@@ -115,15 +116,32 @@ func validateInput(in Input) error {
 	return nil
 }
 
-// recordSet records ps in one transaction, retried as transact retries.
+// recordSet records ps in one transaction, retried as transact retries,
+// and also when a unique index refused a row: another transaction stored
+// the same bytes, provider event or new recipient at the same moment, and
+// the next attempt finds it there.
 func (db *DB) recordSet(ctx context.Context, ps []*prepared) ([]recorded, error) {
 	var recs []recorded
 	err := db.retry(ctx, func() error {
 		var err error
 		recs, err = db.recordSetOnce(ctx, ps)
+		if uniqueViolation(err) {
+			return raceError{err}
+		}
 		return err
 	})
 	return recs, err
+}
+
+// raceError is a unique violation met by the write path, retried.
+type raceError struct{ err error }
+
+func (e raceError) Error() string { return e.err.Error() }
+func (e raceError) Unwrap() error { return e.err }
+
+func uniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared) (_ []recorded, err error) {
@@ -158,75 +176,103 @@ func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared) (_ []recorded, 
 	return recs, nil
 }
 
-// sendPlan runs the plan's statements: round trip 1 begins the
-// transaction and stores the raw inputs, the events and layer 0's
-// recipients; round trip l+1 suppresses layer l's addresses and updates
-// layer l+1's recipients (a layer's suppressions depend on the soft counts
-// its recipients upserts return); the last also commits.
+// sendPlan runs the plan's statements in round trips: the first begins
+// the transaction and stores the raw inputs and their events, and says
+// which were new (bytes stored before and replayed provider events are
+// not); then one round per layer updates the layer's recipients (only for
+// events that were inserted) and puts on the lists the addresses the
+// layer before suppresses (a layer's suppressions depend on the soft
+// counts its recipients statements return); the last also commits.
 func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan) (answers, error) {
 	a := answers{created: map[int64]bool{}, isNew: map[int64]bool{}, added: map[int64]bool{}}
-	softCount := map[int64]int{}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(insertRawSQL, plan.rawArgs()...)
-	if len(plan.events) > 0 {
-		b.Queue(insertEventsSQL, plan.eventArgs()...)
-	}
-	suppressing := false
-	for l := 0; ; l++ {
-		var layer []*plannedEvent
-		var windowed, plain []*plannedEvent
-		if l < len(plan.layers) {
-			layer = plan.layers[l]
-			windowed, plain = recipientGroups(layer)
-			if len(windowed) > 0 {
-				b.Queue(upsertWindowedRecipientsSQL, recipientArgs(windowed, true, plan.pol)...)
-			}
-			if len(plain) > 0 {
-				b.Queue(upsertRecipientsSQL, recipientArgs(plain, false, plan.pol)...)
-			}
-		}
-		last := l >= len(plan.layers)
-		if last {
-			b.Queue("COMMIT")
-		}
-		br := conn.SendBatch(ctx, b)
-		err := readRound(br, l == 0, len(plan.events) > 0, suppressing, len(windowed) > 0, len(plain) > 0, last, a, softCount)
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return a, err
-		}
-		if last {
-			return a, nil
-		}
-		b = &pgx.Batch{}
-		entries := plan.entries(layer, softCount)
-		suppressing = len(entries) > 0
-		if suppressing {
-			b.Queue(suppressSQL, suppressArgs(entries, plan.now)...)
-		}
-	}
-}
-
-// readRound reads one round trip's results in the order they were
-// queued: BEGIN, raw inputs and events (the first round), a layer's
-// suppressions (later rounds), its recipients, and COMMIT (the last).
-func readRound(br pgx.BatchResults, first, events, suppressing, windowed, plain, last bool, a answers, softCount map[int64]int) error {
-	if first {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if err := collectIDs(br, a.created, "insert raw"); err != nil {
-			return err
-		}
-		if events {
-			if err := collectIDs(br, a.isNew, "insert events"); err != nil {
+	// Every statement of the batch reaches existing rows by their keys:
+	// an index probe per row, whatever the planner's statistics say of
+	// the tables (a fresh table has none, and then looks small enough to
+	// scan whole, row after row of the batch).
+	b.Queue("SET LOCAL enable_seqscan = off")
+	b.Queue(insertInputsSQL, plan.inputArgs()...)
+	if err := sendRound(ctx, conn, b, func(br pgx.BatchResults) error {
+		for range 2 { // BEGIN, SET LOCAL
+			if _, err := br.Exec(); err != nil {
 				return err
 			}
 		}
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("insert inputs: %w", err)
+		}
+		var event bool
+		var id int64
+		_, err = pgx.ForEachRow(rows, []any{&event, &id}, func() error {
+			if event {
+				a.isNew[id] = true
+			} else {
+				a.created[id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("insert inputs: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return a, err
 	}
+	softCount := map[int64]int{}
+	var entries []entry
+	for l := 0; l <= len(plan.layers); l++ {
+		b = &pgx.Batch{}
+		suppressing := len(entries) > 0
+		if suppressing {
+			b.Queue(suppressSQL, suppressArgs(entries, plan.now)...)
+		}
+		var layer, windowed, plain []*plannedEvent
+		if l < len(plan.layers) {
+			for _, pe := range plan.layers[l] {
+				if a.isNew[pe.id] {
+					layer = append(layer, pe)
+				}
+			}
+			windowed, plain = recipientGroups(layer)
+			if len(windowed) > 0 {
+				b.Queue(windowedRecipientsSQL, recipientArgs(windowed, true, plan.pol)...)
+			}
+			if len(plain) > 0 {
+				b.Queue(plainRecipientsSQL, recipientArgs(plain, false, plan.pol)...)
+			}
+		}
+		last := l == len(plan.layers)
+		if last {
+			b.Queue("COMMIT")
+		}
+		if b.Len() == 0 {
+			continue
+		}
+		if err := sendRound(ctx, conn, b, func(br pgx.BatchResults) error {
+			return readRound(br, suppressing, len(windowed) > 0, len(plain) > 0, last, a, softCount)
+		}); err != nil {
+			return a, err
+		}
+		entries = plan.entries(layer, softCount)
+	}
+	return a, nil
+}
+
+// sendRound sends b and reads its results with read.
+func sendRound(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	br := conn.SendBatch(ctx, b)
+	err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readRound reads a layer's round in the order it was queued: the last
+// layer's suppressions, this layer's recipients, and COMMIT.
+func readRound(br pgx.BatchResults, suppressing, windowed, plain, last bool, a answers, softCount map[int64]int) error {
 	if suppressing {
 		rows, err := br.Query()
 		if err != nil {
@@ -261,19 +307,6 @@ func readRound(br pgx.BatchResults, first, events, suppressing, windowed, plain,
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
-	}
-	return nil
-}
-
-// collectIDs reads a batch result of single id rows into set.
-func collectIDs(br pgx.BatchResults, set map[int64]bool, what string) error {
-	rows, err := br.Query()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	var id int64
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { set[id] = true; return nil }); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -317,7 +350,11 @@ func readReplays(ctx context.Context, conn *pgxpool.Conn, ps []*prepared, recs [
 }
 
 // The statements of the write path, one per table. Their arguments come
-// from plan.go (rawArgs, eventArgs, recipientArgs, suppressArgs).
+// from plan.go (inputArgs, recipientArgs, suppressArgs). None inserts with
+// ON CONFLICT, whose speculative insertion costs a second WAL record per
+// row: each inserts where no row exists yet, and two transactions
+// inserting the same key at once meet on a unique index, which fails one
+// of them, and recordSet runs it again.
 const (
 	// allocateIDsSQL takes the batch's ids from the sequences, looking
 	// each sequence up once per statement (an InitPlan), not once per id.
@@ -325,148 +362,180 @@ const (
 		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('raw_messages', 'id'))::regclass) FROM generate_series(1, $1)),
 		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('events', 'id'))::regclass) FROM generate_series(1, $2))`
 
-	// insertRawSQL stores the bytes of every input that is the first with
-	// its bytes, under its pre-allocated id; bytes stored before are
-	// skipped, and their id is then never used.
-	insertRawSQL = `
-		INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
-			parse_status, parse_error, kind, result)
-		OVERRIDING SYSTEM VALUE
-		SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb
-		FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
-			$8::text[], $9::text[], $10::text[], $11::text[]) AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res)
-		ORDER BY id
-		ON CONFLICT (sha256) DO NOTHING
-		RETURNING id`
-
-	// insertEventsSQL inserts the events of newly stored inputs, in batch
-	// order. A provider event id already in event_keys (or twice in the
-	// batch: the first wins) is a replay and its event is skipped.
-	insertEventsSQL = `
-		WITH t AS (
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-				$15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
+	// insertInputsSQL stores the bytes of every input that is the first
+	// with its bytes, under its pre-allocated id (bytes stored before are
+	// skipped, and their id is never used), and the events of the inputs
+	// it stored, in batch order, but those whose provider event id this
+	// month's or last month's events hold already (a replay; ids twice in
+	// the batch are left out by planBatch). Provider ids are unique in each
+	// monthly partition of events (migration 00012), and the lookup reads
+	// the partitions of events created from the start of last month (UTC,
+	// the database's clock) until now: a provider event sent again more
+	// than a month later is recorded again. It returns the ids of the raw
+	// inputs (false) and events (true) it inserted.
+	insertInputsSQL = `
+		WITH raw AS (
+			INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
+				parse_status, parse_error, kind, result, deflated_size)
+			OVERRIDING SYSTEM VALUE
+			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size
+			FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
+				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[])
+				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size)
+			WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
+			ORDER BY id
+			RETURNING id
+		), ev AS (
+			INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+				scope, actor, note, occurred_at)
+			OVERRIDING SYSTEM VALUE
+			SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+				scope, '', '', occurred_at
+			FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
+				$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
+				$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[])
 				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
 					provider_event_id, scope, occurred_at)
-			WHERE EXISTS (SELECT 1 FROM raw_messages r WHERE r.id = t.raw_id)
-		), keyed AS (
-			INSERT INTO event_keys (source, provider, provider_event_id, event_id)
-			SELECT source, provider, provider_event_id, id FROM t WHERE provider_event_id IS NOT NULL
-			ORDER BY id
-			ON CONFLICT DO NOTHING
-			RETURNING event_id
+			WHERE t.raw_id IN (SELECT id FROM raw)
+				AND (t.provider_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM events e
+					WHERE e.source = t.source AND e.provider = t.provider AND e.provider_event_id = t.provider_event_id
+						AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
+						AND e.created_at < now() + interval '1 day'))
+			ORDER BY t.id
+			RETURNING id
 		)
-		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, actor, note, occurred_at)
-		OVERRIDING SYSTEM VALUE
-		SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-			scope, '', '', occurred_at
-		FROM t
-		WHERE t.provider_event_id IS NULL OR t.id IN (SELECT event_id FROM keyed)
-		ORDER BY t.id
-		RETURNING id`
+		SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
 
-	// upsertWindowedRecipientsSQL applies a layer's deliveries and
-	// counted failures to their recipients and the soft window: a delivery
+	// windowedRecipientsSQL applies a layer's deliveries and counted
+	// failures to their recipients r and the soft window: a delivery
 	// deletes the counted failures up to its time, a counted failure is
 	// kept at most once per UTC day and per original message, and the
-	// window is counted from what remains. An event is applied only if it
-	// was inserted (not a replay): the join probes the events' primary key
-	// (id, created_at) with created_at = now(), which every event of this
-	// transaction has (one partition, one index lookup per event, whatever
-	// the planner's statistics say: hence LATERAL ... LIMIT 1). It returns
-	// each event with the failures counted in its window.
-	upsertWindowedRecipientsSQL = `
+	// window is counted from what remains. A delivery to an address with
+	// no state writes nothing: there is nothing to clear, and no counter
+	// a delivery adds to. It returns each event applied with the failures
+	// counted in its window.
+	windowedRecipientsSQL = `
 		WITH t AS (
-			SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
 				$7::int[], $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
 				$13::bool[], $14::bool[], $15::date[], $16::text[], $17::text[])
 				AS u(tenant, k, addr, dom, hard, complaint, sender, id, ty, at, lb, ld, delivery, counts, day, mkey, reason)
-			CROSS JOIN LATERAL (SELECT FROM events e WHERE e.id = u.id AND e.created_at = now() LIMIT 1) e
+		), cur AS (
+			SELECT r.tenant, r.address_key FROM recipients r JOIN t ON r.tenant = t.tenant AND r.address_key = t.k
+		), live AS (
+			SELECT t.* FROM t
+			WHERE NOT t.delivery OR EXISTS (SELECT 1 FROM cur WHERE cur.tenant = t.tenant AND cur.address_key = t.k)
 		), cleared AS (
-			DELETE FROM soft_failures sf USING t
+			DELETE FROM soft_failures sf USING live t
 			WHERE t.delivery AND sf.tenant = t.tenant AND sf.address_key = t.k AND sf.occurred_at <= t.at
 		), counted AS (
 			INSERT INTO soft_failures (tenant, address_key, day, message_key, event_id, reason, occurred_at)
-			SELECT tenant, k, day, mkey, id, reason, at FROM t WHERE counts
-			ON CONFLICT DO NOTHING
+			SELECT tenant, k, day, mkey, id, reason, at FROM live t
+			WHERE counts AND NOT EXISTS (SELECT 1 FROM soft_failures sf WHERE sf.tenant = t.tenant AND sf.address_key = t.k
+				AND (sf.day = t.day OR t.mkey <> '' AND sf.message_key = t.mkey))
 			RETURNING tenant, address_key, occurred_at
 		), win AS (
 			SELECT t.tenant, t.k, count(sf.occurred_at) AS n, min(sf.occurred_at) AS first
-			FROM t LEFT JOIN soft_failures sf ON sf.tenant = t.tenant AND sf.address_key = t.k
+			FROM live t LEFT JOIN soft_failures sf ON sf.tenant = t.tenant AND sf.address_key = t.k
 				AND CASE WHEN t.counts THEN sf.occurred_at > t.at - $18::interval AND sf.occurred_at <= t.at
 					ELSE sf.occurred_at > t.at END
 			GROUP BY t.tenant, t.k
 		), cnt AS (
 			SELECT tenant, address_key, count(*) AS n, min(occurred_at) AS first FROM counted GROUP BY tenant, address_key
-		), up AS (
-			INSERT INTO recipients AS r (tenant, address_key, address, domain, soft_count, soft_first_at, hard_count,
-				complaint_count, sender_error_count, last_event_id, last_event_type, last_event_at,
-				last_bounce_at, last_delivery_at, updated_at)
-			SELECT t.tenant, t.k, t.addr, t.dom, win.n + coalesce(cnt.n, 0), least(win.first, cnt.first),
-				t.hard, t.complaint, t.sender, t.id, t.ty, t.at, t.lb, t.ld, now()
-			FROM t JOIN win ON win.tenant = t.tenant AND win.k = t.k
+		), n AS (
+			SELECT t.id, t.tenant, t.k AS address_key, t.addr AS address, t.dom AS domain,
+				win.n + coalesce(cnt.n, 0) AS soft_count, least(win.first, cnt.first) AS soft_first_at,
+				t.hard AS hard_count, t.complaint AS complaint_count, t.sender AS sender_error_count,
+				t.id AS last_event_id, t.ty AS last_event_type, t.at AS last_event_at, t.lb AS last_bounce_at,
+				t.ld AS last_delivery_at,
+				EXISTS (SELECT 1 FROM cur WHERE cur.tenant = t.tenant AND cur.address_key = t.k) AS known
+			FROM live t JOIN win ON win.tenant = t.tenant AND win.k = t.k
 				LEFT JOIN cnt ON cnt.tenant = t.tenant AND cnt.address_key = t.k
-			ORDER BY t.tenant, t.k
-			ON CONFLICT (tenant, address_key) DO UPDATE SET
-				address = EXCLUDED.address,
-				soft_count = EXCLUDED.soft_count,
-				soft_first_at = EXCLUDED.soft_first_at,
+		), upd AS (
+			UPDATE recipients r SET address = n.address, soft_count = n.soft_count, soft_first_at = n.soft_first_at,
 				` + recipientCountersSQL + `
-			RETURNING tenant, address_key, soft_count
+			FROM n WHERE n.known AND r.tenant = n.tenant AND r.address_key = n.address_key
+			RETURNING r.tenant, r.address_key, r.soft_count
+		), ins AS (
+			` + insertRecipientsSQL + `
 		)
-		SELECT t.id, up.soft_count FROM up JOIN t ON t.tenant = up.tenant AND t.k = up.address_key`
+		SELECT n.id, x.soft_count FROM (SELECT * FROM upd UNION ALL SELECT * FROM ins) x
+			JOIN n ON n.tenant = x.tenant AND n.address_key = x.address_key`
 
-	// upsertRecipientsSQL applies a layer's other events (outside the soft
-	// window) to their recipients' counters, soft count kept, and returns
-	// each event with its recipient's soft count.
-	upsertRecipientsSQL = `
-		WITH t AS (
-			SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+	// plainRecipientsSQL applies a layer's other events (outside the
+	// soft window) to their recipients' counters, soft count kept, and
+	// returns each event with its recipient's soft count.
+	plainRecipientsSQL = `
+		WITH n AS (
+			SELECT id, tenant, k AS address_key, addr AS address, dom AS domain, 0 AS soft_count,
+				NULL::timestamptz AS soft_first_at, hard AS hard_count, complaint AS complaint_count,
+				sender AS sender_error_count, id AS last_event_id, ty AS last_event_type, at AS last_event_at,
+				lb AS last_bounce_at, ld AS last_delivery_at,
+				EXISTS (SELECT 1 FROM recipients r WHERE r.tenant = u.tenant AND r.address_key = u.k) AS known
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
 				$7::int[], $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
 				AS u(tenant, k, addr, dom, hard, complaint, sender, id, ty, at, lb, ld)
-			CROSS JOIN LATERAL (SELECT FROM events e WHERE e.id = u.id AND e.created_at = now() LIMIT 1) e
-		), up AS (
-			INSERT INTO recipients AS r (tenant, address_key, address, domain, soft_count, soft_first_at, hard_count,
+		), upd AS (
+			UPDATE recipients r SET address = n.address,
+				` + recipientCountersSQL + `
+			FROM n WHERE n.known AND r.tenant = n.tenant AND r.address_key = n.address_key
+			RETURNING r.tenant, r.address_key, r.soft_count
+		), ins AS (
+			` + insertRecipientsSQL + `
+		)
+		SELECT n.id, x.soft_count FROM (SELECT * FROM upd UNION ALL SELECT * FROM ins) x
+			JOIN n ON n.tenant = x.tenant AND n.address_key = x.address_key`
+
+	// insertRecipientsSQL inserts the recipients of n that were not
+	// there when the statement began (known is false): each existing
+	// row is probed once, to know it, and updated by upd.
+	insertRecipientsSQL = `INSERT INTO recipients (tenant, address_key, address, domain, soft_count, soft_first_at, hard_count,
 				complaint_count, sender_error_count, last_event_id, last_event_type, last_event_at,
 				last_bounce_at, last_delivery_at, updated_at)
-			SELECT t.tenant, t.k, t.addr, t.dom, 0, NULL, t.hard, t.complaint, t.sender, t.id, t.ty, t.at, t.lb, t.ld, now()
-			FROM t
-			ORDER BY t.tenant, t.k
-			ON CONFLICT (tenant, address_key) DO UPDATE SET
-				address = EXCLUDED.address,
-				soft_count = r.soft_count,
-				soft_first_at = r.soft_first_at,
-				` + recipientCountersSQL + `
-			RETURNING tenant, address_key, soft_count
-		)
-		SELECT t.id, up.soft_count FROM up JOIN t ON t.tenant = up.tenant AND t.k = up.address_key`
+			SELECT tenant, address_key, address, domain, soft_count, soft_first_at, hard_count, complaint_count,
+				sender_error_count, last_event_id, last_event_type, last_event_at, last_bounce_at, last_delivery_at, now()
+			FROM n WHERE NOT n.known
+			ORDER BY tenant, address_key
+			RETURNING tenant, address_key, soft_count`
 )
 
-// suppressSQL puts a layer's entries on their lists, or refreshes the
-// entries there (suppressOnConflictSQL), and returns each entry's event and
-// whether it newly suppressed its address (inserted, or brought back from
-// an expired entry). A change that alters what a check answers notifies
-// the other replicas' caches.
+// suppressSQL puts a layer's entries on their lists, or merges them into
+// the entries there (suppressMergeSQL), and returns each entry's event
+// and whether it newly suppressed its address (inserted, or brought back
+// from an expired entry). A change that alters what a check answers
+// notifies the other replicas' caches.
 var suppressSQL = `
-		WITH up AS (
-			INSERT INTO suppressions AS s (scope, address, address_key, domain, reason, class, status, reply_code,
-				diagnostic, source, provider, first_event_id, last_event_id, state_event_id, first_seen_at,
-				last_seen_at, expires_at, created_by, note, created_at)
-			SELECT sc, a, k, d, re, cl, st, rc, dg, src, prov, id, id, id, at, at, exp, cb, nt, $17
+		WITH n AS (
+			SELECT sc AS scope, a AS address, k AS address_key, d AS domain, re AS reason, cl AS class, st AS status,
+				rc AS reply_code, dg AS diagnostic, src AS source, prov AS provider, id AS first_event_id,
+				id AS last_event_id, id AS state_event_id, at AS first_seen_at, at AS last_seen_at, exp AS expires_at,
+				cb AS created_by, nt AS note, $17::timestamptz AS created_at,
+				EXISTS (SELECT 1 FROM suppressions s WHERE ` + keyIs("u.k") + ` AND s.scope = u.sc) AS known
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 				$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::timestamptz[],
 				$14::timestamptz[], $15::text[], $16::text[])
 				AS u(sc, a, k, d, re, cl, st, rc, dg, src, prov, id, at, exp, cb, nt)
-			ORDER BY sc, k
-			` + suppressOnConflictSQL + `
-			RETURNING address_key, last_event_id,
-				coalesce(first_event_id = last_event_id, false) AS added,
-				coalesce(state_event_id = last_event_id, false) AS changed
+		), upd AS (
+			UPDATE suppressions s SET ` + suppressMergeSQL + `
+			FROM n WHERE n.known AND ` + keyIs("n.address_key") + ` AND s.scope = n.scope
+			RETURNING s.address_key, s.last_event_id,
+				coalesce(s.first_event_id = s.last_event_id, false) AS added,
+				coalesce(s.state_event_id = s.last_event_id, false) AS changed
+		), ins AS (
+			INSERT INTO suppressions (scope, address, address_key, domain, reason, class, status, reply_code,
+				diagnostic, source, provider, first_event_id, last_event_id, state_event_id, first_seen_at,
+				last_seen_at, expires_at, created_by, note, created_at)
+			SELECT scope, address, address_key, domain, reason, class, status, reply_code, diagnostic, source, provider,
+				first_event_id, last_event_id, state_event_id, first_seen_at, last_seen_at, expires_at, created_by,
+				note, created_at
+			FROM n WHERE NOT n.known
+			ORDER BY address_key, scope
+			RETURNING address_key, last_event_id, true AS added, true AS changed
+		), done AS (
+			SELECT * FROM upd UNION ALL SELECT * FROM ins
 		)
-		SELECT last_event_id, added FROM up,
-			LATERAL (SELECT CASE WHEN up.changed THEN pg_notify('` + channelSuppressions + `', up.address_key) END) n`
+		SELECT last_event_id, added FROM done,
+			LATERAL (SELECT CASE WHEN done.changed THEN pg_notify('` + channelSuppressions + `', done.address_key) END) x`

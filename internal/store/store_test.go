@@ -207,6 +207,63 @@ func TestProviderEventReplayIsIgnored(t *testing.T) {
 	}
 }
 
+// TestConcurrentSameProviderEvent: the same provider event in different
+// bodies, recorded at once, is recorded once, with one recipient row and
+// one suppression; the write path's inserts meet on the unique indexes and
+// the losers retry.
+func TestConcurrentSameProviderEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	ev := bounce("race@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", time.Now())
+	ev.ProviderEventID = "evt-race"
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	recorded, added := 0, 0
+	for i := range 8 {
+		wg.Go(func() {
+			in := input(fmt.Sprintf("race-%d", i), ev)
+			in.Source, in.Provider = "webhook", "sendgrid"
+			out, err := db.Record(ctx, in)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			recorded += out.Recorded
+			added += out.SuppressionsAdded
+		})
+	}
+	wg.Wait()
+	evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "race@example.com"})
+	r, err := db.GetRecipient(ctx, "race@example.com")
+	if recorded != 1 || added != 1 || len(evs) != 1 || err != nil || r.HardCount != 1 {
+		t.Errorf("8 concurrent copies of one provider event: %d recorded, %d suppressions added, %d events, recipient %+v (%v); want 1, 1, 1, hard_count 1",
+			recorded, added, len(evs), r, err)
+	}
+}
+
+// TestDeliveryToUnknownAddressKeepsNoState: a delivery to an address with
+// no state is recorded as an event, but writes no recipient row: there is
+// nothing for it to clear.
+func TestDeliveryToUnknownAddressKeepsNoState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	ev := parse.Event{Address: "fine@example.com", Type: parse.EventDelivery, Class: parse.ClassNone, Reason: parse.ReasonDelivered, OccurredAt: time.Now()}
+	out, err := db.Record(ctx, input("delivered", ev))
+	if err != nil || out.Recorded != 1 {
+		t.Fatalf("Record(delivery) = %+v, %v", out, err)
+	}
+	if _, err := db.GetRecipient(ctx, "fine@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetRecipient after a delivery only = %v, want ErrNotFound", err)
+	}
+	if evs, _, _ := db.ListEvents(ctx, store.EventFilter{Address: "fine@example.com"}); len(evs) != 1 || evs[0].Type != parse.EventDelivery {
+		t.Errorf("events = %+v, want the delivery", evs)
+	}
+}
+
 func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
 	mfs, err := reg.Gather()

@@ -64,53 +64,57 @@ type entry struct {
 	Note       string
 }
 
-// SQL fragments of the suppressions upsert (suppressSQL). Stronger
-// evidence describes the entry (complaint over hard over manual over
-// soft); of equal strength, the more specific (a reason rather than
-// "other", then a status code that says more than X.0.0), so a later,
-// vaguer report never replaces the reason and status already recorded:
-// the first specific one stays, the rest are counted. An entry never gets
-// a shorter life: expires_at only grows, NULL (never) wins. An expired
-// entry ("dead") is replaced whole. $17 is the current time in each
-// statement that uses them.
+// SQL fragments of the suppressions upsert (suppressSQL), which updates
+// an entry s already there with the new evidence n. Stronger evidence
+// describes the entry (complaint over hard over manual over soft); of
+// equal strength, the more specific (a reason rather than "other", then a
+// status code that says more than X.0.0), so a later, vaguer report never
+// replaces the reason and status already recorded: the first specific one
+// stays, the rest are counted. An entry never gets a shorter life:
+// expires_at only grows, NULL (never) wins. An expired entry ("dead") is
+// replaced whole. $17 is the current time in each statement that uses
+// them.
 const (
 	deadSQL      = `(s.expires_at IS NOT NULL AND s.expires_at <= $17)`
 	classRankSQL = `CASE %s WHEN 'complaint' THEN 4 WHEN 'hard' THEN 3 WHEN 'soft' THEN 1 ELSE 2 END`
 	specificSQL  = `((%[1]s.reason <> 'other')::int * 2 + (%[1]s.status <> '' AND %[1]s.status NOT LIKE '_.0.0')::int)`
-	newExpirySQL = `CASE WHEN ` + deadSQL + ` THEN EXCLUDED.expires_at
-		WHEN s.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
-		ELSE greatest(s.expires_at, EXCLUDED.expires_at) END`
+	newExpirySQL = `CASE WHEN ` + deadSQL + ` THEN n.expires_at
+		WHEN s.expires_at IS NULL OR n.expires_at IS NULL THEN NULL
+		ELSE greatest(s.expires_at, n.expires_at) END`
 )
 
-// outranksSQL says the new evidence describes the entry instead of what it
-// holds: stronger, or as strong and more specific.
-var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "EXCLUDED.class") + " > " + fmt.Sprintf(classRankSQL, "s.class") +
-	" OR (" + fmt.Sprintf(classRankSQL, "EXCLUDED.class") + " = " + fmt.Sprintf(classRankSQL, "s.class") +
-	" AND " + fmt.Sprintf(specificSQL, "EXCLUDED") + " > " + fmt.Sprintf(specificSQL, "s") + "))"
+// outranksSQL says the new evidence n describes the entry instead of what
+// s holds: stronger, or as strong and more specific.
+var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "n.class") + " > " + fmt.Sprintf(classRankSQL, "s.class") +
+	" OR (" + fmt.Sprintf(classRankSQL, "n.class") + " = " + fmt.Sprintf(classRankSQL, "s.class") +
+	" AND " + fmt.Sprintf(specificSQL, "n") + " > " + fmt.Sprintf(specificSQL, "s") + "))"
 
-// suppressOnConflictSQL is what suppressSQL does to an entry already
-// there. $17 is the time now.
-var suppressOnConflictSQL = `ON CONFLICT (scope, address_key) DO UPDATE SET
-				reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reason ELSE s.reason END,
-				class = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.class ELSE s.class END,
-				status = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.status ELSE s.status END,
-				reply_code = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.reply_code ELSE s.reply_code END,
-				diagnostic = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN EXCLUDED.diagnostic ELSE s.diagnostic END,
-				source = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.source ELSE s.source END,
-				provider = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.provider ELSE s.provider END,
+// suppressMergeSQL is what suppressSQL sets on an entry already there.
+var suppressMergeSQL = `reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.reason ELSE s.reason END,
+				class = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.class ELSE s.class END,
+				status = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.status ELSE s.status END,
+				reply_code = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.reply_code ELSE s.reply_code END,
+				diagnostic = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.diagnostic ELSE s.diagnostic END,
+				source = CASE WHEN ` + deadSQL + ` THEN n.source ELSE s.source END,
+				provider = CASE WHEN ` + deadSQL + ` THEN n.provider ELSE s.provider END,
 				event_count = CASE WHEN ` + deadSQL + ` THEN 1 ELSE s.event_count + 1 END,
-				first_seen_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.first_seen_at ELSE least(s.first_seen_at, EXCLUDED.first_seen_at) END,
-				last_seen_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.last_seen_at ELSE greatest(s.last_seen_at, EXCLUDED.last_seen_at) END,
-				first_event_id = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.first_event_id ELSE s.first_event_id END,
-				last_event_id = EXCLUDED.last_event_id,
+				first_seen_at = CASE WHEN ` + deadSQL + ` THEN n.first_seen_at ELSE least(s.first_seen_at, n.first_seen_at) END,
+				last_seen_at = CASE WHEN ` + deadSQL + ` THEN n.last_seen_at ELSE greatest(s.last_seen_at, n.last_seen_at) END,
+				first_event_id = CASE WHEN ` + deadSQL + ` THEN n.first_event_id ELSE s.first_event_id END,
+				last_event_id = n.last_event_id,
 				expires_at = ` + newExpirySQL + `,
-				created_by = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.created_by ELSE s.created_by END,
-				note = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.note ELSE s.note END,
-				created_at = CASE WHEN ` + deadSQL + ` THEN EXCLUDED.created_at ELSE s.created_at END,
+				created_by = CASE WHEN ` + deadSQL + ` THEN n.created_by ELSE s.created_by END,
+				note = CASE WHEN ` + deadSQL + ` THEN n.note ELSE s.note END,
+				created_at = CASE WHEN ` + deadSQL + ` THEN n.created_at ELSE s.created_at END,
 				state_event_id = CASE WHEN ` + deadSQL + `
-					OR (` + outranksSQL + ` AND (EXCLUDED.reason <> s.reason OR EXCLUDED.class <> s.class))
+					OR (` + outranksSQL + ` AND (n.reason <> s.reason OR n.class <> s.class))
 					OR s.expires_at IS DISTINCT FROM ` + newExpirySQL + `
-					THEN EXCLUDED.state_event_id ELSE s.state_event_id END`
+					THEN n.state_event_id ELSE s.state_event_id END`
+
+// keyIs compares the address key of suppressions s with an expression,
+// byte-wise: so the lookup reads the unique index suppressions_key, which
+// is in the "C" collation whatever the database's.
+func keyIs(expr string) string { return `s.address_key COLLATE "C" = ` + expr }
 
 // activeSQL keeps entries that still suppress at $now.
 const activeSQL = `(expires_at IS NULL OR expires_at > %s)`
@@ -154,7 +158,7 @@ func (db *DB) entriesOf(ctx context.Context, key string) ([]Suppression, error) 
 	}
 	var entries []Suppression
 	err := db.read(ctx, func(q *pgxpool.Pool) error {
-		rows, err := q.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE address_key = $1`, key)
+		rows, err := q.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions s WHERE `+keyIs("$1"), key)
 		if err != nil {
 			return err
 		}
@@ -192,7 +196,7 @@ func (db *DB) CheckSuppressions(ctx context.Context, emails []string, scope stri
 		// each address in scope-rank order.
 		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (address_key) `+suppressionColumns+`
 			FROM suppressions
-			WHERE address_key = ANY($1) AND scope = ANY($2) AND `+fmt.Sprintf(activeSQL, "$3")+`
+			WHERE address_key COLLATE "C" = ANY($1) AND scope = ANY($2) AND `+fmt.Sprintf(activeSQL, "$3")+`
 			ORDER BY address_key, array_position($2, scope)`, keys, visible, db.now())
 		if err != nil {
 			return err
@@ -273,9 +277,14 @@ func (f SuppressionFilter) where(now time.Time) (string, []any) {
 	}
 	if f.Tenant != "" || f.OnlyTenant {
 		conds = append(conds, "tenant = "+arg(f.Tenant))
+		if f.Tenant != "" {
+			// Says what the partial index suppressions_tenant holds,
+			// which a prepared statement's parameter cannot.
+			conds = append(conds, "tenant <> ''")
+		}
 	}
 	if f.Address != "" {
-		conds = append(conds, "address_key = "+arg(parse.AddressKey(f.Address)))
+		conds = append(conds, `address_key COLLATE "C" = `+arg(parse.AddressKey(f.Address)))
 	}
 	if f.Reason != "" {
 		conds = append(conds, "reason = "+arg(string(f.Reason)))
@@ -423,7 +432,7 @@ func (db *DB) DeleteSuppression(ctx context.Context, email, scope, actor, note s
 	var s Suppression
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		now := db.now()
-		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE address_key = $1 AND scope = $2 AND `+
+		rows, err := tx.Query(ctx, `DELETE FROM suppressions s WHERE `+keyIs("$1")+` AND scope = $2 AND `+
 			fmt.Sprintf(activeSQL, "$3")+` RETURNING `+suppressionColumns, parse.AddressKey(email), scope, now)
 		if err != nil {
 			return err
@@ -609,7 +618,7 @@ func (db *DB) AddSuppressions(ctx context.Context, items []NewSuppression, actor
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+`, u.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(sc, k, i)
-			JOIN suppressions s ON s.scope = u.sc AND s.address_key = u.k`, scopes, keys)
+			JOIN suppressions s ON s.scope = u.sc AND `+keyIs("u.k"), scopes, keys)
 		if err != nil {
 			return err
 		}
@@ -677,7 +686,7 @@ func manualUpsertSQL(source, now, actor string) string {
 			SELECT scope, address, address_key, domain, reason, 'none', ` + source + `, ` + now + `, ` + now + `, expires_at, ` +
 		actor + `, note, ` + now + `
 			FROM src
-			ON CONFLICT (scope, address_key) DO UPDATE SET
+			ON CONFLICT (address_key COLLATE "C", scope) DO UPDATE SET
 				reason = EXCLUDED.reason, class = EXCLUDED.class, status = '', reply_code = '', diagnostic = '',
 				source = EXCLUDED.source, provider = '', first_event_id = NULL, last_event_id = NULL,
 				event_count = 1, first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
