@@ -23,4 +23,17 @@
 //
 // Status codes and diagnostics are classified with parse.ClassifyStatus
 // wherever the provider's own bounce type is coarser than the code.
+//
+// # Adding a provider
+//
+// Each provider is one file that registers a spec (registry.go): its
+// route name, settings, how its receiver is built from them (verify and
+// decode), its decoder of testdata payloads, and its test signer. From
+// the registry come the routes (cmd/bounced passes them to the API), the
+// settings (BOUNCED_WEBHOOK_{NAME}_{SETTING}, through config.Load), the
+// signed-fixture tests, the golden tests and the fuzz target. Besides the
+// file, a provider needs fixtures in testdata/{name}/ (with golden files:
+// go test -update), its route in openapi.yaml, and in the README its
+// settings and a row for each of its event types; tests fail until each
+// is there.
 package webhook

@@ -96,6 +96,9 @@ func TestReceiveEveryFixture(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, provider := range webhook.Providers() {
 		files, _ := filepath.Glob(filepath.Join("testdata", provider, "*"))
+		if len(files) == 0 {
+			t.Errorf("%s: no fixtures in testdata/%s to sign and send", provider, provider)
+		}
 		for _, f := range files {
 			if strings.HasSuffix(f, ".golden.json") {
 				continue

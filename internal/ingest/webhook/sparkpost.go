@@ -141,6 +141,11 @@ func sparkPostToEvent(e sparkPostEvent, d *decoded) (parse.Event, bool) {
 		if diag == "" {
 			diag = e.Reason
 		}
+		if e.BounceClass == "80" {
+			// A subscribe request: nothing about the mailbox.
+			d.ignore(e.Type)
+			return parse.Event{}, false
+		}
 		c, ok := sparkPostClasses[string(e.BounceClass)]
 		if !ok {
 			c = sparkPostClasses["1"]
