@@ -139,6 +139,36 @@ func TestClassification(t *testing.T) {
 		{Postal, "delivery-failed.json", "test@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
 		{Postal, "delayed.json", "slow@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonNetworkError},
 		{Postal, "bounced.json", "bounced@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonOther},
+		{Resend, "bounced-no-type.json", "old.customer@example.org", parse.EventBounce, parse.ClassHard, parse.ReasonOther},
+		{Resend, "bounced-transient.json", "full.box@example.org", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Resend, "suppressed.json", "listed@example.org", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Resend, "failed.json", "anyone@example.org", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Resend, "delivery-delayed.json", "slow.server@example.org", parse.EventDelay, parse.ClassSoft, parse.ReasonDelayed},
+		{Mailjet, "blocked-user-unknown.json", "no.such.user@example.net", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailjet, "blocked-reasons.json", "someone@no-such-domain.example", parse.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
+		{Mailjet, "blocked-reasons.json", "reported.us@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Mailjet, "blocked-reasons.json", "reader@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{Mailjet, "bounce-greylisted.json", "new.contact@greylist.example", parse.EventDelay, parse.ClassSoft, parse.ReasonDelayed},
+		{Mandrill, "send.json", "buyer@example.com", parse.EventSent, parse.ClassNone, parse.ReasonOther},
+		{Mandrill, "deferral-smtp-events.json", "busy.inbox@example.com", parse.EventDelay, parse.ClassSoft, parse.ReasonMailboxFull},
+		{SendGrid, "dropped.json", "bounced.before@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{SendGrid, "dropped.json", "complained.before@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{SendGrid, "dropped.json", "content.check@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{SendGrid, "more.json", "auth.fail@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonAuthFailure},
+		{SendGrid, "more.json", "gone.box@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
+		{Mailgun, "failed-suppress-complaint.json", "reported.spam@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Mailgun, "failed-old.json", "gave.up@slow.example", parse.EventBounce, parse.ClassSoft, parse.ReasonExpired},
+		{Mailgun, "failed-greylisted.json", "first.time@greylist.example", parse.EventDelay, parse.ClassSoft, parse.ReasonDelayed},
+		{Mailgun, "failed-espblock.json", "reader@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{SparkPost, "refusals.json", "listed@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{SparkPost, "refusals.json", "templated@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonPolicyRejected},
+		{SparkPost, "refusals.json", "full.later@example.com", parse.EventBounce, parse.ClassSoft, parse.ReasonMailboxFull},
+		{Postmark, "subscription-change-bounce.json", "deactivated@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonOther},
+		{Postmark, "subscription-change-complaint.json", "annoyed@example.com", parse.EventComplaint, parse.ClassComplaint, parse.ReasonComplaint},
+		{Brevo, "more.json", "nobody@invalid-address.example", parse.EventBounce, parse.ClassHard, parse.ReasonBadSyntax},
+		{Brevo, "more.json", "unsent@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonSystemError},
+		{Postal, "delivery-failed-connection.json", "unreachable@refusing.example", parse.EventBounce, parse.ClassSoft, parse.ReasonNetworkError},
+		{Generic, "sent.json", "queued@example.com", parse.EventSent, parse.ClassNone, parse.ReasonOther},
 		{Generic, "events.json", "user@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonUserUnknown},
 		{Generic, "events.json", "sender.side@example.com", parse.EventBounce, parse.ClassSender, parse.ReasonProtocolError},
 		{Generic, "single.json", "Single@example.com", parse.EventBounce, parse.ClassHard, parse.ReasonDomainUnknown},
@@ -168,6 +198,53 @@ func TestClassification(t *testing.T) {
 				seen = append(seen, string(ev.Class)+" "+string(ev.Reason))
 			}
 			t.Errorf("%s %s: got %v, want %s %s", tt.address, tt.typ, seen, tt.class, tt.reason)
+		})
+	}
+}
+
+// TestProviderDetails pins what the decoders keep besides the verdict:
+// the codes and words that explain it.
+func TestProviderDetails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		provider, fixture, address string
+		status                     parse.Status
+		reply                      string
+		diagnostic                 string // a part of it
+	}{
+		// Mandrill's deferral has no msg.diag: the last SMTP event's reply.
+		{Mandrill, "deferral-smtp-events.json", "busy.inbox@example.com", "4.2.2", "452", "452 4.2.2 The email account that you tried to reach is over quota."},
+		// SendGrid's drop keeps its status and reason, marked as SendGrid's.
+		{SendGrid, "dropped.json", "bounced.before@example.com", "5.0.0", "", "dropped by SendGrid: Bounced Address (status 5.0.0 is SendGrid's own"},
+		// Resend's advice is kept to read, not read for a reason.
+		{Resend, "bounced-no-type.json", "old.customer@example.org", "", "", "hurts your sender reputation"},
+		// Mailjet's greylisting keeps the server's reply.
+		{Mailjet, "bounce-greylisted.json", "new.contact@greylist.example", "4.7.1", "451", "Greylisted"},
+		// Mailjet's sent carries the receiving server's reply.
+		{Mailjet, "grouped.json", "sent@example.com", "", "", "250 2.0.0 OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider+"/"+tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			body, err := os.ReadFile(filepath.Join("testdata", tt.provider, tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := decode(tt.provider, body, testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range d.events {
+				if ev.Address != tt.address {
+					continue
+				}
+				if ev.Status != tt.status || ev.ReplyCode != tt.reply || !strings.Contains(ev.Diagnostic, tt.diagnostic) {
+					t.Errorf("%s: status %q, reply %q, diagnostic %q; want %q, %q, one holding %q",
+						tt.address, ev.Status, ev.ReplyCode, ev.Diagnostic, tt.status, tt.reply, tt.diagnostic)
+				}
+				return
+			}
+			t.Errorf("no event for %s", tt.address)
 		})
 	}
 }

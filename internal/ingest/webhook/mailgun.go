@@ -193,6 +193,9 @@ func decodeMailgun(body []byte, now time.Time) (*decoded, error) {
 			ev = parse.FailureEvent(parse.EventDelay, e.Recipient, parse.Failure{
 				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft,
 			})
+			if e.Reason == "greylisted" && ev.Class != parse.ClassSender {
+				ev.Reason = parse.ReasonDelayed // greylisting, whatever its code's subject
+			}
 		case e.Reason == "suppress-complaint" || ds.Code == "607":
 			ev = parse.ComplaintEvent(e.Recipient)
 			ev.Diagnostic = diag

@@ -22,6 +22,7 @@ import (
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/ingest/webhook"
 	"github.com/bounced/bounced/internal/ingest/webhook/webhooktest"
+	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -585,5 +586,60 @@ func TestDatabaseOutagePassesThrough(t *testing.T) {
 	body, h := kit.Request(webhook.Generic, payload(t, webhook.Generic, "single.json"))
 	if _, err := rcv.Receive(context.Background(), webhook.Generic, h, bytes.NewReader(body)); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Receive = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestProviderVerdictsOverTime follows addresses through several
+// providers' events, as received and stored: Mandrill's send resets no
+// soft counter, Mailjet's greylisting never counts toward soft
+// suppression, and a later, vaguer hard bounce (Postmark deactivating an
+// address, SendGrid dropping it) keeps the reason and status the first
+// bounce gave.
+func TestProviderVerdictsOverTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	send := func(provider, payload string) {
+		t.Helper()
+		body, h := e.kit.Request(provider, []byte(payload))
+		if out, err := e.receive(provider, body, h); err != nil || out.Message.ParseStatus != store.ParseParsed {
+			t.Fatalf("Receive(%s) = %+v, %v", provider, out.Message, err)
+		}
+	}
+	day := time.Now().Add(-72 * time.Hour).UTC().Truncate(24 * time.Hour).Add(10 * time.Hour)
+	ts := func(d int) string { return strconv.FormatInt(day.Add(time.Duration(d)*24*time.Hour).Unix(), 10) }
+
+	// Two soft bounces from Mandrill, a day apart, then a send.
+	for i := range 2 {
+		send(webhook.Mandrill, `[{"event":"soft_bounce","_id":"m`+strconv.Itoa(i)+`","ts":`+ts(i)+`,"msg":{"email":"busy@example.com","bounce_description":"mailbox_full","diag":"452 4.2.2 mailbox full","_id":"m`+strconv.Itoa(i)+`"}}]`)
+	}
+	send(webhook.Mandrill, `[{"event":"send","_id":"m9","ts":`+ts(2)+`,"msg":{"email":"busy@example.com","_id":"m9"}}]`)
+	if r, err := e.db.GetRecipient(ctx, "busy@example.com"); err != nil || r.SoftCount != 2 || r.LastDeliveryAt != nil {
+		t.Errorf("after two soft bounces and a send: %+v, %v; want soft_count 2 and no delivery", r, err)
+	}
+
+	// Mailjet greylists on three days: delays, never soft failures.
+	for i := range 3 {
+		send(webhook.Mailjet, `{"event":"bounce","time":`+ts(i)+`,"MessageID":`+strconv.Itoa(100+i)+`,"email":"grey@example.com","hard_bounce":false,"error_related_to":"domain","error":"greylisted","comment":"451 4.7.1 greylisted"}`)
+	}
+	if r, err := e.db.GetRecipient(ctx, "grey@example.com"); err == nil && r.SoftCount != 0 {
+		t.Errorf("after three greylistings soft_count = %d, want 0", r.SoftCount)
+	}
+	if _, err := e.db.GetSuppression(ctx, "grey@example.com", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("greylisted address suppressed: %v", err)
+	}
+
+	// SendGrid's 5.1.1 bounce, then Postmark's deactivation and SendGrid's
+	// drop, which say less.
+	send(webhook.SendGrid, `[{"email":"gone@example.com","timestamp":`+ts(0)+`,"event":"bounce","type":"bounce","status":"5.1.1","reason":"550 5.1.1 no such user here","sg_event_id":"g1"}]`)
+	send(webhook.Postmark, `{"RecordType":"SubscriptionChange","MessageID":"pm-1","ChangedAt":"`+day.Add(24*time.Hour).Format(time.RFC3339)+`","Recipient":"gone@example.com","SuppressSending":true,"SuppressionReason":"HardBounce"}`)
+	send(webhook.SendGrid, `[{"email":"gone@example.com","timestamp":`+ts(2)+`,"event":"dropped","reason":"Bounced Address","status":"5.0.0","sg_event_id":"g2"}]`)
+	s, err := e.db.GetSuppression(ctx, "gone@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reason != parse.ReasonUserUnknown || s.Status != "5.1.1" || s.Diagnostic != "550 5.1.1 no such user here" || s.EventCount != 3 {
+		t.Errorf("suppression = reason %s, status %q, diagnostic %q, %d events; want user_unknown, 5.1.1, the bounce's words, 3",
+			s.Reason, s.Status, s.Diagnostic, s.EventCount)
 	}
 }
