@@ -377,3 +377,29 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode decodes every fixture of each provider per operation.
+func BenchmarkDecode(b *testing.B) {
+	for _, provider := range Providers() {
+		var bodies [][]byte
+		for _, f := range fixtures(b)[provider] {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bodies = append(bodies, body)
+		}
+		b.Run(provider, func(b *testing.B) {
+			events := 0
+			for b.Loop() {
+				for _, body := range bodies {
+					d, err := decode(provider, body, testNow)
+					if err == nil {
+						events += len(d.events) + d.ignored + d.unknown
+					}
+				}
+			}
+			b.ReportMetric(float64(events)/float64(b.N), "types/op")
+		})
+	}
+}
