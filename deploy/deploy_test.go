@@ -73,49 +73,7 @@ func readKubernetes(t *testing.T) (kustomization, manifests) {
 		if err != nil {
 			t.Fatalf("kustomization.yaml lists %s: %v", file, err)
 		}
-		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
-			if strings.TrimSpace(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(doc, "")) == "" {
-				continue
-			}
-			var tm metav1.TypeMeta
-			if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
-				t.Fatalf("%s document %d: %v", file, i, err)
-			}
-			var obj any
-			switch tm.APIVersion + " " + tm.Kind {
-			case "v1 Namespace":
-				m.namespace = &corev1.Namespace{}
-				obj = m.namespace
-			case "v1 ConfigMap":
-				m.configMap = &corev1.ConfigMap{}
-				obj = m.configMap
-			case "apps/v1 Deployment":
-				m.deployment = &appsv1.Deployment{}
-				obj = m.deployment
-			case "v1 Service":
-				svc := &corev1.Service{}
-				if strings.Contains(doc, "name: bounced-smtp") {
-					m.smtp = svc
-				} else {
-					m.service = svc
-				}
-				obj = svc
-			case "policy/v1 PodDisruptionBudget":
-				m.pdb = &policyv1.PodDisruptionBudget{}
-				obj = m.pdb
-			case "autoscaling/v2 HorizontalPodAutoscaler":
-				m.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
-				obj = m.hpa
-			case "monitoring.coreos.com/v1 ServiceMonitor":
-				m.monitor = &monitoringv1.ServiceMonitor{}
-				obj = m.monitor
-			default:
-				t.Fatalf("%s: unexpected %s %s", file, tm.APIVersion, tm.Kind)
-			}
-			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
-				t.Errorf("%s: %s does not decode strictly: %v", file, tm.Kind, err)
-			}
-		}
+		decodeManifests(t, file, string(b), &m)
 	}
 	files, err := filepath.Glob("kubernetes/*.yaml")
 	if err != nil {
@@ -127,6 +85,54 @@ func readKubernetes(t *testing.T) (kustomization, manifests) {
 		}
 	}
 	return k, m
+}
+
+// decodeManifests decodes the YAML documents of src strictly into m.
+func decodeManifests(t *testing.T, file, src string, m *manifests) {
+	t.Helper()
+	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(src, -1) {
+		if strings.TrimSpace(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(doc, "")) == "" {
+			continue
+		}
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+			t.Fatalf("%s document %d: %v", file, i, err)
+		}
+		var obj any
+		switch tm.APIVersion + " " + tm.Kind {
+		case "v1 Namespace":
+			m.namespace = &corev1.Namespace{}
+			obj = m.namespace
+		case "v1 ConfigMap":
+			m.configMap = &corev1.ConfigMap{}
+			obj = m.configMap
+		case "apps/v1 Deployment":
+			m.deployment = &appsv1.Deployment{}
+			obj = m.deployment
+		case "v1 Service":
+			svc := &corev1.Service{}
+			if regexp.MustCompile(`(?m)^  name: \S*-?smtp$`).MatchString(doc) {
+				m.smtp = svc
+			} else {
+				m.service = svc
+			}
+			obj = svc
+		case "policy/v1 PodDisruptionBudget":
+			m.pdb = &policyv1.PodDisruptionBudget{}
+			obj = m.pdb
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			m.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
+			obj = m.hpa
+		case "monitoring.coreos.com/v1 ServiceMonitor":
+			m.monitor = &monitoringv1.ServiceMonitor{}
+			obj = m.monitor
+		default:
+			t.Fatalf("%s: unexpected %s %s", file, tm.APIVersion, tm.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Errorf("%s: %s does not decode strictly: %v", file, tm.Kind, err)
+		}
+	}
 }
 
 // TestKubernetesManifests decodes every manifest into the Kubernetes API
@@ -149,6 +155,25 @@ func TestKubernetesManifests(t *testing.T) {
 	if m.namespace.Name != k.Namespace {
 		t.Errorf("namespace.yaml makes %q, kustomization.yaml deploys into %q", m.namespace.Name, k.Namespace)
 	}
+	c := m.deployment.Spec.Template.Spec.Containers[0]
+	if !slices.ContainsFunc(k.Images, func(i image) bool { return strings.HasPrefix(c.Image, i.Name+":") && i.NewTag != "" }) {
+		t.Errorf("image %s has no images: entry (tag) in kustomization.yaml", c.Image)
+	}
+	for _, key := range []string{"database-url", "admin-api-key"} {
+		if !strings.Contains(readFile(t, "kubernetes/deployment.yaml"), "--from-literal="+key+"=") {
+			t.Errorf("deployment.yaml's comment does not say how to create the Secret key %s", key)
+		}
+	}
+	checkManifests(t, m, "bounced")
+}
+
+// checkManifests checks that the objects fit together: selectors select
+// the pods, probes and ports agree, secrets (of the Secret named secret)
+// reach the container, the container runs unprivileged, and the
+// autoscaler, disruption budget, monitor and SMTP Service (where there
+// are) agree with them.
+func checkManifests(t *testing.T, m manifests, secret string) {
+	t.Helper()
 	d := m.deployment
 	pod := labels.Set(d.Spec.Template.Labels)
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
@@ -159,9 +184,6 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("%d containers, want bounced alone", len(d.Spec.Template.Spec.Containers))
 	}
 	c := d.Spec.Template.Spec.Containers[0]
-	if !slices.ContainsFunc(k.Images, func(i image) bool { return strings.HasPrefix(c.Image, i.Name+":") && i.NewTag != "" }) {
-		t.Errorf("image %s has no images: entry (tag) in kustomization.yaml", c.Image)
-	}
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
@@ -188,7 +210,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	var dir string // where the Secret is mounted
 	for _, v := range d.Spec.Template.Spec.Volumes {
-		if v.Secret == nil || v.Secret.SecretName != "bounced" {
+		if v.Secret == nil || v.Secret.SecretName != secret {
 			continue
 		}
 		for _, vm := range c.VolumeMounts {
@@ -198,14 +220,11 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 	if dir == "" {
-		t.Fatal("the Secret bounced is not mounted in the container")
+		t.Fatalf("the Secret %s is not mounted in the container", secret)
 	}
 	for variable, key := range map[string]string{"BOUNCED_DATABASE_URL_FILE": "database-url", "BOUNCED_ADMIN_KEY_FILE": "admin-api-key"} {
 		if env[variable] != dir+"/"+key {
 			t.Errorf("%s = %q, want the Secret's %s key at %s/%s", variable, env[variable], key, dir, key)
-		}
-		if !strings.Contains(readFile(t, "kubernetes/deployment.yaml"), "--from-literal="+key+"=") {
-			t.Errorf("deployment.yaml's comment does not say how to create the Secret key %s", key)
 		}
 	}
 	if listen := m.configMap.Data["BOUNCED_LISTEN"]; !strings.HasPrefix(listen, "0.0.0.0:") || env["BOUNCED_ADMIN_KEY_FILE"] == "" {
@@ -253,28 +272,39 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("Service port %s targets %q, which the container does not name", p.Name, p.TargetPort.StrVal)
 		}
 	}
-	if sel, err := metav1.LabelSelectorAsSelector(m.pdb.Spec.Selector); err != nil || !sel.Matches(pod) {
-		t.Errorf("the PodDisruptionBudget does not select the pods (%v)", err)
-	}
-	ref := m.hpa.Spec.ScaleTargetRef
-	if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != d.Name {
-		t.Errorf("the HPA scales %+v, not the Deployment %s", ref, d.Name)
-	}
-	if m.hpa.Spec.MinReplicas == nil || m.pdb.Spec.MinAvailable == nil || int(*m.hpa.Spec.MinReplicas) <= m.pdb.Spec.MinAvailable.IntValue() {
-		t.Error("the HPA's minReplicas must exceed the PDB's minAvailable, or no node can ever be drained")
-	}
-	if conns := atoi(t, m.configMap.Data["BOUNCED_DB_MAX_CONNS"]); conns*int(m.hpa.Spec.MaxReplicas) > 90 {
-		t.Errorf("%d replicas x %d connections exceed what a default PostgreSQL (max_connections 100) allows", m.hpa.Spec.MaxReplicas, conns)
-	}
-	if sel, err := metav1.LabelSelectorAsSelector(&m.monitor.Spec.Selector); err != nil || !sel.Matches(labels.Set(m.service.Labels)) ||
-		sel.Matches(labels.Set(m.smtp.Labels)) {
-		t.Errorf("the ServiceMonitor does not select the API's Service alone (%v)", err)
-	}
-	checkSMTP(t, m, ports)
-	for _, ep := range m.monitor.Spec.Endpoints {
-		if !svcPorts[ep.Port] || ep.Path != "/metrics" {
-			t.Errorf("ServiceMonitor endpoint %+v: want a Service port name and /metrics", ep)
+	if m.pdb != nil {
+		if sel, err := metav1.LabelSelectorAsSelector(m.pdb.Spec.Selector); err != nil || !sel.Matches(pod) {
+			t.Errorf("the PodDisruptionBudget does not select the pods (%v)", err)
 		}
+	}
+	if m.hpa != nil {
+		ref := m.hpa.Spec.ScaleTargetRef
+		if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != d.Name {
+			t.Errorf("the HPA scales %+v, not the Deployment %s", ref, d.Name)
+		}
+		if m.pdb != nil && (m.hpa.Spec.MinReplicas == nil || m.pdb.Spec.MinAvailable == nil || int(*m.hpa.Spec.MinReplicas) <= m.pdb.Spec.MinAvailable.IntValue()) {
+			t.Error("the HPA's minReplicas must exceed the PDB's minAvailable, or no node can ever be drained")
+		}
+		if conns := atoi(t, m.configMap.Data["BOUNCED_DB_MAX_CONNS"]); conns*int(m.hpa.Spec.MaxReplicas) > 90 {
+			t.Errorf("%d replicas x %d connections exceed what a default PostgreSQL (max_connections 100) allows", m.hpa.Spec.MaxReplicas, conns)
+		}
+	}
+	if m.monitor != nil {
+		sel, err := metav1.LabelSelectorAsSelector(&m.monitor.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(m.service.Labels)) || m.smtp != nil && sel.Matches(labels.Set(m.smtp.Labels)) {
+			t.Errorf("the ServiceMonitor does not select the API's Service alone (%v)", err)
+		}
+		for _, ep := range m.monitor.Spec.Endpoints {
+			if !svcPorts[ep.Port] || ep.Path != "/metrics" {
+				t.Errorf("ServiceMonitor endpoint %+v: want a Service port name and /metrics", ep)
+			}
+		}
+	}
+	if m.smtp != nil || m.configMap.Data["BOUNCED_SMTP_LISTEN"] != "" {
+		if m.smtp == nil {
+			t.Fatal("BOUNCED_SMTP_LISTEN is set, but no Service offers the receiver")
+		}
+		checkSMTP(t, m, ports)
 	}
 }
 

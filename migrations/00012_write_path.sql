@@ -47,6 +47,9 @@ CREATE INDEX events_time ON events (occurred_at);
 -- as received), and PostgreSQL does not try to compress it again.
 ALTER TABLE raw_messages ADD COLUMN deflated_size integer;
 ALTER TABLE raw_messages ALTER COLUMN body SET STORAGE EXTERNAL;
+-- No foreign key to raw ids either: the retention clears the raw_id of a
+-- quarantined message whose bytes it deletes, as ON DELETE SET NULL did.
+ALTER TABLE mail_attempts DROP CONSTRAINT mail_attempts_raw_id_fkey;
 ALTER TABLE raw_messages DROP CONSTRAINT raw_messages_pkey;
 CREATE INDEX raw_messages_id ON raw_messages USING brin (id) WITH (pages_per_range = 8, autosummarize = on);
 DROP INDEX raw_messages_received_at;
@@ -108,6 +111,8 @@ $$;
 -- +goose StatementEnd
 ALTER TABLE raw_messages ALTER COLUMN body SET STORAGE EXTENDED;
 ALTER TABLE raw_messages DROP COLUMN deflated_size;
+UPDATE mail_attempts a SET raw_id = NULL WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.id = a.raw_id);
+ALTER TABLE mail_attempts ADD CONSTRAINT mail_attempts_raw_id_fkey FOREIGN KEY (raw_id) REFERENCES raw_messages (id) ON DELETE SET NULL;
 
 CREATE TABLE event_keys (
     source            text        NOT NULL,

@@ -29,7 +29,7 @@ func commandList() []commandInfo {
 		{"migrate", "[flags]", "apply database migrations and exit"},
 		{"parse", "[--pretty] [--jobs N] [--progress auto|always|never] [--verp-prefix P] [--recipient-header H,...] FILE|DIR|- ...",
 			"parse bounce messages; one JSON object per file per line"},
-		{"explain", "[--json] CODE ...", "explain an enhanced status code (5.1.1) or an SMTP reply code (550)"},
+		{"explain", "[--json] CODE|FILE ...", "explain an enhanced status code (5.1.1) or an SMTP reply code (550), or what decided each recipient of a bounce file"},
 		{"apikey", "create|list|revoke ...", "create, list and revoke API keys (bounced apikey --help)"},
 		{"ingest", "maildir [--progress auto|always|never] [--provider NAME] PATH",
 			"import a Maildir or mbox file once; prints counts per kind and reason"},

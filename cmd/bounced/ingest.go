@@ -63,7 +63,8 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	mail, err := ingest.NewMail(db, logger, nil, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
+		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
 	if err != nil {
 		return err
 	}

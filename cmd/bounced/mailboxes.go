@@ -46,6 +46,12 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 	if err != nil {
 		return nil, err
 	}
+	// A message that keeps failing is set aside, never retried for ever
+	// in front of the others.
+	guarded, err := ingest.NewQuarantine(mail, db, ingest.QuarantineOptions{MaxAttempts: int(mc.MaxAttempts), Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	verp := verpOf(mc)
 	type runner interface {
 		api.HealthChecker
@@ -59,7 +65,7 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 			return nil, err
 		}
 		m, err := ingest.NewIMAP(icfg, ingest.MailboxDeps{
-			Ingester: mail, Leases: db, Checkpoints: db, Logger: logger, Metrics: metrics, Holder: holder,
+			Ingester: guarded, Leases: db, Checkpoints: db, Logger: logger, Metrics: metrics, Holder: holder,
 		})
 		if err != nil {
 			return nil, err
@@ -71,7 +77,7 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 			Path: path, Action: ingest.MaildirAction(mc.MaildirAction), MoveTo: mc.MaildirMoveTo,
 			PollInterval: mc.MaildirPollInterval, MaxMessageBytes: cfg.MaxBodyBytes,
 			UnhealthyAfter: mc.UnhealthyAfter, VERP: verp,
-		}, ingest.MaildirDeps{Ingester: mail, Logger: logger, Metrics: metrics})
+		}, ingest.MaildirDeps{Ingester: guarded, Logger: logger, Metrics: metrics})
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +98,7 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 			}
 			rcfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
-		deps := ingest.SMTPDeps{Ingester: mail, Logger: logger, Metrics: metrics}
+		deps := ingest.SMTPDeps{Ingester: guarded, Logger: logger, Metrics: metrics}
 		if mc.SMTPListen != "" {
 			smtpCfg := rcfg
 			smtpCfg.Name, smtpCfg.Network, smtpCfg.Addr = "smtp", "tcp", mc.SMTPListen

@@ -4,7 +4,7 @@
 //	bounced serve          run the service (the default)
 //	bounced migrate        apply database migrations
 //	bounced parse FILE...  parse bounce messages, print JSON Lines
-//	bounced explain CODE   explain an SMTP status code
+//	bounced explain CODE|FILE  explain an SMTP status code or a bounce
 //	bounced apikey ...     create, list and revoke API keys
 //	bounced healthcheck    probe a running bounced (for containers)
 //	bounced ingest maildir PATH  import a Maildir or mbox file once

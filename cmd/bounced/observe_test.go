@@ -205,6 +205,8 @@ var bouncedMetrics = map[string][]string{
 	"bounced_parse_messages_total":                             {"outcome"},
 	"bounced_parse_duration_seconds":                           nil,
 	"bounced_ingest_duration_seconds":                          {"source"},
+	"bounced_ingest_recipients_dropped_total":                  {"source"},
+	"bounced_ingest_unverified_total":                          {"source"},
 	"bounced_webhook_requests_total":                           {"outcome", "provider"},
 	"bounced_webhook_rejected_total":                           {"provider", "reason"},
 	"bounced_webhook_events_total":                             {"provider", "type"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -121,9 +122,14 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 			if pretty {
 				enc.SetIndent("", "  ")
 			}
+			// One read buffer per worker: Parse copies what it keeps, and
+			// the line is encoded before the next file is read into it.
+			var readBuf []byte
 			for job := range todo {
 				buf.Reset()
-				err := enc.Encode(parseOne(job, opt))
+				var line parseLine
+				line, readBuf = parseOne(job, opt, readBuf)
+				err := enc.Encode(line)
 				done <- parseResult{seq: job.seq, line: bytes.Clone(buf.Bytes()), err: err}
 			}
 		}()
@@ -150,6 +156,9 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 	}()
 
 	// Print in order: a line finished early waits for the ones before it.
+	// Lines go out through a buffer: one write per line was a system
+	// call per file.
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	var err error
 	pending := map[int]parseResult{}
 	next := 0
@@ -167,7 +176,7 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 				continue
 			}
 			if err = r.err; err == nil {
-				_, err = stdout.Write(r.line)
+				_, err = out.Write(r.line)
 			}
 			if err == nil && tick != nil {
 				tick()
@@ -176,6 +185,9 @@ func runParse(args []string, stdin io.Reader, stdout io.Writer, pretty bool, n i
 				close(stop)
 			}
 		}
+	}
+	if err == nil {
+		err = out.Flush()
 	}
 	if err != nil {
 		return fmt.Errorf("parse: write output: %w", err)
@@ -231,19 +243,23 @@ func regular(path string, d fs.DirEntry) bool {
 	return false
 }
 
-// parseOne reads (unless read already) and parses one input. It never
-// fails: errors go into the line.
-func parseOne(job parseJob, opt parse.Options) parseLine {
+// parseOne reads (unless read already) and parses one input, reading
+// into buf and returning it for the next input. It never fails: errors
+// go into the line.
+func parseOne(job parseJob, opt parse.Options, buf []byte) (parseLine, []byte) {
 	line := parseLine{File: job.name}
 	raw, err := job.raw, job.readErr
 	if !job.read {
-		raw, err = readCapped(job.name)
+		raw, err = readCappedInto(job.name, buf[:0])
+		if err == nil {
+			buf = raw
+		}
 	}
 	if err != nil {
 		line.Report = &parse.Report{Kind: parse.KindNotBounce, Recipients: []parse.Recipient{}}
 		line.Events = []parse.Event{}
 		line.Error = err.Error()
-		return line
+		return line, buf
 	}
 	rep, err := parse.ParseWithOptions(raw, opt)
 	line.Report = rep
@@ -251,14 +267,5 @@ func parseOne(job parseJob, opt parse.Options) parseLine {
 	if err != nil {
 		line.Error = err.Error()
 	}
-	return line
-}
-
-func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, parse.MaxInputSize+1))
+	return line, buf
 }

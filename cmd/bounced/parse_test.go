@@ -184,10 +184,12 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 func TestParseOutputFails(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	for i := range 50 {
-		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.eml", i)), dsntest.DSN("x", dsntest.Rcpt{Address: "a@example.com", Status: "5.1.1"}), 0o644)
+	// Output is buffered (64 KiB): enough files that it is written more
+	// than once, and the second write fails.
+	for i := range 200 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d.eml", i)), dsntest.DSN("x", dsntest.Rcpt{Address: "a@example.com", Status: "5.1.1"}), 0o644)
 	}
-	err := run(context.Background(), []string{"parse", "--jobs", "3", dir}, env(), nil, &failingWriter{n: 5}, io.Discard)
+	err := run(context.Background(), []string{"parse", "--jobs", "3", dir}, env(), nil, &failingWriter{n: 1}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("parse to a failing writer = %v, want the write error", err)
 	}

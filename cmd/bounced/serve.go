@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/bounced/bounced/internal/api"
 	"github.com/bounced/bounced/internal/config"
@@ -152,7 +153,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer group.Close()
-	mail, err := ingest.NewMail(group, logger, reg, nil)
+	mail, err := ingest.NewMail(group, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
+		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
 	if err != nil {
 		return err
 	}
@@ -176,9 +178,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv, err := api.New(api.Deps{
 		Ingester: mail, Webhooks: hooks, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
-		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
+		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db, Quarantine: db,
 		Logger: logger, Registerer: reg, Gatherer: reg,
-	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth),
+	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth), Exposed: !loopback(cfg.Listen),
 		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst),
 		WebhookMaxBodyBytes: cfg.Webhooks.MaxBodyBytes, WebhookRoutes: webhookRoutes()})
 	if err != nil {
@@ -193,6 +195,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Past the cap, connections wait in the listen queue: each open one
+	// costs a goroutine and buffers, whoever holds it.
+	ln = netutil.LimitListener(ln, int(cfg.MaxConnections))
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -258,27 +263,38 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 // ErrOpenExposed refuses to serve an open API beyond this machine.
 var ErrOpenExposed = errors.New("refusing to listen beyond loopback with no API key: create one (bounced apikey create), set BOUNCED_ADMIN_KEY, or set BOUNCED_AUTH=off if a proxy authenticates")
 
-// checkExposure warns about an open API and refuses one on a non-loopback
-// address: in auto mode the API is open until the first key exists.
+// checkExposure says at start whether API keys are required and why. It
+// refuses to serve beyond loopback with no key at all: keys are required
+// there from the start (and stay required if every key is revoked later),
+// so such a server could only answer 401. On loopback, auto mode is open
+// until the first key exists.
 func checkExposure(ctx context.Context, cfg config.Config, db *store.DB, logger *slog.Logger) error {
 	if cfg.Auth == "off" {
 		logger.Warn("API authentication is off (BOUNCED_AUTH=off); anyone who reaches the port can change the suppression list")
 		return nil
 	}
-	if cfg.Auth == "on" || cfg.AdminKey != "" {
+	switch {
+	case cfg.AdminKey != "":
+		logger.Info("API keys required: an admin key is configured")
+		return nil
+	case cfg.Auth == "on":
+		logger.Info("API keys required (BOUNCED_AUTH=on)")
 		return nil
 	}
 	any, err := db.AnyAPIKeys(ctx)
 	if err != nil {
 		return err
 	}
-	if any {
-		return nil
-	}
-	if !loopback(cfg.Listen) {
+	switch {
+	case !any && !loopback(cfg.Listen):
 		return ErrOpenExposed
+	case !loopback(cfg.Listen):
+		logger.Info("API keys required: the listen address is beyond loopback; they stay required if every key is revoked")
+	case any:
+		logger.Info("API keys required: a key exists; they stay required if every key is revoked")
+	default:
+		logger.Warn("no API keys exist: the API is open to local clients until one is created (bounced apikey create); from then on keys are required until bounced restarts")
 	}
-	logger.Warn("no API keys exist: the API is open to local clients until one is created (bounced apikey create)")
 	return nil
 }
 

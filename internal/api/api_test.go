@@ -98,13 +98,13 @@ func newHarnessAt(t *testing.T, opts api.Options, now func() time.Time) *harness
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	db := dbtest.Open(t, store.Options{Registerer: reg, NowFunc: now})
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, now)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t), Registerer: reg, NowFunc: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
-		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
+		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db, Quarantine: db,
 		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg, NowFunc: now,
 	}, opts)
 	if err != nil {

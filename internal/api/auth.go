@@ -5,10 +5,13 @@ import (
 	"crypto/subtle"
 	"errors"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -21,8 +24,12 @@ type AuthMode string
 
 // Auth modes.
 const (
-	// AuthAuto requires a key as soon as one exists (or an admin key is
-	// configured); with none at all the API is open, for a first run.
+	// AuthAuto requires keys when the server is exposed beyond this
+	// machine (Options.Exposed) or an admin key is configured, from the
+	// start, whether any key exists or not. On loopback it is open while
+	// no key exists, for a first run, and requires keys from the moment
+	// one appears for as long as the process runs: it tightens, it never
+	// loosens, so revoking every key does not open the API.
 	AuthAuto AuthMode = "auto"
 	AuthOn   AuthMode = "on"  // always require a key
 	AuthOff  AuthMode = "off" // never check keys (behind a trusted proxy)
@@ -60,6 +67,7 @@ var accessRules = map[string]access{
 	"GET /v1/suppressions/{email}":      {scope: store.KeySuppressionsRead},
 	"DELETE /v1/suppressions/{email}":   {scope: store.KeySuppressionsWrite},
 	"GET /v1/events":                    {scope: store.KeyEventsRead},
+	"GET /v1/quarantine":                {scope: store.KeyEventsRead, global: true},
 	"GET /v1/recipients/{email}":        {scope: store.KeyEventsRead},
 	"POST /v1/recipients/{email}/reset": {scope: store.KeySuppressionsWrite},
 	"GET /v1/stats":                     {scope: store.KeyEventsRead},
@@ -131,8 +139,12 @@ type ForbiddenError struct{ Detail string }
 
 func (e *ForbiddenError) Error() string { return "api: forbidden: " + e.Detail }
 
-// RateLimitedError means the key is over its rate; retry after RetryAfter.
-type RateLimitedError struct{ RetryAfter time.Duration }
+// RateLimitedError means the key (or the client) is over its rate; retry
+// after RetryAfter. Detail, when set, says which rate.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Detail     string
+}
 
 func (e *RateLimitedError) Error() string { return "api: rate limited" }
 
@@ -140,6 +152,17 @@ func (e *RateLimitedError) Error() string { return "api: rate limited" }
 var (
 	ErrUnauthenticated = errors.New("api: missing API key")
 	ErrBadKey          = errors.New("api: unknown or revoked API key")
+)
+
+// Failed authentications: each client may fail AuthFailureBurst times,
+// then AuthFailureRate times a second. Over that, its requests carrying a
+// token are refused with 429 before the token is looked up, so guessing
+// keys costs the database nothing.
+const (
+	AuthFailureRate  = 1.0
+	AuthFailureBurst = 20
+	// authClientsMax bounds the clients remembered.
+	authClientsMax = 10000
 )
 
 // authenticator checks keys and rates.
@@ -152,6 +175,68 @@ type authenticator struct {
 	mu        sync.Mutex
 	limiters  map[int64]*rate.Limiter
 	failures  func(reason string)
+	// clients limits failed authentications by client address.
+	clients map[string]*rate.Limiter
+	// required says keys are needed (always, in mode on); auto mode sets
+	// it at start or when it first sees a key, and never clears it.
+	required atomic.Bool
+	// exposed is why keys are required from the start.
+	exposed bool
+	// noKeysLogged is when the log last said that keys are required and
+	// none exists (Unix seconds), so it says so once a minute at most.
+	noKeysLogged atomic.Int64
+}
+
+// clientKey names the client of r for the failure limit: its IP address,
+// or its /64 for IPv6, where one client holds many addresses.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip.Is4() || ip.Is4In6() {
+		return ip.Unmap().String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
+// overFailing reports whether the client has used up its failed
+// authentications; a client that never failed costs nothing here.
+func (a *authenticator) overFailing(client string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.clients[client]
+	return ok && l.Tokens() < 1
+}
+
+// failed counts a failed authentication of the client.
+func (a *authenticator) failed(client string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.clients[client]
+	if !ok {
+		if len(a.clients) >= authClientsMax {
+			// Forget the clients that have not failed lately (full
+			// buckets); all of them if that is not enough.
+			now := time.Now()
+			for k, v := range a.clients {
+				if v.TokensAt(now) >= AuthFailureBurst {
+					delete(a.clients, k)
+				}
+			}
+			if len(a.clients) >= authClientsMax {
+				clear(a.clients)
+			}
+		}
+		l = rate.NewLimiter(AuthFailureRate, AuthFailureBurst)
+		a.clients[client] = l
+	}
+	l.Allow()
 }
 
 const adminKeyID = -1
@@ -205,7 +290,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	}
 	token, hasToken := bearer(r)
 	if !hasToken {
-		if a.mode == AuthAuto && a.adminHash == nil {
+		if !a.required.Load() {
 			any := false
 			if a.keys != nil {
 				var err error
@@ -216,28 +301,41 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 			if !any {
 				return principal{name: "api", open: true}, nil
 			}
+			if a.required.CompareAndSwap(false, true) {
+				s.logger.InfoContext(r.Context(), "an API key exists: keys are required from now on, also if every key is revoked")
+			}
 		}
 		a.failures("missing")
+		s.explainNoKeys(r.Context())
 		return principal{}, ErrUnauthenticated
 	}
 	var k store.APIKey
 	sum := store.HashToken(token)
+	client := clientKey(r)
 	switch {
 	case a.adminHash != nil && subtle.ConstantTimeCompare(sum[:], a.adminHash) == 1:
 		k = store.APIKey{ID: adminKeyID, Name: ConfigAdminName, Scopes: []store.KeyScope{store.KeyAdmin}}
+	case a.overFailing(client):
+		a.failures("client_rate_limited")
+		return principal{}, &RateLimitedError{RetryAfter: time.Duration(float64(time.Second) / AuthFailureRate),
+			Detail: "too many failed authentications from this address; retry after Retry-After seconds"}
 	case a.keys == nil:
+		a.failed(client)
 		a.failures("unknown")
 		return principal{}, ErrBadKey
 	default:
 		var err error
 		k, err = a.keys.AuthenticateAPIKey(r.Context(), token)
 		if errors.Is(err, store.ErrNotFound) {
+			a.failed(client)
 			a.failures("unknown")
+			s.explainNoKeys(r.Context())
 			return principal{}, ErrBadKey
 		}
 		if err != nil {
 			return principal{}, err
 		}
+		a.required.Store(true) // a key exists: never open again
 		if err := a.keys.TouchAPIKey(r.Context(), k.ID); err != nil {
 			s.logger.WarnContext(r.Context(), "recording key use", "error", err)
 		}
@@ -251,6 +349,34 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		}
 	}
 	return principal{name: k.Name, tenant: k.Tenant, key: &k}, nil
+}
+
+// explainNoKeys logs, once a minute at most, that keys are required and
+// none exists, when that is so: every request is refused then, and the
+// operator must learn why from the log.
+func (s *Server) explainNoKeys(ctx context.Context) {
+	a := s.auth
+	if a.adminHash != nil {
+		return
+	}
+	now := time.Now().Unix()
+	last := a.noKeysLogged.Load()
+	if now-last < 60 || !a.noKeysLogged.CompareAndSwap(last, now) {
+		return
+	}
+	if a.keys != nil {
+		if any, err := a.keys.AnyAPIKeys(ctx); err != nil || any {
+			return
+		}
+	}
+	why := "BOUNCED_AUTH=on"
+	switch {
+	case a.mode == AuthAuto && a.exposed:
+		why = "the listen address is beyond loopback"
+	case a.mode == AuthAuto:
+		why = "a key existed since the start of this process"
+	}
+	s.logger.WarnContext(ctx, "API keys are required ("+why+") and no API key exists: every request that needs one is refused with 401; create one (bounced apikey create) or set BOUNCED_ADMIN_KEY")
 }
 
 func (s *Server) permit(p principal, acc access) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/bounced/bounced/internal/store"
 )
@@ -20,6 +23,12 @@ var (
 	ErrMethodNotAllowed     = errors.New("api: method not allowed")
 	ErrWebhookNotConfigured = errors.New("api: webhook provider not configured")
 )
+
+// unsupportedMediaType is the MediaTypeError of a route that takes the
+// accepted media types.
+func unsupportedMediaType(accepted ...string) error {
+	return &MediaTypeError{Detail: "send the body with Content-Type: " + strings.Join(accepted, " or ")}
+}
 
 // webhookRefusal is how a WebhookReceiver's refusals are recognised: the
 // receiver lives in a package api must not import, so the contract is a
@@ -116,7 +125,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "this key is bound to a tenant; that scope or tenant is not its own"
 	case errors.As(err, &limited):
 		p.Status, p.Type, p.Title = http.StatusTooManyRequests, problemType("rate-limited"), "Too many requests"
-		p.Detail = "this key is over its request rate; retry after Retry-After seconds"
+		p.Detail = cmp.Or(limited.Detail, "this key is over its request rate; retry after Retry-After seconds")
 		w.Header().Set("Retry-After", retryAfterSeconds(limited.RetryAfter))
 	case errors.As(err, &tooMany):
 		p.Status, p.Type, p.Title, p.Param = http.StatusRequestEntityTooLarge, problemType("too-many-items"), "Too many items", tooMany.Param
@@ -151,7 +160,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Type, p.Title = http.StatusConflict, problemType("conflict"), "Conflict"
 	case errors.Is(err, ErrUnsupportedMediaType):
 		p.Status, p.Type, p.Title = http.StatusUnsupportedMediaType, problemType("unsupported-media-type"), "Unsupported media type"
-		p.Detail = "send the message with Content-Type: message/rfc822"
+		p.Detail = "this route takes another Content-Type"
 		if mt := (*MediaTypeError)(nil); errors.As(err, &mt) {
 			p.Detail = mt.Detail
 		}
@@ -166,7 +175,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Type, p.Title = http.StatusServiceUnavailable, problemType("unavailable"), "Service unavailable"
 		p.Detail = "the database is unavailable; retry later"
 		w.Header().Set("Retry-After", "5")
-		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+		s.logger.WarnContext(r.Context(), "database unavailable", "error", err, slog.Group("request", "method", r.Method, "route", routePattern(r)))
 	case errors.As(err, &notReady):
 		// Not logged: the failing component logs its own errors, and
 		// probes ask every few seconds.
@@ -176,9 +185,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client went away; nobody is listening
 	default:
 		p.Status, p.Type, p.Title = http.StatusInternalServerError, "about:blank", "Internal server error"
-		s.logger.ErrorContext(r.Context(), "request failed", "error", err, slog.Group("request", "method", r.Method, "path", r.URL.Path))
+		s.logger.ErrorContext(r.Context(), "request failed", "error", err, slog.Group("request", "method", r.Method, "route", routePattern(r)))
 	}
 	writeProblem(w, p)
+}
+
+// routePattern is the route r matched ("/v1/suppressions/{email}"), for
+// logs: the path itself can hold an address.
+func routePattern(r *http.Request) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		if p := rctx.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
 }
 
 // storeDetail is a store error's message without the package prefix.

@@ -45,7 +45,7 @@ type csvRows struct {
 }
 
 func newCSVRows(body io.Reader, p principal, now time.Time, defaults store.NewSuppression) (*csvRows, error) {
-	cr := csv.NewReader(body)
+	cr := csv.NewReader(newCSVLimiter(body))
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
 	cr.ReuseRecord = false
@@ -53,6 +53,10 @@ func newCSVRows(body io.Reader, p principal, now time.Time, defaults store.NewSu
 	head, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, badRequest("body", "the CSV file is empty")
+	}
+	var bad *BadRequestError
+	if errors.As(err, &bad) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, badRequest("body", "the CSV header cannot be read: %v", err)
@@ -79,12 +83,14 @@ func newCSVRows(body io.Reader, p principal, now time.Time, defaults store.NewSu
 	return c, nil
 }
 
+// field is a column's value, with the apostrophe an export put before a
+// formula-like value taken off again.
 func (c *csvRows) field(rec []string, name string) string {
 	i, ok := c.cols[name]
 	if !ok || i >= len(rec) {
 		return ""
 	}
-	return strings.TrimSpace(rec[i])
+	return csvValue(strings.TrimSpace(rec[i]))
 }
 
 func (c *csvRows) bad(line int, format string, args ...any) {
@@ -104,7 +110,6 @@ func (c *csvRows) Next() (store.NewSuppression, bool) {
 		} else {
 			rec, err = c.r.Read()
 		}
-		line, _ := c.r.FieldPos(0)
 		var perr *csv.ParseError
 		switch {
 		case errors.Is(err, io.EOF):
@@ -119,10 +124,11 @@ func (c *csvRows) Next() (store.NewSuppression, bool) {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}
+		line, _ := c.r.FieldPos(0)
 		raw := c.field(rec, "email")
 		addr, aerr := parse.NormalizeAddress(raw)
 		if aerr != nil {
-			c.bad(line, "%q is not a mail address", raw)
+			c.bad(line, "%s is not a mail address", quoteValue(raw))
 			continue
 		}
 		s := c.defaults
@@ -130,14 +136,14 @@ func (c *csvRows) Next() (store.NewSuppression, bool) {
 		if v := c.field(rec, "reason"); v != "" {
 			s.Reason = parse.Reason(v)
 			if !store.ManualReason(s.Reason) {
-				c.bad(line, "reason %q is not manual, unsubscribe or import", v)
+				c.bad(line, "reason %s is not manual, unsubscribe or import", quoteValue(v))
 				continue
 			}
 		}
 		if v := c.field(rec, "scope"); v != "" {
 			scope, err := c.p.qualify(v)
 			if err != nil {
-				c.bad(line, "scope %q: %v", v, err)
+				c.bad(line, "scope %s: %v", quoteValue(v), err)
 				continue
 			}
 			s.Scope = scope
@@ -152,7 +158,7 @@ func (c *csvRows) Next() (store.NewSuppression, bool) {
 		if v := c.field(rec, "expires_at"); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil || !t.After(c.now) {
-				c.bad(line, "expires_at %q is not a future RFC 3339 time", v)
+				c.bad(line, "expires_at %s is not a future RFC 3339 time", quoteValue(v))
 				continue
 			}
 			s.ExpiresAt = &t
@@ -166,7 +172,7 @@ func (c *csvRows) Err() error { return c.err }
 
 func (s *Server) importSuppressions(w http.ResponseWriter, r *http.Request) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" {
-		return ErrUnsupportedMediaType
+		return unsupportedMediaType("text/csv")
 	}
 	p := who(r)
 	scope, err := s.scope(r)

@@ -28,7 +28,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 		return &MediaTypeError{Detail: "this is a form, not a message: send the raw message with Content-Type: message/rfc822, " +
 			"e.g. curl --data-binary @bounce.eml -H 'Content-Type: message/rfc822' (curl --data strips line breaks)"}
 	case err != nil || !mailTypes[mt]:
-		return ErrUnsupportedMediaType
+		return unsupportedMediaType("message/rfc822", "message/global", "application/octet-stream")
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
@@ -91,7 +91,11 @@ func (s *Server) getMessageRaw(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The bytes are whatever a sender posted, in its content type: a
+	// browser must download them, never render or sniff them.
 	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", `attachment; filename="message-`+strconv.FormatInt(id, 10)+`.raw"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 	return nil

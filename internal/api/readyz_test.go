@@ -25,7 +25,7 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	db := dbtest.Open(t, store.Options{})
-	mail, err := ingest.NewMail(db, nil, nil, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestReadyzReportsFailingMailbox(t *testing.T) {
 func TestMessageWithEnvelopeMatchesSpec(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, api.Options{})
-	mail, err := ingest.NewMail(h.db, nil, nil, nil)
+	mail, err := ingest.NewMail(h.db, ingest.MailOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -70,11 +72,12 @@ type RecipientStore interface {
 	ResetRecipient(ctx context.Context, tenant, email, actor, note string) (store.Recipient, error)
 }
 
-// StatsStore counts events and records sent volume; Stats returns
-// store.ErrBadStats for a malformed query.
+// StatsStore counts events and records sent volume and sent messages;
+// Stats returns store.ErrBadStats for a malformed query.
 type StatsStore interface {
 	Stats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
 	RecordSent(ctx context.Context, tenant, reportID string, counts []store.SentCount) (bool, error)
+	RecordSentMessages(ctx context.Context, tenant string, msgs []store.SentMessage) error
 }
 
 // PolicyStore reads and replaces the suppression policy. Put returns a
@@ -91,6 +94,13 @@ type KeyStore interface {
 	AuthenticateAPIKey(ctx context.Context, token string) (store.APIKey, error)
 	AnyAPIKeys(ctx context.Context) (bool, error)
 	TouchAPIKey(ctx context.Context, id int64) error
+}
+
+// QuarantineLister lists the mail that mailboxes set aside after failing
+// to record it; it returns store.ErrBadCursor for a cursor it did not
+// issue.
+type QuarantineLister interface {
+	ListQuarantinedMail(ctx context.Context, cursor string, limit int) ([]store.QuarantinedMail, string, error)
 }
 
 // Pinger checks the database answers.
@@ -117,6 +127,7 @@ var (
 	_ StatsStore          = (*store.DB)(nil)
 	_ PolicyStore         = (*store.DB)(nil)
 	_ KeyStore            = (*store.DB)(nil)
+	_ QuarantineLister    = (*store.DB)(nil)
 )
 
 // Deps are what the server calls.
@@ -131,7 +142,8 @@ type Deps struct {
 	Recipients   RecipientStore
 	Stats        StatsStore
 	Policy       PolicyStore
-	Keys         KeyStore // nil: no stored keys (only Options.AdminKey)
+	Keys         KeyStore         // nil: no stored keys (only Options.AdminKey)
+	Quarantine   QuarantineLister // nil: nothing is ever quarantined
 	DB           Pinger
 	Health       []HealthChecker
 	Logger       *slog.Logger
@@ -154,6 +166,9 @@ type Options struct {
 	MaxImportBytes int64
 	// Auth says when keys are required; AuthAuto when empty.
 	Auth AuthMode
+	// Exposed says the server listens beyond loopback: AuthAuto then
+	// requires keys from the start, whether any exists or not.
+	Exposed bool
 	// AdminKey is an admin token accepted besides the stored keys (from
 	// the configuration, to create the first keys over the API or CLI).
 	AdminKey string
@@ -217,6 +232,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/suppressions/{email}", s.getSuppression},
 		{"DELETE", "/v1/suppressions/{email}", s.deleteSuppression},
 		{"GET", "/v1/events", s.listEvents},
+		{"GET", "/v1/quarantine", s.listQuarantine},
 		{"GET", "/v1/recipients/{email}", s.getRecipient},
 		{"POST", "/v1/recipients/{email}/reset", s.resetRecipient},
 		{"GET", "/v1/stats", s.getStats},
@@ -256,7 +272,7 @@ func New(deps Deps, opts Options) (*Server, error) {
 		s.maxImport = MaxImportBytesDefault
 	}
 	s.auth = &authenticator{mode: cmp.Or(opts.Auth, AuthAuto), keys: deps.Keys, rate: opts.RateLimit,
-		burst: opts.RateBurst, limiters: map[int64]*rate.Limiter{}}
+		burst: opts.RateBurst, limiters: map[int64]*rate.Limiter{}, clients: map[string]*rate.Limiter{}}
 	switch s.auth.mode {
 	case AuthAuto, AuthOn, AuthOff:
 	default:
@@ -266,6 +282,10 @@ func New(deps Deps, opts Options) (*Server, error) {
 		sum := store.HashToken(opts.AdminKey)
 		s.auth.adminHash = sum[:]
 	}
+	s.auth.exposed = opts.Exposed
+	// Decided once, here, except that loopback auto mode tightens when it
+	// first sees a key: a request never finds the API looser than before.
+	s.auth.required.Store(s.auth.mode == AuthOn || s.auth.mode == AuthAuto && (opts.Exposed || s.auth.adminHash != nil))
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -283,7 +303,7 @@ func New(deps Deps, opts Options) (*Server, error) {
 	})
 	authFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "bounced", Subsystem: "http", Name: "auth_refused_total",
-		Help: "Requests refused before their handler: missing or unknown key, or over the key's rate.",
+		Help: "Requests refused before their handler: missing or unknown key, over the key's rate, or a client over its failed authentications.",
 	}, []string{"reason"})
 	s.auth.failures = func(reason string) { authFailures.WithLabelValues(reason).Inc() }
 	if deps.Registerer != nil {
@@ -294,7 +314,8 @@ func New(deps Deps, opts Options) (*Server, error) {
 		}
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.recoverer, s.instrument)
+	// GetHead answers HEAD on every GET route (the server drops the body).
+	r.Use(middleware.RequestID, s.recoverer, s.instrument, s.checkQuery, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 	for _, rt := range s.routes() {
@@ -339,6 +360,24 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
+// checkQuery refuses query parameters holding a NUL byte or invalid
+// UTF-8 before any handler sees them: no text column can store them, and
+// the database would answer with an error, not the client's mistake.
+func (s *Server) checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.URL.Query() {
+			for _, v := range append(values, name) {
+				if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+					s.writeError(w, r, badRequest(strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", ""), ""),
+						"query parameters must be UTF-8 text without NUL bytes"))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // recoverer turns a panic into a logged generic 500 problem.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -347,7 +386,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.logger.ErrorContext(r.Context(), "panic serving request", "panic", v, "path", r.URL.Path)
+				s.logger.ErrorContext(r.Context(), "panic serving request", "panic", v, "route", routePattern(r))
 				writeProblem(w, problem{Type: "about:blank", Title: "Internal server error", Status: http.StatusInternalServerError})
 			}
 		}()

@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -87,14 +89,24 @@ type sentItem struct {
 	Provider string     `json:"provider,omitempty"`
 }
 
+// sentMessage is a message reported sent, for BOUNCED_MAIL_TRUST=sent.
+type sentMessage struct {
+	MessageID string     `json:"message_id"`
+	Recipient string     `json:"recipient,omitempty"`
+	At        *time.Time `json:"at,omitempty"`
+}
+
 type sentRequest struct {
 	ReportID string `json:"report_id,omitempty"`
 	sentItem
-	Items []sentItem `json:"items"`
+	Items    []sentItem    `json:"items"`
+	Messages []sentMessage `json:"messages"`
 }
 
-// postSent records sent volume reported by a sender: one count, or items.
-// The key's tenant (none for keys without one) owns the counts.
+// postSent records sent volume reported by a sender: one count, or items,
+// and the messages sent (their Message-IDs or VERP tokens), which verify
+// the bounces about them under BOUNCED_MAIL_TRUST=sent. The key's tenant
+// (none for keys without one) owns them.
 func (s *Server) postSent(w http.ResponseWriter, r *http.Request) error {
 	var req sentRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -104,12 +116,18 @@ func (s *Server) postSent(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case req.Items != nil && req.Count != 0:
 		return badRequest("body", "send either one count or items, not both")
+	case req.Items == nil && req.Count == 0 && req.At == nil && len(req.Messages) > 0:
+		items = nil // messages only
 	case req.Items == nil:
 		items = []sentItem{req.sentItem}
 	case len(req.Items) == 0:
 		return badRequest("items", "items is empty")
 	case len(req.Items) > store.CheckMax:
 		return &TooManyItemsError{Param: "items", Limit: store.CheckMax}
+	}
+	msgs, err := s.sentMessages(req.Messages)
+	if err != nil {
+		return err
 	}
 	if len(req.ReportID) > 200 {
 		return badRequest("report_id", "report_id is longer than 200 characters")
@@ -133,14 +151,50 @@ func (s *Server) postSent(w http.ResponseWriter, r *http.Request) error {
 		counts[i] = store.SentCount{At: at, Count: it.Count, Domain: it.Domain, Provider: it.Provider}
 		total += it.Count
 	}
-	applied, err := s.deps.Stats.RecordSent(r.Context(), who(r).tenant, req.ReportID, counts)
-	if err != nil {
+	applied := true
+	if len(counts) > 0 {
+		if applied, err = s.deps.Stats.RecordSent(r.Context(), who(r).tenant, req.ReportID, counts); err != nil {
+			return err
+		}
+	}
+	if err := s.deps.Stats.RecordSentMessages(r.Context(), who(r).tenant, msgs); err != nil {
 		return err
 	}
 	status := http.StatusAccepted
 	if !applied {
 		status, total = http.StatusOK, 0
 	}
-	writeJSON(w, status, map[string]any{"counted": total, "duplicate": !applied})
+	writeJSON(w, status, map[string]any{"counted": total, "duplicate": !applied, "messages": len(msgs)})
 	return nil
+}
+
+// sentMessages validates the messages of a sent report.
+func (s *Server) sentMessages(in []sentMessage) ([]store.SentMessage, error) {
+	if len(in) > store.CheckMax {
+		return nil, &TooManyItemsError{Param: "messages", Limit: store.CheckMax}
+	}
+	now := s.now()
+	out := make([]store.SentMessage, len(in))
+	for i, m := range in {
+		param := "messages[" + strconv.Itoa(i) + "]"
+		id := strings.TrimSpace(m.MessageID)
+		if id == "" || len(id) > 998 || strings.ContainsFunc(id, unicode.IsControl) {
+			return nil, badRequest(param+".message_id", "message_id must be a Message-ID or VERP token of 1 to 998 characters")
+		}
+		out[i] = store.SentMessage{MessageID: id, At: now}
+		if m.At != nil {
+			if m.At.After(now.Add(time.Hour)) {
+				return nil, badRequest(param+".at", "at is in the future")
+			}
+			out[i].At = *m.At
+		}
+		if m.Recipient != "" {
+			addr, err := parse.NormalizeAddress(m.Recipient)
+			if err != nil {
+				return nil, badRequest(param+".recipient", "%s is not a mail address", quoteValue(m.Recipient))
+			}
+			out[i].Recipient = addr
+		}
+	}
+	return out, nil
 }

@@ -137,8 +137,9 @@ var csvHeader = []string{"email", "scope", "domain", "reason", "class", "status"
 	"provider", "event_count", "first_seen_at", "last_seen_at", "expires_at", "created_by", "note", "created_at"}
 
 // exportSuppressions streams every entry matching f as CSV, a page at a
-// time, so memory stays flat whatever the list's size. A failure after
-// the first byte can only cut the stream short; it is logged.
+// time, so memory stays flat whatever the list's size. Every cell is
+// safe to open in a spreadsheet (see csvCell). A failure after the first
+// byte can only cut the stream short; it is logged.
 func (s *Server) exportSuppressions(w http.ResponseWriter, r *http.Request, f store.SuppressionFilter) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="suppressions.csv"`)
@@ -159,9 +160,13 @@ func (s *Server) exportSuppressions(w http.ResponseWriter, r *http.Request, f st
 		if e.ExpiresAt != nil {
 			exp = ts(*e.ExpiresAt)
 		}
-		if err := cw.Write([]string{e.Email, e.Scope, e.Domain, string(e.Reason), string(e.Class), e.Status, e.ReplyCode,
+		rec := []string{e.Email, e.Scope, e.Domain, string(e.Reason), string(e.Class), e.Status, e.ReplyCode,
 			e.Diagnostic, e.Source, e.Provider, strconv.Itoa(e.EventCount), ts(e.FirstSeenAt), ts(e.LastSeenAt), exp,
-			e.CreatedBy, e.Note, ts(e.CreatedAt)}); err != nil {
+			e.CreatedBy, e.Note, ts(e.CreatedAt)}
+		for i := range rec {
+			rec[i] = csvCell(rec[i])
+		}
+		if err := cw.Write(rec); err != nil {
 			return err
 		}
 		if n++; n%1000 == 0 {
@@ -262,7 +267,7 @@ func (s *Server) deleteSuppressions(w http.ResponseWriter, r *http.Request) erro
 // decodeJSON reads a JSON body of at most the server's limit into v.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return ErrUnsupportedMediaType
+		return unsupportedMediaType("application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {

@@ -67,7 +67,7 @@ func webhookHarness(t *testing.T, opts api.Options, dbURL string, edit func(*bco
 	if err != nil {
 		t.Fatal(err)
 	}
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), reg, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

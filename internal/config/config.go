@@ -28,7 +28,11 @@ const (
 	MaxImportBytesDefault  = 1 << 30
 	CheckCacheSizeDefault  = 500000
 	DBMaxConnsDefault      = 20
-	AdminKeyMinLen         = 24
+	MaxConnectionsDefault  = 1024
+	// MaxRecipientsPerMessageDefault is ingest.MaxRecipientsDefault.
+	MaxRecipientsPerMessageDefault = 200
+	MailTrustDefault               = "any"
+	AdminKeyMinLen                 = 24
 )
 
 // Config is everything bounced can be told.
@@ -41,8 +45,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
-	// Auth is auto (keys required once any exists or AdminKey is set),
-	// on or off.
+	// Auth is auto (keys required beyond loopback, or once any exists or
+	// AdminKey is set, and never loosened while running), on or off.
 	Auth           string
 	AdminKey       string  // an admin API token accepted besides the stored keys
 	RateLimit      float64 // requests per second per key; 0 unlimited
@@ -62,6 +66,15 @@ type Config struct {
 	RetentionMonths int64
 	// DBMaxConns caps this process's PostgreSQL connections.
 	DBMaxConns int64
+	// MaxConnections caps the HTTP connections open at once; more wait
+	// to be accepted.
+	MaxConnections int64
+	// MaxRecipientsPerMessage caps the recipients recorded from one
+	// bounce message (mail or POST /v1/messages); the rest are one error.
+	MaxRecipientsPerMessage int64
+	// MailTrust is any (every bounce received as mail may suppress) or
+	// sent (only one about a message reported through POST /v1/sent).
+	MailTrust string
 }
 
 // option binds one setting to its flag and environment variable.
@@ -82,7 +95,7 @@ func (c *Config) options() []option {
 		durOpt("shutdown-timeout", "BOUNCED_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", &c.ShutdownTimeout),
 		strOpt("log-level", "BOUNCED_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel),
 		strOpt("log-format", "BOUNCED_LOG_FORMAT", "text or json", &c.LogFormat),
-		strOpt("auth", "BOUNCED_AUTH", "API keys: auto (required once a key exists or admin-key is set), on or off", &c.Auth),
+		strOpt("auth", "BOUNCED_AUTH", "API keys: auto (required beyond loopback, or once a key exists or admin-key is set; never loosened while running), on or off", &c.Auth),
 		secretOpt("admin-key", "BOUNCED_ADMIN_KEY", "an admin API token accepted besides the stored keys", &c.AdminKey),
 		floatOpt("rate-limit", "BOUNCED_RATE_LIMIT", "requests per second allowed to each API key by default (0: unlimited)", &c.RateLimit),
 		intOpt("rate-burst", "BOUNCED_RATE_BURST", "burst allowed above the rate (0: one second's worth)", &c.RateBurst),
@@ -90,6 +103,9 @@ func (c *Config) options() []option {
 		intOpt("check-cache-size", "BOUNCED_CHECK_CACHE_SIZE", "addresses the single check keeps in memory (0: no cache)", &c.CheckCacheSize),
 		strOpt("debug-listen", "BOUNCED_DEBUG_LISTEN", "serve /debug/pprof/ on this address (empty: off; keep it on loopback)", &c.DebugListen),
 		intOpt("db-max-conns", "BOUNCED_DB_MAX_CONNS", "most PostgreSQL connections this process opens", &c.DBMaxConns),
+		intOpt("max-connections", "BOUNCED_MAX_CONNECTIONS", "most HTTP connections open at once; more wait to be accepted", &c.MaxConnections),
+		intOpt("max-recipients-per-message", "BOUNCED_MAX_RECIPIENTS_PER_MESSAGE", "most recipients recorded from one bounce message; the rest are one parse error", &c.MaxRecipientsPerMessage),
+		strOpt("mail-trust", "BOUNCED_MAIL_TRUST", "bounce mail that may suppress: any, or sent (only about a message reported through /v1/sent)", &c.MailTrust),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
@@ -109,19 +125,22 @@ func Load(args []string, getenv func(string) string, output io.Writer, webhooks 
 // New returns the defaults, with the settings of webhooks (see Load).
 func New(webhooks ...WebhookProvider) Config {
 	return Config{
-		Listen:          ListenDefault,
-		DataDir:         DataDirDefault,
-		MaxBodyBytes:    MaxBodyBytesDefault,
-		ShutdownTimeout: ShutdownTimeoutDefault,
-		LogLevel:        LogLevelDefault,
-		LogFormat:       LogFormatDefault,
-		Auth:            AuthDefault,
-		MaxImportBytes:  MaxImportBytesDefault,
-		CheckCacheSize:  CheckCacheSizeDefault,
-		DBMaxConns:      DBMaxConnsDefault,
-		Mailboxes:       defaultMailboxes(),
-		Webhooks:        defaultWebhooks(webhooks),
-		GroupCommit:     defaultGroupCommit(),
+		Listen:                  ListenDefault,
+		DataDir:                 DataDirDefault,
+		MaxBodyBytes:            MaxBodyBytesDefault,
+		ShutdownTimeout:         ShutdownTimeoutDefault,
+		LogLevel:                LogLevelDefault,
+		LogFormat:               LogFormatDefault,
+		Auth:                    AuthDefault,
+		MaxImportBytes:          MaxImportBytesDefault,
+		CheckCacheSize:          CheckCacheSizeDefault,
+		DBMaxConns:              DBMaxConnsDefault,
+		MaxConnections:          MaxConnectionsDefault,
+		MaxRecipientsPerMessage: MaxRecipientsPerMessageDefault,
+		MailTrust:               MailTrustDefault,
+		Mailboxes:               defaultMailboxes(),
+		Webhooks:                defaultWebhooks(webhooks),
+		GroupCommit:             defaultGroupCommit(),
 	}
 }
 
@@ -221,6 +240,12 @@ func (c Config) Validate() error {
 		return errors.New("config: check-cache-size: must not be negative")
 	case c.DBMaxConns < 2 || c.DBMaxConns > 1000:
 		return fmt.Errorf("config: db-max-conns: %d is not between 2 and 1000", c.DBMaxConns)
+	case c.MaxRecipientsPerMessage < 1 || c.MaxRecipientsPerMessage > 100_000:
+		return fmt.Errorf("config: max-recipients-per-message: %d is not between 1 and 100000", c.MaxRecipientsPerMessage)
+	case c.MailTrust != "any" && c.MailTrust != "sent":
+		return fmt.Errorf("config: mail-trust: %q is not any or sent", c.MailTrust)
+	case c.MaxConnections < 1 || c.MaxConnections > 1_000_000:
+		return fmt.Errorf("config: max-connections: %d is not between 1 and 1000000", c.MaxConnections)
 	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:
 		return fmt.Errorf("config: retention-months: %d is not between 0 (keep everything) and 1200", c.RetentionMonths)
 	}

@@ -14,6 +14,7 @@ import (
 const (
 	MailboxUnhealthyAfterDefault = 10 * time.Minute
 	MailboxLeaseTTLDefault       = 30 * time.Second
+	MailboxMaxAttemptsDefault    = 5
 	VERPSeparatorDefault         = "+"
 	MaildirActionDefault         = "seen"
 	LMTPSocketModeDefault        = "0660"
@@ -56,6 +57,9 @@ type Mailboxes struct {
 
 	UnhealthyAfter time.Duration
 	LeaseTTL       time.Duration
+	// MaxAttempts is how many times a message that fails to be recorded
+	// is tried before it is quarantined and the mailbox moves on.
+	MaxAttempts int64
 }
 
 // IMAPMailbox is one IMAP mailbox's settings.
@@ -88,6 +92,7 @@ func defaultMailboxes() Mailboxes {
 		VERPSeparator:       VERPSeparatorDefault,
 		UnhealthyAfter:      MailboxUnhealthyAfterDefault,
 		LeaseTTL:            MailboxLeaseTTLDefault,
+		MaxAttempts:         MailboxMaxAttemptsDefault,
 	}
 }
 
@@ -114,6 +119,7 @@ func (m *Mailboxes) options() []option {
 		strOpt("verp-separator", "BOUNCED_VERP_SEPARATOR", "character after the VERP prefix: + or -", &m.VERPSeparator),
 		durOpt("mailbox-unhealthy-after", "BOUNCED_MAILBOX_UNHEALTHY_AFTER", "how long a mailbox may fail before /readyz reports it", &m.UnhealthyAfter),
 		durOpt("mailbox-lease-ttl", "BOUNCED_MAILBOX_LEASE_TTL", "how soon another replica takes over a mailbox whose reader died", &m.LeaseTTL),
+		intOpt("mailbox-max-attempts", "BOUNCED_MAILBOX_MAX_ATTEMPTS", "tries at recording a message before it is quarantined and the mailbox moves on", &m.MaxAttempts),
 	}
 }
 
@@ -218,6 +224,8 @@ func (m Mailboxes) validate() error {
 		return errors.New("config: smtp-timeout and mailbox-unhealthy-after must be positive, mailbox-lease-ttl at least 1s")
 	case m.MaildirPollInterval < 0:
 		return errors.New("config: maildir-poll-interval must not be negative")
+	case m.MaxAttempts < 1 || m.MaxAttempts > 1000:
+		return fmt.Errorf("config: mailbox-max-attempts: %d is not between 1 and 1000", m.MaxAttempts)
 	}
 	return nil
 }

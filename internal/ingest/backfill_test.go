@@ -171,7 +171,7 @@ func TestBackfillErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer down.Close()
-		downMail, _ := ingest.NewMail(down, nil, nil, nil)
+		downMail, _ := ingest.NewMail(down, ingest.MailOptions{})
 		md := filepath.Join(t.TempDir(), "Maildir")
 		deliver(t, md, corpus(t, 100))
 		if _, err := ingest.Backfill(context.Background(), downMail, md, ingest.BackfillOptions{}); !errors.Is(err, store.ErrUnavailable) {

@@ -509,31 +509,36 @@ func (m *IMAP) readBatch(ctx context.Context, c *imapclient.Client, cp *store.Ch
 	if err != nil {
 		return err
 	}
-	// Messages committed are acted on and checkpointed even when ctx
-	// ends meanwhile: shutdown drains, it does not abandon.
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
 	var done imap.UID         // every UID up to done is finished
 	var committed imap.UIDSet // recorded, to be acted on
 	var ingestErr error
+	// A message that fails is left in the folder and the batch moves on
+	// (the Quarantine ingester sets it aside once it has failed too
+	// often); the checkpoint stops before it, so it is read again.
+	stuck := false
+	finished := func(uid imap.UID) {
+		if !stuck {
+			done = uid
+		}
+	}
 	for _, uid := range batch {
 		if ctx.Err() != nil {
 			break // finish what is committed, read no more
 		}
 		size, ok := sizes[uid]
 		if !ok { // expunged meanwhile
-			done = uid
+			finished(uid)
 			continue
 		}
 		if size > m.cfg.MaxMessageBytes {
 			m.count(OutcomeTooLarge)
 			m.logger.WarnContext(ctx, "message over the size limit left in the folder", "uid", uid, "size", size, "limit", m.cfg.MaxMessageBytes)
-			done = uid
+			finished(uid)
 			continue
 		}
 		raw, err := m.fetchBody(c, uid)
 		if errors.Is(err, errExpunged) {
-			done = uid
+			finished(uid)
 			continue
 		}
 		if err != nil {
@@ -541,17 +546,32 @@ func (m *IMAP) readBatch(ctx context.Context, c *imapclient.Client, cp *store.Ch
 			break
 		}
 		env := Envelope{Source: "imap", Provider: m.cfg.Name, VERP: m.cfg.VERP}
-		out, err := m.deps.Ingester.IngestEnvelope(work, env, raw)
+		// Each message has its own time: a slow one cannot use up the
+		// others'. The message in hand is finished even when ctx ends.
+		msgCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		out, err := m.deps.Ingester.IngestEnvelope(msgCtx, env, raw)
+		cancel()
 		if err != nil {
 			m.count(OutcomeFailed)
-			ingestErr = fmt.Errorf("record message: %w", err)
-			break
+			if ingestErr == nil {
+				ingestErr = fmt.Errorf("record message: %w", err)
+			}
+			if outageError(err) {
+				break
+			}
+			m.logger.WarnContext(ctx, "message not recorded; moving on, it is read again later", "uid", uid, "error", err)
+			stuck = true
+			continue
 		}
 		m.countOutcome(out)
 		m.logger.DebugContext(ctx, "message recorded", "uid", uid, "message_id", out.Message.ID, "created", out.Created, "events", out.Recorded)
 		committed.AddNum(uid)
-		done = uid
+		finished(uid)
 	}
+	// Messages committed are acted on and checkpointed even when ctx
+	// ends meanwhile: shutdown drains, it does not abandon.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
 	if len(committed) > 0 {
 		if err := m.act(c, committed); err != nil {
 			return err

@@ -35,7 +35,7 @@ func newIMAPEnv(t *testing.T, withTLS bool) *imapEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), nil, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestIMAPUnreachableServerIsUnhealthy(t *testing.T) {
 	}
 	t.Cleanup(db.Close)
 	e.db = db
-	e.mail, _ = ingest.NewMail(db, nil, nil, nil)
+	e.mail, _ = ingest.NewMail(db, ingest.MailOptions{})
 	e.dc = &dovecot{Host: "127.0.0.1", Port: freePort(t), User: "u", Password: "p"}
 	cfg := e.config("down")
 	cfg.UnhealthyAfter = 300 * time.Millisecond

@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -24,29 +26,85 @@ var (
 	_ Recorder = (*store.GroupCommitter)(nil)
 )
 
+// MaxRecipientsDefault caps the recipients recorded from one message.
+// Real reports name a few (an MTA reports the recipients of one delivery
+// attempt, 50 by Postfix's default); anyone can mail a report naming
+// thousands.
+const MaxRecipientsDefault = 200
+
+// Trust says which bounces received as mail may suppress.
+type Trust string
+
+// Trust levels.
+const (
+	// TrustAny lets every bounce suppress: anyone who can mail the bounce
+	// address can have addresses suppressed, up to MaxRecipients a
+	// message.
+	TrustAny Trust = "any"
+	// TrustSent lets a bounce suppress only when it is about a message
+	// reported sent (POST /v1/sent), by its Original-Message-ID or the
+	// Message-ID of the returned message, or by its VERP token. Any other
+	// is recorded and counted as unverified, and suppresses nothing.
+	TrustSent Trust = "sent"
+)
+
+// SentMatcher finds which recipients of a bounce were sent one of the
+// messages it names; it returns store.ErrUnavailable when the database
+// is down.
+type SentMatcher interface {
+	MatchSent(ctx context.Context, ids, addresses []string) (map[string]bool, error)
+}
+
+var _ SentMatcher = (*store.DB)(nil)
+
+// MailOptions are a Mail ingester's settings and dependencies; zero fields
+// take defaults.
+type MailOptions struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	NowFunc    func() time.Time
+	// MaxRecipients caps the recipients recorded from one message: the
+	// first MaxRecipients are, the rest are counted in one parse error.
+	MaxRecipients int
+	// Trust is TrustAny when empty; TrustSent needs Sent.
+	Trust Trust
+	Sent  SentMatcher
+}
+
 // Mail ingests raw bounce messages.
 type Mail struct {
-	rec      Recorder
-	logger   *slog.Logger
-	now      func() time.Time
-	received *prometheus.CounterVec
-	parsed   *prometheus.CounterVec
-	parseDur prometheus.Histogram
-	total    *prometheus.HistogramVec
+	rec           Recorder
+	logger        *slog.Logger
+	now           func() time.Time
+	maxRecipients int
+	trust         Trust
+	sent          SentMatcher
+	unverified    *prometheus.CounterVec
+	received      *prometheus.CounterVec
+	parsed        *prometheus.CounterVec
+	parseDur      prometheus.Histogram
+	total         *prometheus.HistogramVec
+	dropped       *prometheus.CounterVec
 }
 
 // NewMail returns a mail ingester writing to rec.
-func NewMail(rec Recorder, logger *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*Mail, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+func NewMail(rec Recorder, opts MailOptions) (*Mail, error) {
+	logger := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	now := opts.NowFunc
 	if now == nil {
 		now = time.Now
 	}
 	m := &Mail{
-		rec:    rec,
-		logger: logger.With("component", "ingest.mail"),
-		now:    now,
+		rec:           rec,
+		logger:        logger.With("component", "ingest.mail"),
+		now:           now,
+		maxRecipients: cmp.Or(max(opts.MaxRecipients, 0), MaxRecipientsDefault),
+		trust:         cmp.Or(opts.Trust, TrustAny),
+		sent:          opts.Sent,
+		unverified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "ingest", Name: "unverified_total",
+			Help: "Events from mail that matched no message reported sent (BOUNCED_MAIL_TRUST=sent): recorded, not suppressing; by source.",
+		}, []string{"source"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "messages_received_total",
 			Help: "Raw inputs committed, by source (duplicates included).",
@@ -65,10 +123,25 @@ func NewMail(rec Recorder, logger *slog.Logger, reg prometheus.Registerer, now f
 			Help:    "Time to parse and commit one message, by source (http, imap, maildir, mbox, smtp, lmtp).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"source"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "bounced", Subsystem: "ingest", Name: "recipients_dropped_total",
+			Help: "Recipients not recorded because their message named more than the per-message cap, by source.",
+		}, []string{"source"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total} {
-			if err := reg.Register(c); err != nil {
+	switch {
+	case m.trust != TrustAny && m.trust != TrustSent:
+		return nil, fmt.Errorf("ingest: trust %q is not any or sent", m.trust)
+	case m.trust == TrustSent && m.sent == nil:
+		return nil, errors.New("ingest: trust sent needs the messages reported sent")
+	}
+	// Exported at 0 from the start, so dashboards and alerts see them.
+	for _, src := range []string{"http", "imap", "maildir", "mbox", "smtp", "lmtp"} {
+		m.dropped.WithLabelValues(src)
+		m.unverified.WithLabelValues(src)
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.received, m.parsed, m.parseDur, m.total, m.dropped, m.unverified} {
+			if err := opts.Registerer.Register(c); err != nil {
 				return nil, err
 			}
 		}
@@ -121,6 +194,17 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 	// The VERP address names the recipient the report could not, even
 	// when the rest of the message cannot be read.
 	fromVERP := rep.VERP != nil && rep.VERP.Used
+	// The cap comes before anything else reads the recipients: the stored
+	// result and the events hold the first ones only.
+	var capped error
+	if n := len(rep.Recipients); n > m.maxRecipients {
+		rep.Recipients = rep.Recipients[:m.maxRecipients:m.maxRecipients]
+		capped = fmt.Errorf("ingest: the message names %d recipients; the first %d were recorded, %d were not (BOUNCED_MAX_RECIPIENTS_PER_MESSAGE)",
+			n, m.maxRecipients, n-m.maxRecipients)
+		m.dropped.WithLabelValues(env.Source).Add(float64(n - m.maxRecipients))
+		m.logger.WarnContext(ctx, "message over the recipient cap", "source", env.Source, "provider", env.Provider,
+			"recipients", n, "recorded", m.maxRecipients)
+	}
 	var result any = rep
 	if env.MailFrom != "" || len(env.RcptTo) > 0 || rep.VERP != nil {
 		e := envelopeResult{MailFrom: env.MailFrom, RcptTo: env.RcptTo}
@@ -149,11 +233,58 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		m.parsed.WithLabelValues(string(rep.Kind)).Inc()
 		in.Events = parse.Events(rep, m.now())
 	}
+	if err := m.verify(ctx, rep, in.Events); err != nil {
+		return store.Outcome{}, err
+	}
+	if capped != nil {
+		in.Error = capped.Error()
+		if perr != nil {
+			in.Error = perr.Error() + "; " + in.Error
+		}
+	}
 	out, err := m.rec.Record(ctx, in)
 	if err != nil {
 		return store.Outcome{}, err
 	}
+	if out.Created {
+		for _, ev := range in.Events {
+			if ev.Unverified {
+				m.unverified.WithLabelValues(env.Source).Inc()
+			}
+		}
+	}
 	m.received.WithLabelValues(env.Source).Inc()
 	m.total.WithLabelValues(env.Source).Observe(time.Since(start).Seconds())
 	return out, nil
+}
+
+// verify marks, under TrustSent, the events whose recipient was sent none
+// of the messages the bounce names (its original Message-ID, its VERP
+// token) as unverified.
+func (m *Mail) verify(ctx context.Context, rep *parse.Report, evs []parse.Event) error {
+	if m.trust != TrustSent || len(evs) == 0 {
+		return nil
+	}
+	var ids []string
+	if rep.OriginalMessageID != "" {
+		ids = append(ids, rep.OriginalMessageID)
+	}
+	if rep.VERP != nil && rep.VERP.Token != "" {
+		ids = append(ids, rep.VERP.Token)
+	}
+	if rep.Original != nil && rep.Original.MessageID != "" {
+		ids = append(ids, rep.Original.MessageID)
+	}
+	addrs := make([]string, len(evs))
+	for i, ev := range evs {
+		addrs[i] = ev.Address
+	}
+	sent, err := m.sent.MatchSent(ctx, ids, addrs)
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		evs[i].Unverified = !sent[parse.AddressKey(evs[i].Address)]
+	}
+	return nil
 }

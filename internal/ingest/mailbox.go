@@ -59,6 +59,9 @@ const (
 	OutcomeDuplicate = "duplicate" // the same bytes were stored before
 	OutcomeFailed    = "failed"    // not committed (database down); left for a retry
 	OutcomeTooLarge  = "too_large" // over the size limit; left where it was
+	// OutcomeQuarantined is a message set aside after failing too often
+	// (see Quarantine): stored, nothing read from it, acted on.
+	OutcomeQuarantined = "quarantined"
 )
 
 // Metrics are the mailbox ingesters' Prometheus metrics. One value serves
@@ -74,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Subsystem: "mailbox", Name: "messages_total",
-			Help: "Messages read from mailboxes and receivers, by mailbox and outcome (stored, duplicate, failed, too_large).",
+			Help: "Messages read from mailboxes and receivers, by mailbox and outcome (stored, duplicate, failed, too_large, quarantined).",
 		}, []string{"mailbox", "outcome"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "bounced", Subsystem: "mailbox", Name: "last_success_timestamp_seconds",
@@ -144,9 +147,12 @@ func (m *monitor) State() State {
 func (m *monitor) count(outcome string) { m.metrics.messages.WithLabelValues(m.name, outcome).Inc() }
 
 func (m *monitor) countOutcome(out store.Outcome) {
-	if out.Created {
+	switch {
+	case out.Quarantined:
+		m.count(OutcomeQuarantined)
+	case out.Created:
 		m.count(OutcomeStored)
-	} else {
+	default:
 		m.count(OutcomeDuplicate)
 	}
 }

@@ -171,13 +171,17 @@ func (m *Maildir) Run(ctx context.Context) error {
 	return nil
 }
 
-// scan records and moves every file in new/, oldest name first. It stops
-// at the first failure, leaving the rest for the next try.
+// scan records and moves every file in new/, oldest name first. A file
+// that fails is left for the next pass and the scan moves on to the
+// others (the Quarantine ingester sets it aside once it has failed too
+// often); an outage of the database stops the scan, leaving the rest for
+// the next try.
 func (m *Maildir) scan(ctx context.Context) error {
 	names, err := listMaildir(filepath.Join(m.cfg.Path, "new"))
 	if err != nil {
 		return err
 	}
+	var failed []error
 	for _, name := range names {
 		if ctx.Err() != nil {
 			return nil
@@ -186,8 +190,15 @@ func (m *Maildir) scan(ctx context.Context) error {
 			continue
 		}
 		if err := m.deliver(ctx, name); err != nil {
-			return err
+			if outageError(err) {
+				return err
+			}
+			m.logger.WarnContext(ctx, "message not recorded; moving on, it is tried again on the next pass", "file", name, "error", err)
+			failed = append(failed, err)
 		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d messages not recorded: %w", len(failed), errors.Join(failed...))
 	}
 	return nil
 }

@@ -111,7 +111,7 @@ func newMail(t *testing.T) (*ingest.Mail, *store.DB, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	mail, err := ingest.NewMail(db, dbtest.Logger(t), nil, nil)
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestMaildirLeavesTooLargeAndSurvivesOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(down.Close)
-	downMail, _ := ingest.NewMail(down, nil, nil, nil)
+	downMail, _ := ingest.NewMail(down, ingest.MailOptions{})
 	cfg := ingest.MaildirConfig{Name: "local", Path: dir, PollInterval: time.Hour, MaxMessageBytes: 4096, UnhealthyAfter: 100 * time.Millisecond}
 	r := startMaildir(t, context.Background(), cfg, downMail)
 	eventually(t, "the watcher to report failure", func() bool {

@@ -257,7 +257,7 @@ func TestSMTPDatabaseDownAnswers451(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(down.Close)
-	downMail, _ := ingest.NewMail(down, nil, nil, nil)
+	downMail, _ := ingest.NewMail(down, ingest.MailOptions{})
 	rr := startReceiver(t, ingest.SMTPConfig{UnhealthyAfter: time.Millisecond}, downMail)
 	raw := filepath.Join(t.TempDir(), "m.eml")
 	os.WriteFile(raw, dsntest.DSN("down", dsntest.Rcpt{Address: "x@example.com", Status: "5.1.1"}), 0o600)
@@ -338,16 +338,27 @@ func TestSMTPLimits(t *testing.T) {
 	})
 	t.Run("connections and idle timeout", func(t *testing.T) {
 		var held []*bufio.Reader
-		for range 2 {
-			c, err := net.Dial("tcp", rr.addr.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "220 ") {
-				t.Fatalf("greeting = %q", line)
-			}
+		for len(held) < 2 {
+			// The earlier subtests' connections may still be closing:
+			// until their slots are free, the receiver answers 421.
+			var br *bufio.Reader
+			eventually(t, "a connection slot", func() bool {
+				c, err := net.Dial("tcp", rr.addr.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				br = bufio.NewReader(c)
+				line, _ := br.ReadString('\n')
+				if strings.HasPrefix(line, "421 4.7.0") {
+					c.Close()
+					return false
+				}
+				if !strings.HasPrefix(line, "220 ") {
+					t.Fatalf("greeting = %q", line)
+				}
+				t.Cleanup(func() { c.Close() })
+				return true
+			})
 			held = append(held, br)
 		}
 		c, err := net.Dial("tcp", rr.addr.String())

@@ -119,11 +119,14 @@ func readDisagreements(tb testing.TB) map[string]string {
 }
 
 // labelErrors returns the rows (file and row number) whose listed
-// disagreement says Sisimai's label contradicts the report itself.
-func labelErrors(listed map[string]string) map[string]bool {
+// disagreement says Sisimai's label contradicts the report itself
+// ("LABEL:"), or that a product rule decides otherwise on purpose
+// ("RULE:", issue 13: a suppression needs strong evidence, and a final
+// failure after retries is 5.x).
+func labelErrors(listed map[string]string, prefix string) map[string]bool {
 	out := map[string]bool{}
 	for key, why := range listed {
-		if strings.HasPrefix(why, "LABEL:") {
+		if strings.HasPrefix(why, prefix) {
 			c := strings.Split(key, "\t")
 			out[c[0]+"\t"+c[1]] = true
 		}
@@ -138,11 +141,20 @@ func labelErrors(listed map[string]string) map[string]bool {
 // (X.0.9xx) are compared on class only. Every disagreement must be listed
 // with a reason why ours is right; a listed one that no longer occurs
 // must be removed.
+//
+// Rows listed with a why starting "RULE:" are left out of the rates too,
+// at most maxRuled of them: issue 13's rules (suppress only on strong
+// evidence; a final failure after retries is 5.x) deliberately depart
+// from Sisimai's label there.
 func TestSisimaiAccuracy(t *testing.T) {
 	t.Parallel()
 	rows := readExpected(t)
 	listed := readDisagreements(t)
-	excluded := labelErrors(listed)
+	excluded := labelErrors(listed, "LABEL:")
+	ruled := labelErrors(listed, "RULE:")
+	if len(ruled) > maxRuled {
+		t.Errorf("%d rows are left out as decided by a product rule (RULE:), want at most %d: the guard must not be hollowed", len(ruled), maxRuled)
+	}
 	if len(rows) != 464 {
 		t.Fatalf("expected.tsv has %d rows, want 464", len(rows))
 	}
@@ -208,7 +220,7 @@ func TestSisimaiAccuracy(t *testing.T) {
 			rawHard += b2i(hard == row.hard)
 			rawReason += b2i(reasonAgrees)
 			rawStatus += b2i(statusAgrees)
-			if excluded[fmt.Sprintf("%s\t%d", file, n+1)] {
+			if row := fmt.Sprintf("%s\t%d", file, n+1); excluded[row] || ruled[row] {
 				continue
 			}
 			compared++
@@ -220,8 +232,8 @@ func TestSisimaiAccuracy(t *testing.T) {
 	total := float64(compared)
 	hardRate, reasonRate, statusRate := float64(hardOK)/total, float64(reasonOK)/total, float64(statusOK)/total
 	all := float64(len(rows))
-	t.Logf("agreement with Sisimai on %d of %d rows (%d rows whose label contradicts the report left out): hard %.2f%%, reason %.2f%%, status class %.2f%%; %d listed disagreements",
-		compared, len(rows), len(rows)-compared, 100*hardRate, 100*reasonRate, 100*statusRate, len(found))
+	t.Logf("agreement with Sisimai on %d of %d rows (%d rows whose label contradicts the report and %d decided by a product rule left out): hard %.2f%%, reason %.2f%%, status class %.2f%%; %d listed disagreements",
+		compared, len(rows), len(excluded), len(ruled), 100*hardRate, 100*reasonRate, 100*statusRate, len(found))
 	t.Logf("on all %d rows: hard %.2f%%, reason %.2f%%, status class %.2f%%",
 		len(rows), 100*float64(rawHard)/all, 100*float64(rawReason)/all, 100*float64(rawStatus)/all)
 	if hardRate < 0.995 || reasonRate < 0.97 || statusRate < 1 {
@@ -257,6 +269,9 @@ func TestSisimaiAccuracy(t *testing.T) {
 		}
 	}
 }
+
+// maxRuled caps the rows a product rule may take out of the rates.
+const maxRuled = 8
 
 func b2i(b bool) int {
 	if b {

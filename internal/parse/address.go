@@ -24,8 +24,9 @@ var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.S
 // NormalizeAddress returns the canonical form of a mail address, the one
 // every table and API of bounced stores: surrounding space, an "rfc822;"
 // address-type prefix, a display name, angle brackets and quotes removed;
-// the domain lower-cased and converted to IDNA ASCII. The local part keeps
-// its case (RFC 5321 says it may matter); compare with AddressKey.
+// the domain converted to IDNA ASCII (which maps its case) or, when it
+// cannot be, lower-cased in ASCII only. The local part keeps its case
+// (RFC 5321 says it may matter); compare with AddressKey.
 func NormalizeAddress(s string) (string, error) {
 	// Peel wrappings until none is left, so the result is a fixed point:
 	// reports nest them in any order ("<rfc822;user@…>", "rfc822;<…>").
@@ -50,7 +51,7 @@ func NormalizeAddress(s string) (string, error) {
 		strings.ContainsAny(domain, " @<>()\\,;:\"") {
 		return "", ErrBadAddress
 	}
-	domain = strings.ToLower(domain)
+	domain = asciiLower(domain)
 	if !isASCII(domain) {
 		if strings.IndexFunc(domain, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 			return "", ErrBadAddress
@@ -101,8 +102,27 @@ func peelAddress(s string) string {
 }
 
 // AddressKey is the form addresses are compared in: the normalised address
-// lower-cased whole, as every large mailbox provider treats local parts.
-func AddressKey(normalized string) string { return strings.ToLower(normalized) }
+// with ASCII letters lower-cased, as every large mailbox provider treats
+// local parts. Other letters keep their case: Unicode case mapping would
+// make different mailboxes one ("\u212Aate", with a Kelvin sign, is not
+// "kate"), and the domain was already mapped by IDNA.
+func AddressKey(normalized string) string { return asciiLower(normalized) }
+
+// asciiLower lower-cases A to Z only.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
 
 // AddressDomain returns the domain of a normalised address.
 func AddressDomain(normalized string) string {

@@ -70,6 +70,7 @@ func feedbackRecipient(addr, feedbackType string) Recipient {
 		Diagnostic: strings.TrimSpace("feedback-type: " + feedbackType),
 		Reason:     ReasonComplaint,
 		Class:      ClassComplaint,
+		Evidence:   Evidence{From: EvidenceFeedback, Text: feedbackType, Rule: "RFC 5965 feedback type"},
 	}
 	switch feedbackType {
 	case "not-spam":

@@ -69,6 +69,7 @@ func readAutoReply(rep *Report, m *message) bool {
 		Diagnostic: clip(m.subject, 200),
 		Reason:     ReasonAutoReply,
 		Class:      ClassNone,
+		Evidence:   Evidence{From: EvidenceReport, Text: engine, Rule: "automatic reply (" + engine + ")"},
 	})
 	return true
 }

@@ -25,6 +25,20 @@ type textRule struct {
 	// rank, when set, overrides the reason's rank in reasonRank: a local
 	// delivery program that failed outranks what it printed.
 	rank int
+	// vendor names the provider or MTA whose own documented wording the
+	// phrase is (a QUIRK rule); evidence then says "vendor".
+	vendor string
+	// ambiguous marks a hard-reason phrase that is not, by itself, proof
+	// the mailbox or domain is gone (RFC 5321's "mailbox unavailable",
+	// a bare "Recipient address rejected."): it names the reason but
+	// never suppresses on its own.
+	ambiguous bool
+	// role marks the words of the dead-mailbox model (deadword.go)
+	// rather than a phrase with a reason of its own.
+	role uint8
+	// domains, for an ambiguous vendor phrase, are the vendor's own mail
+	// domains: named in the same text, they confirm the vendor's meaning.
+	domains []string
 }
 
 const (
@@ -127,6 +141,7 @@ var textRules = []textRule{
 	rule("sender domain must exist", ReasonSenderRejected, strong),
 	rule("domain of sender address", ReasonSenderRejected, strong),
 	rule("invalid sender", ReasonSenderRejected, strong),
+	rule("bad outbound sender", ReasonSenderRejected, strong),
 	rule("provide a valid from", ReasonSenderRejected, strong), rule("sender address is not valid", ReasonSenderRejected, strong),
 	rule("mail from address rejected", ReasonSenderRejected, strong),
 	// QUIRK(gmail): the sender's "Send mail as" alias is misconfigured.
@@ -138,7 +153,7 @@ var textRules = []textRule{
 	// The address no longer exists here.
 	rule("has moved", ReasonHasMoved, strong),
 	rule("address has changed", ReasonHasMoved, strong),
-	rule("no longer available", ReasonHasMoved, normal),
+	ambiguousRule("no longer available", ReasonHasMoved, normal),
 	rule("no longer valid", ReasonHasMoved, normal),
 	rule("no longer active", ReasonHasMoved, normal),
 	rule("not our customer", ReasonHasMoved, normal),
@@ -188,7 +203,9 @@ var textRules = []textRule{
 	rule("no such account", ReasonUserUnknown, normal),
 	rule("no such address", ReasonUserUnknown, normal),
 	rule("no such person", ReasonUserUnknown, normal),
-	rule("user not exist", ReasonUserUnknown, normal), trustedRule("no mailbox here by that name", ReasonUserUnknown, normal),
+	rule("user not exist", ReasonUserUnknown, normal),
+	// QUIRK(qmail): qmail-smtpd's own verdict on its users.
+	vendorRule("qmail", "no mailbox here by that name", ReasonUserUnknown, normal),
 	rule("no mailbox by that name", ReasonUserUnknown, normal),
 	rule("no account by that name", ReasonUserUnknown, normal),
 	rule("invalid recipient", ReasonUserUnknown, normal),
@@ -204,19 +221,27 @@ var textRules = []textRule{
 	rule("address does not exist", ReasonUserUnknown, normal),
 	rule("account does not exist", ReasonUserUnknown, normal),
 	rule("user doesn't exist", ReasonUserUnknown, normal),
-	rule("doesn't have a", ReasonUserUnknown, normal),
+	ambiguousRule("doesn't have a", ReasonUserUnknown, normal),
 	rule("email account that you tried to reach does not exist", ReasonUserUnknown, normal),
 	rule("recipient address rejected: user unknown", ReasonUserUnknown, normal),
+	// Exim's answer when no router accepts a recipient it verifies.
+	rule("unrouteable address", ReasonUserUnknown, normal),
+	// QUIRK(office365): Exchange's resolver found no such recipient; it
+	// says so with 5.1.10, which RFC 7505 gives to a null MX.
+	vendorRule("office365", "resolver.adr.recipientnotfound", ReasonUserUnknown, strong),
+	vendorRule("office365", "resolver.adr.recipnotfound", ReasonUserUnknown, strong),
 	// QUIRK(exchange2003): Exchange's own verdict on its directory.
-	trustedRule("recipient name is not recognized", ReasonUserUnknown, normal),
-	rule("recipient not recognized", ReasonUserUnknown, normal),
+	vendorRule("exchange2003", "recipient name is not recognized", ReasonUserUnknown, normal),
+	ambiguousRule("recipient not recognized", ReasonUserUnknown, normal),
 	// QUIRK(domino): Lotus Domino's own verdict on its directory.
-	trustedRule("not listed in domino directory", ReasonUserUnknown, normal),
-	trustedRule("not listed in public name", ReasonUserUnknown, normal),
+	vendorRule("domino", "not listed in domino directory", ReasonUserUnknown, normal),
+	vendorRule("domino", "not listed in public name", ReasonUserUnknown, normal),
 	rule("is not a valid mailbox", ReasonUserUnknown, normal),
 	rule("not a valid user", ReasonUserUnknown, normal),
-	rule("mailbox unavailable", ReasonUserUnknown, normal),
-	rule("mailbox is unavailable", ReasonUserUnknown, normal),
+	// RFC 5321's text for any 550 ("mailbox unavailable (e.g., mailbox
+	// not found, no access, or command rejected for policy reasons)").
+	ambiguousRule("mailbox unavailable", ReasonUserUnknown, normal),
+	ambiguousRule("mailbox is unavailable", ReasonUserUnknown, normal),
 	rule("address couldn't be found", ReasonUserUnknown, normal),
 	rule("address could not be found", ReasonUserUnknown, normal),
 	rule("adresse destinataire invalide", ReasonUserUnknown, normal),
@@ -224,28 +249,34 @@ var textRules = []textRule{
 	rule("unknown account", ReasonUserUnknown, normal),
 	rule("bad destination mailbox address", ReasonUserUnknown, normal),
 	rule("destination mailbox address invalid", ReasonUserUnknown, normal),
-	trustedRule("requested action not taken: mailbox unavailable", ReasonUserUnknown, normal),
+	// QUIRK(outlook): Outlook.com and Hotmail answer "550 5.5.0 Requested
+	// action not taken: mailbox unavailable" for a mailbox that does not
+	// exist, and GMX and IONOS document the same words (with no enhanced
+	// code) for the same meaning.
+	vendorRule("outlook", "requested action not taken: mailbox unavailable", ReasonUserUnknown, normal),
 	// QUIRK(yahoo): Yahoo refuses unknown users after DATA, as
 	// "554 delivery error: dd This user doesn't have a ... account".
-	trustedRule("delivery error: dd", ReasonUserUnknown, normal),
+	vendorRule("yahoo", "delivery error: dd", ReasonUserUnknown, normal),
 	// QUIRK(laposte): La Poste's own wording, with a misused 5.5.0.
-	trustedRule("adresse destinataire invalide", ReasonUserUnknown, normal),
+	vendorRule("laposte", "adresse destinataire invalide", ReasonUserUnknown, normal),
 	// QUIRK(gmail): Gmail's own verdict, in the text of its reports.
-	trustedRule("because the address couldn't be found", ReasonUserUnknown, normal),
+	vendorRule("gmail", "because the address couldn't be found", ReasonUserUnknown, normal),
 	// QUIRK(verizon): Verizon Wireless's MMS gateway checks the number
 	// itself; these are its own verdicts, not relayed answers.
-	trustedRule("error: invalid user address", ReasonUserUnknown, normal),
-	trustedRule("no valid recipients for this mm", ReasonUserUnknown, normal),
+	vendorRule("verizon", "error: invalid user address", ReasonUserUnknown, normal),
+	vendorRule("verizon", "no valid recipients for this mm", ReasonUserUnknown, normal),
 	// QUIRK(imail): Ipswitch IMail names its own unknown users so.
-	trustedRule("unknown user:", ReasonUserUnknown, normal),
+	vendorRule("imail", "unknown user:", ReasonUserUnknown, normal),
 	// QUIRK(trendmicro): InterScan's own verdict on an address.
-	trustedRule("please check if address is correct", ReasonUserUnknown, normal),
-	// QUIRK(office365): Directory-Based Edge Blocking refuses unknown
-	// recipients with 5.4.1 "Recipient address rejected: Access denied".
-	trustedRule("recipient address rejected: access denied", ReasonUserUnknown, strong),
+	vendorRule("trendmicro", "please check if address is correct", ReasonUserUnknown, normal),
 	// QUIRK(au): au (KDDI) refuses unknown recipients with a bare
-	// "Recipient address rejected." at RCPT.
-	rule("recipient address rejected.|", ReasonUserUnknown, normal),
+	// "Recipient address rejected." at RCPT; but Postfix, Exim and
+	// OpenSMTPD use the same words for any refusal of a recipient, so
+	// they prove it only next to one of au's own domains
+	// (testdata/quirks/au-ezweb-recipient-rejected.eml; elsewhere,
+	// au-bare-recipient-rejected.eml, they end soft).
+	{phrase: "recipient address rejected.|", reason: ReasonUserUnknown, strength: normal, ambiguous: true,
+		vendor: "au", domains: []string{"ezweb.ne.jp", "au.com", "auone-net.jp"}},
 
 	// The domain does not exist or takes no mail.
 	rule("host not found", ReasonDomainUnknown, normal),
@@ -262,20 +293,35 @@ var textRules = []textRule{
 	rule("unrouteable mail domain", ReasonDomainUnknown, normal),
 	rule("no mx record", ReasonDomainUnknown, normal),
 	rule("no valid mx", ReasonDomainUnknown, normal),
-	rule("mx points to", ReasonDomainUnknown, normal),
+	ambiguousRule("mx points to", ReasonDomainUnknown, normal),
 	rule("point to non-existent hosts", ReasonDomainUnknown, normal),
 	rule("does not accept mail", ReasonDomainUnknown, normal),
 	rule("null mx", ReasonDomainUnknown, normal),
 	rule("domain is not valid", ReasonDomainUnknown, normal),
 	rule("invalid domain", ReasonDomainUnknown, normal),
-	rule("unable to route", ReasonDomainUnknown, normal),
-	rule("dns lookup failure", ReasonDomainUnknown, normal),
+	ambiguousRule("unable to route", ReasonDomainUnknown, normal),
+	ambiguousRule("dns lookup failure", ReasonDomainUnknown, normal),
+	rule("nxdomain", ReasonDomainUnknown, normal),
+	// A name server that failed to answer says nothing of the domain:
+	// Postfix's "Host not found, try again" (the resolver's TRY_AGAIN)
+	// and "Malformed or unexpected name server reply" are transient,
+	// where its "Host not found" alone is NXDOMAIN.
+	rankedRule("host not found, try again", ReasonNetworkError, strong, 85),
+	rankedRule("malformed or unexpected name server reply", ReasonNetworkError, strong, 85),
+	rankedRule("temporary failure in name resolution", ReasonNetworkError, strong, 85),
+	rankedRule("servfail", ReasonNetworkError, strong, 85),
+	rankedRule("host lookup did not complete", ReasonNetworkError, strong, 85),
+	rankedRule("dns lookup timed out", ReasonNetworkError, strong, 85),
+	rankedRule("name server timeout", ReasonNetworkError, strong, 85),
 	rankedRule("because the domain", ReasonDomainUnknown, normal, 75),
 	rule("rfc7505", ReasonDomainUnknown, normal),
 	rule("indicated no smtp service", ReasonDomainUnknown, normal),
 	// QUIRK(exim): cPanel's router says so when the lookup of a local or
 	// remote domain fails.
-	rule("the account or domain may not exist", ReasonDomainUnknown, normal),
+	ambiguousRule("the account or domain may not exist", ReasonDomainUnknown, normal),
+	// QUIRK(qmail): qmail-remote's words when DNS says the domain has no
+	// MX and no address (a lookup that failed for now is "#4.4.3").
+	vendorRule("qmail", "couldn't find a mail exchanger or ip address", ReasonDomainUnknown, normal),
 
 	// The address cannot be an address.
 	rule("bad address syntax", ReasonBadSyntax, normal),
@@ -307,6 +353,25 @@ var textRules = []textRule{
 	rule("user is over", ReasonMailboxFull, strong),
 	rule("messages in recipient's mailbox exceeded", ReasonMailboxFull, strong),
 	rule("full mailbox", ReasonMailboxFull, strong),
+	rule("storage space", ReasonMailboxFull, strong),
+	rule("storage allocation", ReasonMailboxFull, strong),
+	rule("speichervolumen", ReasonMailboxFull, strong),
+	rule("speicherplatz", ReasonMailboxFull, strong),
+	rule("postfach ist voll", ReasonMailboxFull, strong),
+	rule("boite pleine", ReasonMailboxFull, strong),
+	rule("boîte pleine", ReasonMailboxFull, strong),
+	rule("destinataire pleine", ReasonMailboxFull, strong),
+	rule("casella piena", ReasonMailboxFull, strong),
+	rule("buzón lleno", ReasonMailboxFull, strong),
+	rule("ящик переполнен", ReasonMailboxFull, strong),
+	rule("policy error", ReasonPolicyRejected, strong),
+	// An access map's or ACL's refusal of one recipient: a local policy.
+	rankedRule("recipient address rejected: access denied", ReasonPolicyRejected, normal, 130),
+	rankedRule("denied by policy", ReasonPolicyRejected, normal, 130),
+	rule("rejected by destination domain", ReasonPolicyRejected, normal),
+	// QUIRK(yahoo): Yahoo's TSS09 refuses a sending IP for its
+	// reputation for good.
+	vendorRule("yahoo", "permanently deferred", ReasonSpamBlocked, normal),
 	rule("is full", ReasonMailboxFull, vague),
 
 	// The message is too big.
@@ -419,7 +484,9 @@ var textRules = []textRule{
 	// QUIRK(tencent): QQ mail's throttling: "Ip frequency limited".
 	rule("frequency limited", ReasonRateLimited, strong),
 	// QUIRK(gmail): a recipient receiving too fast, under 5.2.1.
-	rule("receiving mail at a rate", ReasonRateLimited, strong), rule("too many recipients", ReasonRateLimited, strong),
+	rule("receiving mail at a rate", ReasonRateLimited, strong),
+	rule("receiving mail too quickly", ReasonRateLimited, strong),
+	rule("too quickly", ReasonRateLimited, normal), rule("too many recipients", ReasonRateLimited, strong),
 	rule("too many concurrent", ReasonRateLimited, normal),
 	rule("connection limit", ReasonRateLimited, normal),
 	rule("rate limit", ReasonRateLimited, normal),
@@ -517,21 +584,69 @@ func rule(phrase string, reason Reason, strength int) textRule {
 	return textRule{phrase: phrase, reason: reason, strength: strength}
 }
 
-func trustedRule(phrase string, reason Reason, strength int) textRule {
-	return textRule{phrase: phrase, reason: reason, strength: strength, trusted: true}
-}
-
 func rankedRule(phrase string, reason Reason, strength, rank int) textRule {
 	return textRule{phrase: phrase, reason: reason, strength: strength, rank: rank}
 }
 
-var textPhrases = func() *phraseSet {
-	list := make([]string, len(textRules))
-	for i, r := range textRules {
-		list[i] = r.phrase
+// vendorRule is a phrase one provider or MTA documents as its own
+// verdict; it is trusted like the reporting server's own words.
+func vendorRule(vendor, phrase string, reason Reason, strength int) textRule {
+	return textRule{phrase: phrase, reason: reason, strength: strength, trusted: true, vendor: vendor}
+}
+
+// ambiguousRule is a phrase that names a hard reason without proving it.
+func ambiguousRule(phrase string, reason Reason, strength int) textRule {
+	return textRule{phrase: phrase, reason: reason, strength: strength, ambiguous: true}
+}
+
+// allRules are the phrase table and the dead-mailbox model's words,
+// matched in one pass.
+var allRules = append(append([]textRule{}, textRules...), deadWords()...)
+
+var textPhrases = newTextMatcher(allRules)
+
+// textMatcher finds allRules in a text. The rules written in ASCII are
+// one automaton and the others (accented, Cyrillic, CJK words) a second
+// one, scanned only when the text has a byte outside ASCII: most
+// diagnostics are ASCII, and the ASCII automaton's table is half the
+// size, which keeps the hot loop in cache.
+type textMatcher struct {
+	ascii, other       *phraseSet
+	asciiIDs, otherIDs []int // automaton id -> index in the rules
+	n                  []int // rule -> length of its normalised phrase
+}
+
+func newTextMatcher(rules []textRule) *textMatcher {
+	m := &textMatcher{n: make([]int, len(rules))}
+	var asciiList, otherList []string
+	for i, r := range rules {
+		m.n[i] = len(strings.Trim(normPhrase(r.phrase), "|"))
+		if isASCII(r.phrase) {
+			asciiList, m.asciiIDs = append(asciiList, r.phrase), append(m.asciiIDs, i)
+		} else {
+			otherList, m.otherIDs = append(otherList, r.phrase), append(m.otherIDs, i)
+		}
 	}
-	return newPhraseSet(list)
-}()
+	m.ascii, m.other = newPhraseSet(asciiList), newPhraseSet(otherList)
+	return m
+}
+
+// scanAt calls fn with the rule and end index of every match, the ASCII
+// rules' in text order first, then the others'. fn returns false to stop.
+func (m *textMatcher) scanAt(text string, fn func(rule, end int) bool) {
+	stopped := false
+	m.ascii.scanAt(text, func(id, end int) bool {
+		if !fn(m.asciiIDs[id], end) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if stopped || isASCII(text) {
+		return
+	}
+	m.other.scanAt(text, func(id, end int) bool { return fn(m.otherIDs[id], end) })
+}
 
 // textVerdict is what the words of a diagnostic say.
 type textVerdict struct {
@@ -539,18 +654,65 @@ type textVerdict struct {
 	strength int
 	trusted  bool
 	found    bool
+	// rule is the index in allRules of the phrase that decided, or -1
+	// for the dead-mailbox model; dead its words, when the model decided.
+	rule int
+	dead string
+	// contra holds reasons that other phrases of the text name, found
+	// apart from the deciding phrase: policy, spam, throttling or network
+	// trouble said alongside "user unknown" make it no proof.
+	contra reasonSet
+	// confirmed says an ambiguous vendor phrase came with one of the
+	// vendor's own domains, which makes it the vendor's verdict.
+	confirmed bool
+}
+
+// reasonSet is a small set of reasons.
+type reasonSet uint32
+
+var reasonBits = func() map[Reason]reasonSet {
+	m := map[Reason]reasonSet{}
+	for i, r := range Reasons() {
+		m[r] = 1 << uint(i)
+	}
+	return m
+}()
+
+// contradicting are the reasons that, said alongside a dead-mailbox
+// phrase, make it no proof: a filter or a network problem may use
+// "unknown" words too.
+var contradicting = reasonBits[ReasonSpamBlocked] | reasonBits[ReasonPolicyRejected] | reasonBits[ReasonRateLimited] |
+	reasonBits[ReasonNetworkError] | reasonBits[ReasonRelayDenied] | reasonBits[ReasonAuthFailure] |
+	reasonBits[ReasonAuthRequired] | reasonBits[ReasonSenderRejected] | reasonBits[ReasonProtocolError]
+
+// phraseHit is one phrase found: its rule and where it ends.
+type phraseHit struct {
+	id, end int
 }
 
 // readText finds the reason the words of a diagnostic give: the best
-// ranked phrase found, with the strongest wording of that reason.
+// ranked phrase found, with the strongest wording of that reason; else
+// what the dead-mailbox model reads.
 func readText(text string) textVerdict {
-	var v textVerdict
+	v := textVerdict{rule: -1}
 	if text == "" {
 		return v
 	}
 	bestRank := 1 << 30
-	textPhrases.scan(text, func(id int) bool {
-		r := &textRules[id]
+	bestEnd := 0
+	var words deadScan
+	var others [8]phraseHit
+	nothers := 0
+	textPhrases.scanAt(text, func(id, end int) bool {
+		r := &allRules[id]
+		if r.role != 0 {
+			words.add(r.role, end, textPhrases.n[id])
+			return true
+		}
+		if nothers < len(others) && r.strength != vague && reasonBits[r.reason]&contradicting != 0 {
+			others[nothers] = phraseHit{id, end}
+			nothers++
+		}
 		rank := r.rank
 		if rank == 0 {
 			rank = reasonRank[r.reason]
@@ -560,14 +722,63 @@ func readText(text string) textVerdict {
 		}
 		switch {
 		case rank < bestRank:
-			v, bestRank = textVerdict{reason: r.reason, strength: r.strength, trusted: r.trusted, found: true}, rank
+			v = textVerdict{reason: r.reason, strength: r.strength, trusted: r.trusted, found: true, rule: id}
+			bestRank, bestEnd = rank, end
 		case r.reason == v.reason:
-			v.strength = max(v.strength, r.strength)
+			if r.strength > v.strength {
+				v.strength, v.rule, bestEnd = r.strength, id, end
+			}
 			v.trusted = v.trusted || r.trusted
 		}
 		return true
 	})
+	if reason, dead := words.find(text); dead != "" && (!v.found || v.strength == vague || v.reason == ReasonOther ||
+		v.reason == reason && v.rule >= 0 && allRules[v.rule].ambiguous ||
+		bestRank > reasonRank[reason] && v.strength != strong && v.reason.Class() == ClassSoft && reasonBits[v.reason]&contradicting == 0) {
+		v = textVerdict{reason: reason, strength: normal, found: true, rule: -1, dead: dead}
+		bestEnd = -1
+	}
+	if v.rule >= 0 && len(allRules[v.rule].domains) > 0 {
+		lower := strings.ToLower(text)
+		for _, d := range allRules[v.rule].domains {
+			if strings.Contains(lower, d) {
+				v.confirmed = true
+			}
+		}
+	}
+	if v.found && v.reason.Class() == ClassHard {
+		n := 0
+		if v.rule >= 0 {
+			n = 2*len(allRules[v.rule].phrase) + 2
+		}
+		for _, h := range others[:nothers] {
+			if v.rule >= 0 && h.end <= bestEnd && h.end > bestEnd-n {
+				continue // words inside the deciding phrase ("not listed in ...")
+			}
+			v.contra |= reasonBits[allRules[h.id].reason]
+		}
+	}
 	return v
+}
+
+// evidence says which words decided.
+func (v textVerdict) evidence() Evidence {
+	if v.rule < 0 {
+		return Evidence{From: EvidencePhrase, Text: v.dead, Rule: "dead-mailbox"}
+	}
+	r := &allRules[v.rule]
+	if r.vendor != "" && (len(r.domains) == 0 || v.confirmed) {
+		return Evidence{From: EvidenceVendor, Text: r.phrase, Rule: "QUIRK(" + r.vendor + ")"}
+	}
+	return Evidence{From: EvidencePhrase, Text: strings.Trim(r.phrase, "|"), Rule: "phrase:" + string(r.reason)}
+}
+
+// unambiguous reports a verdict whose words alone prove a hard reason.
+func (v textVerdict) unambiguous() bool {
+	if !v.found || v.reason.Class() != ClassHard || v.strength == vague {
+		return false
+	}
+	return v.rule < 0 || !allRules[v.rule].ambiguous || v.confirmed
 }
 
 // textReason returns the reason the words of a text give, if any.
@@ -602,12 +813,105 @@ func specificCode(st Status) bool {
 	return false
 }
 
+// recipientCode reports the permanent codes that say, of this recipient
+// alone, that its mailbox or domain is gone: enough to suppress when
+// nothing in the text contradicts them.
+func recipientCode(st Status) bool {
+	if st.Class() != 5 {
+		return false
+	}
+	switch st.SubjectDetail() {
+	case "1.1", "1.2", "1.3", "1.6", "1.10":
+		return true
+	}
+	return false
+}
+
+// Verdict is a classification with the evidence behind it.
+type Verdict struct {
+	Reason   Reason
+	Class    Class
+	Evidence Evidence
+}
+
 // ClassifyStatus returns the reason and class of a failure from its
 // enhanced status st, SMTP reply code and the server's diagnostic text
 // (any may be empty).
 func ClassifyStatus(st Status, reply, diagnostic string) (Reason, Class) {
-	reason := classify(st, reply, diagnostic, smtpStage(diagnostic), false)
-	return reason, classOf(reason, st, reply)
+	v := Classify(st, reply, diagnostic)
+	return v.Reason, v.Class
+}
+
+// Classify is ClassifyStatus with the evidence that decided. A hard
+// reason keeps its hard class only on strong evidence: a recipient-level
+// permanent code (X.1.1, X.1.2, X.1.3, X.1.6, X.1.10) or unambiguous
+// dead-mailbox words in a permanent reply, with nothing in the text
+// contradicting them; otherwise the class is soft and Evidence.Note says
+// why.
+func Classify(st Status, reply, diagnostic string) Verdict {
+	v := classify(st, reply, diagnostic, smtpStage(diagnostic), false)
+	class := classOf(v.reason, st, reply)
+	permanent := st.Class() == 5 || st == "" && len(reply) == 3 && reply[0] == '5'
+	class, v.ev = gate(v, class, permanent)
+	return Verdict{Reason: v.reason, Class: class, Evidence: v.ev}
+}
+
+// verdict is a reason with what decided it.
+type verdict struct {
+	reason Reason
+	ev     Evidence
+	// st is the code the reason was read with (inferred from the reply
+	// when the report gave none, then fromReply is set).
+	st        Status
+	fromReply bool
+	tv        textVerdict
+	// filtered says unknown-user words were read as a content filter's
+	// refusal, for want of the report's confirmation.
+	filtered bool
+}
+
+// strong reports evidence enough to suppress a hard reason: a
+// recipient-level permanent code that the words do not contradict, or
+// unambiguous words (a dead-mailbox phrase, a vendor's documented
+// verdict) in a permanent reply.
+func (v verdict) strong(permanent bool) (bool, string) {
+	if !permanent {
+		return false, "ambiguous: a transient reply does not prove the address is gone"
+	}
+	if v.tv.contra != 0 {
+		return false, "ambiguous: the reply also speaks of policy, spam, throttling or network trouble"
+	}
+	if !v.fromReply && recipientCode(v.st) {
+		if info, _ := Lookup(v.st); info.Reason == v.reason {
+			return true, ""
+		}
+	}
+	if v.tv.reason == v.reason && v.tv.unambiguous() {
+		return true, ""
+	}
+	return false, "ambiguous: no recipient-level code and no unambiguous words say the address is gone"
+}
+
+// gate keeps a hard class only on strong evidence.
+func gate(v verdict, class Class, permanent bool) (Class, Evidence) {
+	ev := v.ev
+	if class != ClassHard {
+		return class, ev
+	}
+	if ok, why := v.strong(permanent); !ok {
+		if ev.Note == "" {
+			ev.Note = why
+		} else {
+			ev.Note += "; " + why
+		}
+		return ClassSoft, ev
+	}
+	if ev.From == EvidenceStatus && !recipientCode(v.st) {
+		// The code named the reason but the words proved it: show them.
+		ev = v.tv.evidence()
+		ev.Note = "with code " + string(v.st)
+	}
+	return class, ev
 }
 
 // classOf settles the class of a reason given the code's class: a
@@ -624,19 +928,52 @@ func classOf(reason Reason, st Status, reply string) Class {
 	return reason.Class()
 }
 
+// codeEvidence is the evidence of a status code, or of the reply code it
+// was inferred from.
+func codeEvidence(st Status, reply string, fromReply bool) Evidence {
+	if fromReply {
+		return Evidence{From: EvidenceReply, Text: reply, Rule: "reply " + reply}
+	}
+	if st == "" {
+		return Evidence{From: EvidenceNone, Rule: "no code or known words"}
+	}
+	rule := "X." + st.SubjectDetail()
+	if info, ok := Lookup(st); ok {
+		rule += " " + info.Title
+	}
+	return Evidence{From: EvidenceStatus, Text: string(st), Rule: rule}
+}
+
+// dbebPhrase is Microsoft's Directory-Based Edge Blocking refusal.
+var dbebPhrase = newPhraseSet([]string{"recipient address rejected: access denied"})
+
 // classify reads a failure's reason from its code, reply, words and the
 // SMTP command it answered ("" when unknown). trusted says the report's
 // own words confirm an unknown user.
-func classify(st Status, reply, diagnostic, stage string, trusted bool) Reason {
+func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict {
+	fromReply := false
 	if st == "" {
 		st = StatusFromReply(reply)
+		fromReply = st != ""
 	}
 	if st.Class() == 2 {
-		return ReasonDelivered
+		return verdict{reason: ReasonDelivered, ev: codeEvidence(st, reply, fromReply), st: st, fromReply: fromReply}
 	}
 	tv := readText(diagnostic)
+	v := verdict{st: st, fromReply: fromReply, tv: tv}
 	if tv.found && tv.reason.Class() == ClassSender {
-		return tv.reason
+		v.reason, v.ev = tv.reason, tv.evidence()
+		return v
+	}
+	if st.SubjectDetail() == "4.1" && containsAny(dbebPhrase, diagnostic) {
+		// QUIRK(office365): Directory-Based Edge Blocking refuses an
+		// address missing from the tenant's directory with 5.4.1
+		// "Recipient address rejected: Access denied"; with any other
+		// code (Postfix's 5.7.1 access maps) the words are a policy.
+		v.reason = ReasonUserUnknown
+		v.ev = Evidence{From: EvidenceVendor, Text: string(st) + " recipient address rejected: access denied", Rule: "QUIRK(office365)"}
+		v.tv = textVerdict{reason: ReasonUserUnknown, strength: strong, trusted: true, found: true, rule: -1, dead: v.ev.Text}
+		return v
 	}
 	var cr Reason
 	if info, ok := Lookup(st); ok && !st.Generic() {
@@ -651,40 +988,57 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) Reason {
 		cr = ""
 	}
 	if r, ok := senderReplies[reply]; ok && !specificCode(st) && (!tv.found || tv.strength == vague) {
-		return r
+		v.reason, v.ev = r, Evidence{From: EvidenceReply, Text: reply, Rule: "reply " + reply}
+		return v
 	}
-	reason := cr
+	v.reason, v.ev = cr, codeEvidence(st, reply, fromReply)
 	switch {
 	case cr == "" || cr == ReasonOther:
 		if tv.found {
-			reason = tv.reason
+			v.reason, v.ev = tv.reason, tv.evidence()
 		}
-	case tv.found && (tv.strength == strong || tv.strength == normal && !specificCode(st)):
-		reason = tv.reason
+	case tv.found && (tv.strength == strong || tv.strength == normal && (fromReply || !specificCode(st))):
+		// A code inferred from the reply code (552 reads as 5.2.2) is only
+		// a convention: the words outrank it.
+		if tv.reason != cr {
+			v.reason, v.ev = tv.reason, tv.evidence()
+			v.ev.Note = "the words overrule code " + string(st)
+		}
 	}
-	if reason == "" || reason == ReasonDelivered {
-		reason = ReasonOther // a success detail on a failure says nothing
+	if v.reason == "" || v.reason == ReasonDelivered {
+		v.reason = ReasonOther // a success detail on a failure says nothing
+		if v.ev.From == EvidenceStatus && st.Generic() || v.ev.From == "" {
+			v.ev = Evidence{From: EvidenceNone, Text: string(st), Rule: "no code or known words"}
+		}
 	}
 	switch {
-	case reason == ReasonUserUnknown && cr != ReasonUserUnknown && stage != "rcpt" && !tv.trusted && (!trusted || stage == "data"):
+	case v.reason == ReasonUserUnknown && cr != ReasonUserUnknown && stage != "rcpt" && stage != stageUnsaid && !tv.trusted && (!trusted || stage == "data"):
 		// "Unknown user" without a code saying so, and not in answer to
 		// RCPT TO, is how content filters (Japanese carriers' domain
 		// filters, filtering appliances) refuse mail after DATA: it is no
 		// proof the mailbox is gone.
-		return ReasonPolicyRejected
-	case stage == "mail" && (reason.Class() == ClassHard || reason == ReasonOther):
+		v.reason, v.filtered = ReasonPolicyRejected, true
+		v.ev.Note = "unknown-user words not in answer to RCPT TO: a content filter's refusal"
+	case stage == "mail" && (v.reason.Class() == ClassHard || v.reason == ReasonOther):
 		// Refused at MAIL FROM: the envelope sender was the problem.
-		return ReasonSenderRejected
-	case (stage == "conn" || stage == "helo") && (reason == ReasonOther || reason == ReasonPolicyRejected):
+		v.reason = ReasonSenderRejected
+		v.ev.Note = "refused in answer to MAIL FROM: the sender was"
+	case (stage == "conn" || stage == "helo") && (v.reason == ReasonOther || v.reason == ReasonPolicyRejected):
 		// Refused before any address was given: the sending host was.
-		return ReasonSpamBlocked
-	case reason == ReasonDomainUnknown && st.Class() == 4 && !containsAny(nullMXPhrases, diagnostic):
+		v.reason = ReasonSpamBlocked
+		v.ev.Note = "refused before any address was given: the sending host was"
+	case v.reason == ReasonDomainUnknown && st.Class() == 4 && !containsAny(nullMXPhrases, diagnostic):
 		// A transient code on "domain not found" means the lookup failed
 		// for now (a DNS timeout, a lame server), not that it is gone.
-		return ReasonNetworkError
+		v.reason = ReasonNetworkError
+		v.ev.Note = "a transient code on domain-not-found words: the lookup failed for now"
 	}
-	return reason
+	return v
 }
+
+// stageUnsaid is the stage of a reply in the report of an MTA that never
+// names the command a reply answered.
+const stageUnsaid = "unsaid"
 
 // nullMXPhrases mark a domain that publishes it takes no mail (RFC 7505).
 var nullMXPhrases = newPhraseSet([]string{"null mx", "rfc7505", "rfc 7505", "indicated no smtp service", "does not accept mail"})

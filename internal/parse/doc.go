@@ -17,8 +17,14 @@
 // recipient is classified from its enhanced status code, its SMTP reply
 // code and its words, matched against a table of phrases in one linear
 // pass; where the words say more than a generic or misused code, they
-// win. Vendor quirks are marked QUIRK(vendor) and have a fixture in
-// testdata/quirks.
+// win. Dead-mailbox wordings are read as a shape (a noun naming the
+// mailbox and a predicate denying it exists, in several languages;
+// deadword.go) rather than only as a list of sentences. Every recipient
+// carries the Evidence that decided it, and a hard class needs strong
+// evidence: a recipient-level permanent code or unambiguous words in a
+// permanent reply, with nothing in the reply contradicting them;
+// anything less is soft and the evidence says why. Vendor quirks are
+// marked QUIRK(vendor) and have a fixture in testdata/quirks.
 //
 // The package owns the domain types every other package uses: Report,
 // Recipient, Kind, Action, Class, Reason, Status, and Event, what bounced

@@ -136,13 +136,34 @@ func readDSN(rep *Report, m *message, bodies []string) bool {
 		return false
 	}
 	ctx := newTextContext(m)
+	// QUIRK(opensmtpd): OpenSMTPD's reports never name the SMTP command a
+	// reply answered ("addr: 550 No such user!"), and its DSN carries a
+	// bare "Status: 5.0.0": unknown-user words there are the remote
+	// server's verdict as much as anywhere, not a content filter's
+	// refusal after DATA (quirks/opensmtpd-no-stage.eml).
+	unsaid := containsAny(openSMTPDTemplate, clip(m.text, 512))
 	for i := range drafts {
 		d := &drafts[i]
 		ctx.enrich(d)
+		if unsaid && d.stage == "" {
+			d.stage = stageUnsaid
+		}
+		if d.Action == ActionDelayed && containsAny(envelopeExpired, d.Diagnostic) {
+			// QUIRK(opensmtpd): OpenSMTPD reports an envelope it gave up on
+			// with its delay template ("Action: delayed", "Status: 4.4.7",
+			// "... is only a temporary failure report") and the words
+			// "Envelope expired": the failure is final
+			// (quirks/opensmtpd-envelope-expired.eml).
+			d.Action, d.transientCause = ActionFailed, true
+		}
 		rep.Recipients = append(rep.Recipients, d.finish())
 	}
 	return true
 }
+
+var openSMTPDTemplate = newPhraseSet([]string{"this is the mailer-daemon, please do not reply to this email"})
+
+var envelopeExpired = newPhraseSet([]string{"envelope expired"})
 
 var inlineDSNFields = newPhraseSet([]string{"\nreporting-mta:", "\nfinal-recipient:", "\noriginal-recipient:"})
 
@@ -197,7 +218,10 @@ func dsnRecipient(g []field) draft {
 	}
 	if a, err := NormalizeAddress(orig); err == nil {
 		d.OriginalRecipient = a
-		if d.Address == "" {
+		if d.Address == "" || internalAddress(d.Address) {
+			// The final recipient is a rewritten internal address (Sun
+			// Messaging Server's "...@sims-ms-daemon", a local alias
+			// target): the original one is the address that was mailed.
 			d.Address = a
 		}
 	}
@@ -207,6 +231,13 @@ func dsnRecipient(g []field) draft {
 	status, _ := ParseStatus(firstWord(get(g, "status")))
 	d.Status = status
 	return d
+}
+
+// internalAddress reports an address no sender mails: a host-local
+// domain without a dot, or a delivery daemon's own name.
+func internalAddress(addr string) bool {
+	_, domain, _ := strings.Cut(addr, "@")
+	return !strings.Contains(domain, ".") || strings.HasSuffix(domain, "sims-ms-daemon") || strings.HasSuffix(domain, ".localdomain")
 }
 
 func firstWord(s string) string {

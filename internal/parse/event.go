@@ -62,6 +62,14 @@ type Event struct {
 	// OccurredAt is when it happened; zero when nothing says, and the
 	// store then takes the time of receipt.
 	OccurredAt time.Time `json:"occurred_at,omitzero"`
+	// Evidence is what decided Reason and Class (nil when nothing was
+	// read from a report).
+	Evidence *Evidence `json:"evidence,omitempty"`
+	// Unverified marks a bounce that matched nothing reported sent, under
+	// the mail trust "sent" (ingest decides it, parse never sets it): it
+	// is recorded and counted, and never suppresses nor counts towards a
+	// soft-bounce threshold.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // Events derives one event per recipient of rep that has a usable
@@ -92,9 +100,21 @@ func Events(rep *Report, received time.Time) []Event {
 			RemoteMTA:         r.RemoteMTA,
 			OriginalMessageID: rep.OriginalMessageID,
 			OccurredAt:        plausibleTime(received, r.LastAttemptDate, rep.ArrivalDate),
+			Evidence:          evidenceOf(r),
 		})
 	}
 	return evs
+}
+
+// evidenceOf returns a recipient's evidence, its text cut to 1000 bytes,
+// or nil when it has none.
+func evidenceOf(r Recipient) *Evidence {
+	if r.Evidence.From == "" {
+		return nil
+	}
+	ev := r.Evidence
+	ev.Text = clip(ev.Text, 1000)
+	return &ev
 }
 
 func eventTypeOf(kind Kind, r Recipient) EventType {

@@ -115,6 +115,25 @@ func decodeWords(s string) string {
 // empty line. A leading mbox "From " line is skipped; a line that is
 // neither a field nor a continuation ends the header (the body starts
 // there), so bodies that lack the empty line are still read.
+// isBlank reports a line of nothing but spaces, tabs and CRs.
+func isBlank(line []byte) bool {
+	for _, c := range line {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// trimSpaceTab cuts trailing spaces and tabs (bytes.TrimRight with a
+// cutset builds the set on every call; headers have many lines).
+func trimSpaceTab(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 func readHeader(b []byte) (header, []byte) {
 	var h header
 	pos := 0
@@ -140,7 +159,7 @@ func readHeader(b []byte) (header, []byte) {
 			lineEnd, next = pos+i, pos+i+1
 		}
 		line := b[pos:lineEnd]
-		if len(bytes.TrimRight(line, " \t\r")) == 0 {
+		if isBlank(line) {
 			flush()
 			return h, b[next:]
 		}
@@ -161,7 +180,7 @@ func readHeader(b []byte) (header, []byte) {
 			return h, b[pos:]
 		}
 		flush()
-		h = append(h, hfield{name: bytes.TrimRight(line[:colon], " \t")})
+		h = append(h, hfield{name: trimSpaceTab(line[:colon])})
 		vstart, vend = pos+colon+1, lineEnd
 		pos = next
 		if pos > maxHeaderLen {
@@ -175,7 +194,7 @@ func readHeader(b []byte) (header, []byte) {
 // isFieldName reports RFC 5322 field-name characters (printable ASCII but
 // colon), allowing the trailing space some old mailers leave before it.
 func isFieldName(b []byte) bool {
-	b = bytes.TrimRight(b, " \t")
+	b = trimSpaceTab(b)
 	if len(b) == 0 || len(b) > 76 {
 		return false
 	}

@@ -209,6 +209,8 @@ type message struct {
 	nesting  int // how many reports enclose this one
 	// bounceLike caches looksLikeBounce: 0 unknown, 1 yes, 2 no.
 	bounceLike int8
+	// senders caches senderKeys.
+	senders map[string]bool
 }
 
 func newMessage(top header, body []byte) *message {

@@ -134,7 +134,8 @@ func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/sisimai/*/*.eml")
 	more, _ := filepath.Glob("testdata/sisimai/malformed/*")
 	golden, _ := filepath.Glob("testdata/quirks/*.eml")
-	for _, file := range append(append(files, more...), golden...) {
+	mta, _ := filepath.Glob("testdata/mta/eml/*/*.eml")
+	for _, file := range append(append(append(files, more...), golden...), mta...) {
 		if raw, err := os.ReadFile(file); err == nil {
 			// The report comes first; a long returned message after it
 			// only slows every execution.
@@ -164,6 +165,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if !r.Reason.Valid() {
 				t.Errorf("recipient %q: reason %q", r.Address, r.Reason)
+			}
+			if r.Evidence.From == "" || r.Evidence.Rule == "" {
+				t.Errorf("recipient %q: no evidence (%+v)", r.Address, r.Evidence)
 			}
 			switch r.Class {
 			case ClassHard, ClassSoft, ClassSender, ClassComplaint, ClassNone:

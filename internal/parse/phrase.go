@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // phraseSet finds every phrase of a fixed list in a text in one pass
 // (Aho-Corasick, compiled to a DFA), so classifying a diagnostic costs the
@@ -77,12 +80,16 @@ func newPhraseSet(list []string) *phraseSet {
 		panic("parse: too many phrase bytes")
 	}
 
-	// Trie.
-	type node struct {
-		next map[uint8]int
-		out  []int32
+	// The trie is built straight into the transition table: a row of
+	// nclass entries per state, 0 where the state has no child (state 0,
+	// the root, is never a child). Building it costs a few allocations
+	// whatever the number of phrases, which keeps program start fast.
+	n := trieSize(list)
+	if n >= hasOutput {
+		panic("parse: phrase set too large")
 	}
-	nodes := []node{{next: map[uint8]int{}}}
+	delta := make([]uint16, ps.nclass, n*ps.nclass) // exactly sized: no copying as it grows
+	outs := make([][]int32, 1, n)
 	for id, raw := range list {
 		p := normPhrase(raw)
 		info := phraseInfo{wordStart: strings.HasPrefix(p, "|"), wordEnd: strings.HasSuffix(p, "|")}
@@ -91,59 +98,83 @@ func newPhraseSet(list []string) *phraseSet {
 		ps.phrases = append(ps.phrases, info)
 		s := 0
 		for i := 0; i < len(p); i++ {
-			c := ps.class[p[i]]
-			nx, ok := nodes[s].next[c]
-			if !ok {
-				nx = len(nodes)
-				nodes = append(nodes, node{next: map[uint8]int{}})
-				nodes[s].next[c] = nx
+			at := s*ps.nclass + int(ps.class[p[i]])
+			if delta[at] == 0 {
+				delta[at] = uint16(len(outs))
+				outs = append(outs, nil)
+				delta = delta[:len(delta)+ps.nclass]
 			}
-			s = nx
+			s = int(delta[at])
 		}
-		nodes[s].out = append(nodes[s].out, int32(id))
+		outs[s] = append(outs[s], int32(id))
 	}
-	if len(nodes) >= hasOutput {
-		panic("parse: phrase set too large")
-	}
+	states := len(outs)
 
-	// Breadth-first failure links, folded into a full transition table.
-	n := len(nodes)
-	ps.delta = make([]uint16, n*ps.nclass)
-	fail := make([]int, n)
-	queue := make([]int, 0, n)
+	// Breadth-first failure links, folded into the table: a missing
+	// child takes the failure state's transition, which is complete
+	// because the failure state is shallower and came first.
+	fail := make([]int32, states)
+	queue := make([]int32, 0, states)
 	for c := 0; c < ps.nclass; c++ {
-		if nx, ok := nodes[0].next[uint8(c)]; ok {
-			ps.delta[c] = uint16(nx)
-			queue = append(queue, nx)
+		if nx := delta[c]; nx != 0 {
+			queue = append(queue, int32(nx))
 		}
 	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		nodes[s].out = append(nodes[s].out, nodes[fail[s]].out...)
-		for c := 0; c < ps.nclass; c++ {
-			if nx, ok := nodes[s].next[uint8(c)]; ok {
-				fail[nx] = int(ps.delta[fail[s]*ps.nclass+c])
-				ps.delta[s*ps.nclass+c] = uint16(nx)
-				queue = append(queue, nx)
+	for k := 0; k < len(queue); k++ {
+		s := int(queue[k])
+		if f := fail[s]; len(outs[f]) > 0 {
+			outs[s] = append(outs[s], outs[f]...)
+		}
+		row, frow := delta[s*ps.nclass:(s+1)*ps.nclass], delta[int(fail[s])*ps.nclass:]
+		for c := range row {
+			if nx := row[c]; nx != 0 {
+				fail[nx] = int32(frow[c])
+				queue = append(queue, int32(nx))
 			} else {
-				ps.delta[s*ps.nclass+c] = ps.delta[fail[s]*ps.nclass+c]
+				row[c] = frow[c]
 			}
 		}
 	}
-	ps.outAt = make([]int32, n+1)
-	for s := 0; s < n; s++ {
-		ps.outAt[s] = int32(len(ps.outs))
-		ps.outs = append(ps.outs, nodes[s].out...)
+	ps.outAt = make([]int32, states+1)
+	total := 0
+	for _, o := range outs {
+		total += len(o)
 	}
-	ps.outAt[n] = int32(len(ps.outs))
-	for i, next := range ps.delta {
-		if len(nodes[next].out) > 0 {
-			ps.delta[i] = next | hasOutput
+	ps.outs = make([]int32, 0, total)
+	for s := 0; s < states; s++ {
+		ps.outAt[s] = int32(len(ps.outs))
+		ps.outs = append(ps.outs, outs[s]...)
+	}
+	ps.outAt[states] = int32(len(ps.outs))
+	for i, next := range delta {
+		if len(outs[next]) > 0 {
+			delta[i] = next | hasOutput
 		}
 	}
+	ps.delta = delta
 	ps.space = ps.class[' ']
 	return ps
+}
+
+// trieSize returns the number of states of the trie of a phrase list,
+// the root included: sorted, each phrase adds the part it does not share
+// with the one before it.
+func trieSize(list []string) int {
+	norm := make([]string, len(list))
+	for i, p := range list {
+		norm[i] = strings.Trim(normPhrase(p), "|")
+	}
+	slices.Sort(norm)
+	n, prev := 1, ""
+	for _, p := range norm {
+		lcp := 0
+		for lcp < len(p) && lcp < len(prev) && p[lcp] == prev[lcp] {
+			lcp++
+		}
+		n += len(p) - lcp
+		prev = p
+	}
+	return n
 }
 
 func isWordByte(c byte) bool {
@@ -158,24 +189,19 @@ func (ps *phraseSet) scan(text string, fn func(id int) bool) {
 
 // scanAt is scan that also gives the index in text where a match ends.
 func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
-	var ring [64]byte // the last normalised bytes, for word-start checks
-	n := 0            // normalised bytes seen
 	s := 0
 	space := true
 	delta, class, nclass, sp := ps.delta, &ps.class, ps.nclass, ps.space
 	for i := 0; i < len(text); i++ {
-		c := text[i]
-		cl := class[c]
+		cl := class[text[i]]
 		if cl == sp && sp != 0 {
 			if space {
 				continue
 			}
-			space, c = true, ' '
+			space = true
 		} else {
 			space = false
 		}
-		ring[n&63] = c
-		n++
 		next := delta[s*nclass+int(cl)]
 		s = int(next &^ hasOutput)
 		if next&hasOutput == 0 {
@@ -186,8 +212,10 @@ func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
 			if info.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
 				continue
 			}
-			if info.wordStart && n > info.n && (info.n >= 63 || isWordByte(ring[(n-info.n-1)&63])) {
-				continue
+			if info.wordStart {
+				if b := rawStart(text, i, info.n); b > 0 && isWordByte(text[b-1]) {
+					continue
+				}
 			}
 			if !fn(int(id), i) {
 				return
@@ -195,3 +223,23 @@ func (ps *phraseSet) scanAt(text string, fn func(id, end int) bool) {
 		}
 	}
 }
+
+// rawStart returns where in text a match of n normalised bytes ending at
+// end (inclusive) starts: runs of white space count as one byte. Only
+// phrases that must start at a word boundary need it, so the hot loop
+// keeps no history.
+func rawStart(text string, end, n int) int {
+	j := end
+	for n > 1 && j > 0 {
+		j--
+		if isSpaceByte(text[j]) {
+			for j > 0 && isSpaceByte(text[j-1]) {
+				j--
+			}
+		}
+		n--
+	}
+	return j
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -13,12 +13,20 @@ type draft struct {
 	// of the report): it confirms an unknown user, or speaks when the
 	// diagnostic itself says nothing.
 	context string
+	// contextOf, when set, gives context lazily (contextText): the whole
+	// report's failure lines cost a scan, and most recipients never
+	// need them.
+	contextOf    *textContext
+	contextBlock string
 	// temporary and permanent record what the report says of the failure
 	// as a whole, used when no code says it.
 	temporary, permanent bool
 	// transientCause says a final failure came from retrying temporary
 	// errors until the queue gave up: an inferred code is then 4.x.x.
 	transientCause bool
+	// gaveUp says the report, which has no status field, tells of a
+	// final failure after retries.
+	gaveUp bool
 }
 
 // finish settles status, reply code, action, reason and class.
@@ -59,39 +67,95 @@ func (d *draft) finish() Recipient {
 		if r.Status == "" {
 			r.Status = "2.0.0"
 		}
+		r.Evidence = Evidence{From: EvidenceReport, Text: "action " + string(r.Action), Rule: "RFC 3464 action"}
 		return r
 	}
 
-	ctx := readText(d.context)
-	trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
-	reason := classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
-	if reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
-		// The reporting server's own words say the account exists but
-		// is switched off, which is more than the relayed answer says.
-		reason = ReasonMailboxDisabled
+	// The report's own words matter only for an unknown user (they may
+	// confirm it, or say the account is only disabled) and when the remote
+	// server said nothing known: read them only then.
+	v := classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, false)
+	if v.filtered || v.reason == ReasonUserUnknown || v.reason == ReasonOther {
+		context := d.contextText()
+		ctx := readText(context)
+		trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
+		if v.filtered && trusted {
+			v = classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
+		}
+		if v.reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
+			// The reporting server's own words say the account exists but
+			// is switched off, which is more than the relayed answer says.
+			v.reason, v.ev = ReasonMailboxDisabled, ctx.evidence()
+			v.ev.From = EvidenceReport
+		}
+		if v.reason == ReasonOther && context != "" {
+			// The remote server said nothing we know; the report's own
+			// words about this recipient may.
+			if cv := classify(r.Status, r.ReplyCode, context, d.stage, trusted); cv.reason != ReasonOther {
+				v = cv
+				if v.ev.From == EvidencePhrase || v.ev.From == EvidenceVendor {
+					v.ev.From = EvidenceReport
+				}
+			}
+		}
 	}
-	if reason == ReasonOther && d.context != "" {
-		// The remote server said nothing we know; the report's own
-		// words about this recipient may.
-		reason = classify(r.Status, r.ReplyCode, d.context, d.stage, trusted)
+	if r.Action == ActionFailed && !d.transientCause && r.Status.Class() != 4 && mayBeEximExpiry(r.Diagnostic) && containsAny(eximExpiry, r.Diagnostic) {
+		// QUIRK(exim): Exim's report of a retried address it gave up on
+		// carries "retry timeout exceeded" after the last transient reply,
+		// with a generic 5.0.0 status (quirks/exim-dsn-retry-timeout.eml).
+		d.transientCause = true
 	}
-	if r.Status == "" {
-		r.Status = inferStatus(reason, r.ReplyCode, d)
+	inferred := r.Status == ""
+	if inferred {
+		r.Status = inferStatus(v.reason, r.ReplyCode, d)
 	}
-	r.Reason, r.Class = reason, classOf(reason, r.Status, r.ReplyCode)
-	if r.Action == ActionDelayed && (r.Class != ClassSender || readText(r.Diagnostic).reason.Class() != ClassSender) {
-		// A delay is a delay, whatever its cause; only the sender's own
-		// setup, when the server says so, is worth telling apart.
-		r.Reason, r.Class = ReasonDelayed, ClassSoft
-	}
-	// A final failure whose answer was "no such user" is hard even when
-	// the server used a transient code: the sending MTA retried until it
-	// gave up, and the answer never changed.
-	if r.Action == ActionFailed && reason == ReasonUserUnknown && r.Status.Class() == 4 {
-		r.Class = ClassHard
+	r.Reason, r.Class = v.reason, classOf(v.reason, r.Status, r.ReplyCode)
+	permanent := r.Status.Class() == 5 && (r.ReplyCode == "" || r.ReplyCode[0] == '5')
+	r.Class, r.Evidence = gate(v, r.Class, permanent)
+	switch {
+	case r.Action == ActionDelayed:
+		if r.Class != ClassSender || readText(r.Diagnostic).reason.Class() != ClassSender {
+			// A delay is a delay, whatever its cause; only the sender's
+			// own setup, when the server says so, is worth telling apart.
+			r.Reason, r.Class = ReasonDelayed, ClassSoft
+		}
+	case r.Action == ActionFailed && r.Class != ClassSender && (d.transientCause || inferred && d.gaveUp):
+		expire(&r, inferred)
+	case r.Action == ActionFailed && r.Status.Class() == 4 && r.Class == ClassHard:
+		// Given up on a transient reply: no proof the address is gone.
+		r.Class = ClassSoft
+		r.Evidence.Note = "ambiguous: the MTA gave up on a transient reply"
 	}
 	r.Suppress = r.Class.Suppresses()
 	return r
+}
+
+// mayBeEximExpiry is a quick test before the phrase scan: Exim writes
+// its expiry words in lower case.
+func mayBeEximExpiry(diag string) bool {
+	return strings.Contains(diag, "retry timeout") || strings.Contains(diag, "for a long time")
+}
+
+// expire settles a final failure that a plain-text report (no status
+// field of its own) tells came from retrying transient failures until
+// the sending MTA gave up (Exim's "retry timeout exceeded", OpenSMTPD's
+// expired envelope): the failure is final, so its status is 5.4.7
+// (delivery time expired), while the last transient reply stays the
+// remote server's words (the diagnostic, and the evidence). Nothing
+// transient proves the address gone, so it is soft. A delivery status
+// notification that
+// gives its own Status field (Postfix's "Action: failed" with 4.4.1)
+// keeps it: it is the report's own machine-readable word.
+func expire(r *Recipient, inferred bool) {
+	last := r.Status
+	r.Reason, r.Class = ReasonExpired, ClassSoft
+	r.Status = "5.4.7"
+	text := strings.TrimSpace(clip(r.Diagnostic, 200))
+	if !inferred {
+		text = strings.TrimSpace(string(last) + " " + text)
+	}
+	r.Evidence = Evidence{From: EvidenceExpiry, Text: text, Rule: "final failure after transient replies",
+		Note: "the sending MTA gave up retrying; the last reply was transient, so it is no proof the address is gone"}
 }
 
 // findFailureStatus returns the first failure code (4.x.x or 5.x.x) in a

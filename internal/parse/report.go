@@ -85,4 +85,47 @@ type Recipient struct {
 	Suppress          bool   `json:"suppress"`
 	LastAttemptDate   string `json:"last_attempt_date,omitempty"`
 	WillRetryUntil    string `json:"will_retry_until,omitempty"`
+	// Evidence is what decided Reason and Class.
+	Evidence Evidence `json:"evidence"`
+}
+
+// EvidenceSource names the kind of signal that decided a recipient.
+type EvidenceSource string
+
+// Sources of evidence.
+const (
+	// EvidenceStatus: the enhanced status code (RFC 3463).
+	EvidenceStatus EvidenceSource = "status"
+	// EvidenceReply: the SMTP reply code alone (RFC 5321).
+	EvidenceReply EvidenceSource = "reply"
+	// EvidencePhrase: the remote server's words, read against the phrase
+	// table or the dead-mailbox wording model.
+	EvidencePhrase EvidenceSource = "phrase"
+	// EvidenceVendor: a wording one provider or MTA documents for itself
+	// (a QUIRK rule).
+	EvidenceVendor EvidenceSource = "vendor"
+	// EvidenceReport: the report's own words about the recipient, where
+	// the remote server's said nothing known.
+	EvidenceReport EvidenceSource = "report"
+	// EvidenceExpiry: the sending MTA gave up after retrying transient
+	// failures.
+	EvidenceExpiry EvidenceSource = "expiry"
+	// EvidenceFeedback: an ARF or provider feedback report.
+	EvidenceFeedback EvidenceSource = "feedback"
+	// EvidenceNone: nothing known; the reason is a default.
+	EvidenceNone EvidenceSource = "none"
+)
+
+// Evidence says which signal decided a recipient's reason and class, so
+// a suppression can always be traced to the words or code behind it.
+type Evidence struct {
+	From EvidenceSource `json:"from"`
+	// Text is the code or words that decided, as the rule knows them.
+	Text string `json:"text"`
+	// Rule names the rule: "X.1.1", "reply 550", "phrase:user_unknown",
+	// "dead-mailbox", "QUIRK(outlook)", ...
+	Rule string `json:"rule"`
+	// Note says why the class is softer than the reason alone would
+	// make it ("ambiguous: ..."), or what else was weighed.
+	Note string `json:"note,omitempty"`
 }

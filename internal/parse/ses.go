@@ -135,8 +135,9 @@ func (n *sesNotification) notice(snsID string, now time.Time) (SESNotice, error)
 			if diag == "" {
 				diag = strings.TrimSpace(b.BounceType + " " + b.BounceSubType)
 			}
-			ev := FailureEvent(EventBounce, r.EmailAddress, Failure{Status: r.Status, Diagnostic: diag,
-				FallbackReason: reason, FallbackClass: class})
+			f := Failure{Status: r.Status, Diagnostic: diag, FallbackReason: reason, FallbackClass: class}
+			ev := FailureEvent(EventBounce, r.EmailAddress, f)
+			ev.Evidence = sesEvidence(ev, f, b.BounceType+" "+b.BounceSubType)
 			add(ev, sesEventID("b", b.FeedbackID, snsID, r.EmailAddress), at, b.ReportingMTA, b.RemoteMtaIP)
 		}
 	case "Complaint":
@@ -170,6 +171,7 @@ func (n *sesNotification) notice(snsID string, now time.Time) (SESNotice, error)
 		for _, r := range dl.Recipients {
 			ev := DeliveryEvent(r, dl.SMTPResponse)
 			ev.Status, ev.ReplyCode = FindStatus(dl.SMTPResponse), FindReplyCode(dl.SMTPResponse)
+			ev.Evidence = &Evidence{From: EvidenceReport, Text: "Delivery", Rule: "QUIRK(amazonses) notification type"}
 			add(ev, sesEventID("d", n.Mail.MessageID, snsID, r), at, dl.ReportingMTA, dl.RemoteMtaIP)
 		}
 	case "DeliveryDelay":
@@ -179,8 +181,9 @@ func (n *sesNotification) notice(snsID string, now time.Time) (SESNotice, error)
 		}
 		at := sesTime(dd.Timestamp, now)
 		for _, r := range dd.DelayedRecipients {
-			ev := FailureEvent(EventDelay, r.EmailAddress, Failure{Status: r.Status, Diagnostic: stripType(r.DiagnosticCode),
-				FallbackReason: ReasonDelayed, FallbackClass: ClassSoft})
+			f := Failure{Status: r.Status, Diagnostic: stripType(r.DiagnosticCode), FallbackReason: ReasonDelayed, FallbackClass: ClassSoft}
+			ev := FailureEvent(EventDelay, r.EmailAddress, f)
+			ev.Evidence = sesEvidence(ev, f, "DeliveryDelay "+dd.DelayType)
 			add(ev, ProviderKey("ses", "delay", n.Mail.MessageID, dd.Timestamp, KeyAddress(r.EmailAddress)), at, dd.ReportingMTA, "")
 		}
 	case "":
@@ -190,6 +193,17 @@ func (n *sesNotification) notice(snsID string, now time.Time) (SESNotice, error)
 		out.Unknown = !out.Ignored
 	}
 	return out, nil
+}
+
+// sesEvidence says what decided a failure SES reported: the code or
+// words read from it (Classify) when they decided, else SES's own bounce
+// type and subtype (verdict).
+func sesEvidence(ev Event, f Failure, verdict string) *Evidence {
+	st, reply := providerCodes(f.Status, f.ReplyCode, f.Diagnostic)
+	if v := Classify(st, reply, f.Diagnostic); v.Reason == ev.Reason && (v.Class == ev.Class || ev.Type == EventDelay) {
+		return &v.Evidence
+	}
+	return &Evidence{From: EvidenceVendor, Text: strings.TrimSpace(verdict), Rule: "QUIRK(amazonses) bounce type"}
 }
 
 // sesTime reads an SES timestamp (RFC 3339); zero when absent or absurd.
@@ -295,6 +309,9 @@ func recipientOf(ev Event) Recipient {
 	addr, _ := NormalizeAddress(ev.Address)
 	r := Recipient{Address: addr, Status: ev.Status, ReplyCode: ev.ReplyCode, Diagnostic: ev.Diagnostic,
 		RemoteMTA: ev.RemoteMTA, Reason: ev.Reason, Class: ev.Class, Action: ActionFailed}
+	if ev.Evidence != nil {
+		r.Evidence = *ev.Evidence
+	}
 	switch ev.Type {
 	case EventDelay:
 		r.Action = ActionDelayed

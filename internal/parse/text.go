@@ -411,20 +411,40 @@ var bounceSubjects = newPhraseSet([]string{
 	"returned email", "bounced mail", "mail returned", "failure notification", "undelivery",
 })
 
-// delayPhrases mark warnings that delivery is still being retried.
-var delayPhrases = newPhraseSet([]string{
+// delayWords mark warnings that delivery is still being retried.
+var delayWords = []string{
 	"has not yet been delivered", "delivery attempts will continue", "will continue trying",
 	"still trying", "will retry", "delivery status notification (delay)", "warning: message",
 	"delayed mail", "delivery delayed", "not yet been delivered", "this is a warning message only",
 	"this is just a warning", "will be retried", "still being retried",
-})
+}
 
-// permanentPhrases mark reports of a failure that will not be retried.
-var permanentPhrases = newPhraseSet([]string{
+// permanentWords mark reports of a failure that will not be retried.
+var permanentWords = []string{
 	"this is a permanent error", "permanent failure", "permanent fatal error", "fatal error",
 	"i've given up", "giving up", "will not be retried", "delivery has failed", "could not be delivered",
 	"failed permanently",
-})
+}
+
+var delayPhrases = newPhraseSet(delayWords)
+
+// reportTone finds both kinds in one pass over a report: ids below
+// len(delayWords) are delay words.
+var reportTone = newPhraseSet(append(append([]string{}, delayWords...), permanentWords...))
+
+// toneOf reports whether a report's text speaks of a delay and of a
+// permanent failure.
+func toneOf(text string) (temporary, permanent bool) {
+	reportTone.scan(text, func(id int) bool {
+		if id < len(delayWords) {
+			temporary = true
+		} else {
+			permanent = true
+		}
+		return !temporary || !permanent
+	})
+	return temporary, permanent
+}
 
 func containsAny(ps *phraseSet, text string) bool {
 	found := false
@@ -480,7 +500,11 @@ var bounceBodies = newPhraseSet([]string{
 // its own From and To (the original sender) and the returned message's
 // senders.
 func (m *message) senderKeys() map[string]bool {
+	if m.senders != nil {
+		return m.senders
+	}
 	keys := map[string]bool{}
+	m.senders = keys
 	add := func(v string) {
 		for _, h := range findAddrs(v) {
 			keys[AddressKey(h.addr)] = true
@@ -508,13 +532,14 @@ func readTextBounce(rep *Report, m *message) bool {
 	if !m.hasOrig && returned != "" {
 		if h, b := readHeader([]byte(firstHeaderBlock(returned))); len(h) > 0 {
 			m.original, m.origBody, m.hasOrig = h, b, true
+			m.senders = nil // the returned message's senders count too
 			rep.Original = originalFrom(h)
 			rep.OriginalMessageID = rep.Original.MessageID
 		}
 	}
 	t := newTextReport(report, m.senderKeys())
-	t.temporary = containsAny(delayPhrases, m.subject) || containsAny(delayPhrases, report)
-	t.permanent = containsAny(permanentPhrases, report)
+	t.temporary, t.permanent = toneOf(report)
+	t.temporary = t.temporary || containsAny(delayPhrases, m.subject)
 	if t.permanent {
 		t.temporary = false
 	}
@@ -531,7 +556,7 @@ func readTextBounce(rep *Report, m *message) bool {
 		}
 	}
 	if len(drafts) == 0 {
-		if addr := m.fallbackRecipient(); addr != "" {
+		if addr := m.fallbackRecipient(report); addr != "" {
 			d := t.draftFor(block{addr: addr}, true)
 			drafts = append(drafts, d)
 		}
@@ -589,7 +614,10 @@ func (t *textReport) failureLines() string {
 	marked := make(map[int]bool)
 	lineOf := 0
 	pos := 0
-	textPhrases.scanAt(t.text, func(_, end int) bool {
+	textPhrases.scanAt(t.text, func(id, end int) bool {
+		if allRules[id].role != 0 {
+			return true // a word of the dead-mailbox model, not a phrase
+		}
 		for lineOf < len(t.lines) && pos+len(t.lines[lineOf]) < end {
 			pos += len(t.lines[lineOf]) + 1
 			lineOf++
@@ -626,13 +654,37 @@ func hasFailureCode(text string) bool {
 	return findFailureReply(text) != ""
 }
 
-// fallbackRecipient names the recipient of a bounce whose text lists none:
-// Exim's X-Failed-Recipients, else the returned message's single To.
-func (m *message) fallbackRecipient() string {
+// fallbackRecipient names the recipient of a bounce whose text lists
+// none in the usual shapes: Exim's X-Failed-Recipients, else the one
+// address the report names anywhere (not its own or the sender's), and
+// only when it names none, the returned message's single To. The To of
+// the returned message is a last resort: it may be a list's own address
+// while the report (an Exchange NDR) names the member that failed.
+func (m *message) fallbackRecipient(report string) string {
 	if v := m.top.get("X-Failed-Recipients"); v != "" {
 		if hits := findAddrs(v); len(hits) > 0 {
 			return hits[0].addr
 		}
+	}
+	senders := m.senderKeys()
+	named := ""
+	for _, line := range strings.Split(report, "\n") {
+		if strings.IndexByte(line, '@') < 0 {
+			continue
+		}
+		for _, h := range findAddrs(line) {
+			key := AddressKey(h.addr)
+			switch {
+			case senders[key] || isDaemonAddress(h.addr):
+			case named == "":
+				named = h.addr
+			case AddressKey(named) != key:
+				return "" // several: which one failed is not said
+			}
+		}
+	}
+	if named != "" {
+		return named
 	}
 	if m.hasOrig {
 		if hits := findAddrs(m.original.get("To")); len(hits) == 1 {
@@ -640,6 +692,18 @@ func (m *message) fallbackRecipient() string {
 		}
 	}
 	return ""
+}
+
+// isDaemonAddress reports a mail system's own address (mailer-daemon,
+// postmaster), named in reports as whom to write to.
+func isDaemonAddress(addr string) bool {
+	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	for _, d := range daemonLocals {
+		if strings.Contains(local, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstHeaderBlock skips to the first line that looks like a header field.
@@ -672,11 +736,14 @@ func clip(s string, n int) string {
 }
 
 // textContext finds what a DSN's human-readable part says about each
-// recipient, for DSNs whose Diagnostic-Code is empty or vague.
+// recipient, for DSNs whose Diagnostic-Code is empty or vague. The whole
+// report's failure lines and stage are read only when a recipient needs
+// them.
 type textContext struct {
+	t      *textReport
+	report string
 	blocks map[string]string
-	whole  string
-	stage  string // the SMTP command the report as a whole names
+	stage  *string // the SMTP command the report as a whole names, once read
 }
 
 func newTextContext(m *message) *textContext {
@@ -685,14 +752,22 @@ func newTextContext(m *message) *textContext {
 		return c
 	}
 	report, _ := splitReturned(m.text)
-	t := newTextReport(report, m.senderKeys())
-	c.blocks = make(map[string]string, len(t.blocks))
-	for _, b := range t.blocks {
+	c.report = report
+	c.t = newTextReport(report, m.senderKeys())
+	c.blocks = make(map[string]string, len(c.t.blocks))
+	for _, b := range c.t.blocks {
 		c.blocks[AddressKey(b.addr)] = b.text
 	}
-	c.whole = t.failureLines()
-	c.stage = smtpStage(report)
 	return c
+}
+
+// wholeStage returns the SMTP command the report as a whole names.
+func (c *textContext) wholeStage() string {
+	if c.stage == nil {
+		st := smtpStage(c.report)
+		c.stage = &st
+	}
+	return *c.stage
 }
 
 // enrich adds the human-readable part's words to a DSN recipient.
@@ -706,16 +781,28 @@ func (c *textContext) enrich(d *draft) {
 	if d.stage == "" {
 		d.stage = smtpStage(text)
 	}
-	if d.stage == "" && len(c.blocks) <= 1 {
-		d.stage = c.stage
+	if d.stage == "" && len(c.blocks) <= 1 && c.t != nil {
+		d.stage = c.wholeStage()
 	}
 	if d.Diagnostic == "" {
 		d.Diagnostic = clip(text, 1000)
 	}
-	if d.context == "" {
-		d.context = strings.TrimSpace(text + " " + c.whole)
+	if d.context == "" && d.contextOf == nil && c.t != nil {
+		d.contextOf, d.contextBlock = c, text
 	}
 }
+
+// contextText is the report's words about d: its block, then the
+// report's failure lines.
+func (d *draft) contextText() string {
+	if d.contextOf != nil {
+		d.context = strings.TrimSpace(d.contextBlock + " " + d.contextOf.t.failureLines())
+		d.contextOf = nil
+	}
+	return d.context
+}
+
+var htmlEntities = strings.NewReplacer("&nbsp;", " ", "&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'")
 
 // htmlToText strips tags from an HTML part, keeping line structure.
 func htmlToText(s string) string {
@@ -737,6 +824,5 @@ func htmlToText(s string) string {
 			b.WriteByte(c)
 		}
 	}
-	r := strings.NewReplacer("&nbsp;", " ", "&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'")
-	return r.Replace(b.String())
+	return htmlEntities.Replace(b.String())
 }

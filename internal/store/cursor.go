@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrBadCursor means a pagination cursor was not one this server issued.
@@ -64,7 +65,8 @@ func decodeSortCursor(c, order string) (sortCursor, error) {
 		return sortCursor{}, ErrBadCursor
 	}
 	parts := strings.Split(string(b), "\x00")
-	if len(parts) != 3 || parts[0] != order {
+	// The key is compared with a text column: it must be text.
+	if len(parts) != 3 || parts[0] != order || !utf8.ValidString(parts[1]) {
 		return sortCursor{}, ErrBadCursor
 	}
 	id, err := strconv.ParseInt(parts[2], 10, 64)

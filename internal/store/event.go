@@ -36,8 +36,14 @@ type Event struct {
 	Scope             string          `json:"scope"`
 	Actor             string          `json:"actor,omitempty"`
 	Note              string          `json:"note,omitempty"`
-	OccurredAt        time.Time       `json:"occurred_at"`
-	CreatedAt         time.Time       `json:"created_at"`
+	// Evidence is what decided Reason and Class, for events read from a
+	// report.
+	Evidence   *parse.Evidence `json:"evidence,omitempty"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	CreatedAt  time.Time       `json:"created_at"`
+	// Unverified: a bounce that matched nothing reported sent (see
+	// parse.Event.Unverified).
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // EventFilter selects events for ListEvents.
@@ -117,13 +123,13 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 
 const eventColumns = `id, raw_id, address, domain, type, class, reason, status, reply_code, diagnostic,
 	reporting_mta, remote_mta, original_message_id, source, provider, coalesce(provider_event_id, ''),
-	scope, actor, note, occurred_at, created_at`
+	scope, actor, note, occurred_at, created_at, evidence, unverified`
 
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
 	err := row.Scan(&e.ID, &e.RawID, &e.Address, &e.Domain, &e.Type, &e.Class, &e.Reason, &e.Status,
 		&e.ReplyCode, &e.Diagnostic, &e.ReportingMTA, &e.RemoteMTA, &e.OriginalMessageID, &e.Source,
-		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt)
+		&e.Provider, &e.ProviderEventID, &e.Scope, &e.Actor, &e.Note, &e.OccurredAt, &e.CreatedAt, &e.Evidence, &e.Unverified)
 	return e, err
 }
 

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +69,9 @@ type Outcome struct {
 	Recorded int
 	// SuppressionsAdded counts addresses newly suppressed.
 	SuppressionsAdded int
+	// Quarantined says the input was set aside by QuarantineMail: stored,
+	// nothing read from it.
+	Quarantined bool
 }
 
 // prepared is an input with what can be computed before a transaction.
@@ -81,6 +87,15 @@ type prepared struct {
 }
 
 func prepare(in Input, received time.Time) (*prepared, error) {
+	cloned := false
+	for i, ev := range in.Events {
+		if id := cleanEventID(ev.ProviderEventID); id != ev.ProviderEventID {
+			if !cloned {
+				in.Events, cloned = slices.Clone(in.Events), true // the caller's slice stays as it was
+			}
+			in.Events[i].ProviderEventID = id
+		}
+	}
 	p := &prepared{in: in, sum: sha256.Sum256(in.Raw), received: received}
 	p.body, p.deflatedSize = deflateBody(in.Raw)
 	if in.Result != nil {
@@ -91,6 +106,27 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 		p.result = cleanJSON(p.result)
 	}
 	return p, nil
+}
+
+// eventIDMax bounds a stored provider event id: ids are keys of the
+// events partitions' provider_event indexes, whose rows PostgreSQL caps
+// at about 2.7 kB.
+const eventIDMax = 1000
+
+// cleanEventID makes a provider's event id storable as a key: NUL bytes
+// and invalid UTF-8 become U+FFFD (removing them could make two ids one),
+// and an id too long for the index is replaced by its SHA-256, which
+// keeps it as distinct as it was.
+func cleanEventID(id string) string {
+	if strings.IndexByte(id, 0) >= 0 {
+		id = strings.ReplaceAll(id, "\x00", "\uFFFD")
+	}
+	id = strings.ToValidUTF8(id, "\uFFFD")
+	if len(id) > eventIDMax {
+		sum := sha256.Sum256([]byte(id))
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return id
 }
 
 // recorded is what recording one input did, with the events to count in

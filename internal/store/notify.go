@@ -154,8 +154,10 @@ func (db *DB) cleanupLoop(ctx context.Context) {
 }
 
 // CleanupExpired deletes suppressions past their expiry, recording each as
-// a suppression_removed event by "system", and soft-window rows older than
-// any window can reach. Expired entries already stop suppressing at their
+// a suppression_removed event by "system", soft-window rows older than
+// any window can reach, webhook nonces past their expiry, sent messages
+// past SentMessageRetention and the failed attempts at mail not seen for
+// 30 days. Expired entries already stop suppressing at their
 // expiry; this only reclaims space. It returns how many entries it removed.
 func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 	total := 0
@@ -202,7 +204,17 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 		}
 	}
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM soft_failures WHERE occurred_at < $1`, db.now().Add(-366*24*time.Hour))
+		if _, err := tx.Exec(ctx, `DELETE FROM soft_failures WHERE occurred_at < $1`, db.now().Add(-366*24*time.Hour)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM webhook_nonces WHERE expires_at < $1`, db.now()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sent_messages WHERE sent_at < $1`, db.now().Add(-SentMessageRetention)); err != nil {
+			return err
+		}
+		// A message that failed, then was never seen again.
+		_, err := tx.Exec(ctx, `DELETE FROM mail_attempts WHERE quarantined_at IS NULL AND last_at < $1`, db.now().Add(-30*24*time.Hour))
 		return err
 	})
 	return total, err

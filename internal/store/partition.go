@@ -229,11 +229,17 @@ func (db *DB) maintainPartitions(ctx context.Context, now time.Time, retentionMo
 	// its receipt (allowing for the clocks of bounced and PostgreSQL):
 	// only the partitions around then are looked in, and for an input older
 	// than the retention those are mostly gone.
-	if m.RawDeleted, err = db.deleteBatches(ctx, `DELETE FROM raw_messages WHERE ctid = ANY (ARRAY(
-		SELECT r.ctid FROM raw_messages r WHERE r.received_at < $1
-			AND NOT EXISTS (SELECT 1 FROM events e WHERE e.raw_id = r.id
-				AND e.created_at >= r.received_at - interval '1 day' AND e.created_at < r.received_at + interval '1 day')
-		LIMIT $2))`, cutoff); err != nil {
+	// A quarantined message whose bytes go keeps its record, without them.
+	if m.RawDeleted, err = db.deleteBatches(ctx, `
+		WITH gone AS (
+			SELECT r.ctid, r.id FROM raw_messages r WHERE r.received_at < $1
+				AND NOT EXISTS (SELECT 1 FROM events e WHERE e.raw_id = r.id
+					AND e.created_at >= r.received_at - interval '1 day' AND e.created_at < r.received_at + interval '1 day')
+			LIMIT $2
+		), unlinked AS (
+			UPDATE mail_attempts SET raw_id = NULL WHERE raw_id IN (SELECT id FROM gone)
+		)
+		DELETE FROM raw_messages WHERE ctid IN (SELECT ctid FROM gone)`, cutoff); err != nil {
 		return m, fmt.Errorf("store: retention of raw inputs: %w", err)
 	}
 	return m, nil
@@ -303,11 +309,11 @@ func createPartition(ctx context.Context, tx pgx.Tx, month time.Time) (moved int
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, actor, note, occurred_at, created_at)
+				scope, actor, note, occurred_at, created_at, evidence)
 			OVERRIDING SYSTEM VALUE
 			SELECT id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, actor, note, occurred_at, created_at
+				scope, actor, note, occurred_at, created_at, evidence
 			FROM bounced_moving`)
 		if err != nil {
 			return 0, false, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -184,7 +185,8 @@ func (p *batchPlan) eventArgs() []any {
 	statuses, replies, diags, rmtas, remotes, omids := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
 	sources, providers, scopes := make([]string, n), make([]string, n), make([]string, n)
-	peids := make([]*string, n)
+	peids, evidences := make([]*string, n), make([]*string, n)
+	unverified := make([]bool, n)
 	occurred := make([]time.Time, n)
 	for i, pe := range p.events {
 		ev, in := pe.ev, p.ps[pe.input].in
@@ -198,10 +200,23 @@ func (p *batchPlan) eventArgs() []any {
 			id := ev.ProviderEventID
 			peids[i] = &id
 		}
-		occurred[i] = ev.OccurredAt
+		occurred[i], unverified[i], evidences[i] = ev.OccurredAt, ev.Unverified, evidenceJSON(ev.Evidence)
 	}
 	return []any{ids, rawIDs, addrs, keys, domains, types, classes, reasons, statuses, replies, diags, rmtas, remotes,
-		omids, sources, providers, peids, scopes, occurred}
+		omids, sources, providers, peids, scopes, occurred, evidences, unverified}
+}
+
+// evidenceJSON encodes evidence for its jsonb column (nil for NULL).
+func evidenceJSON(ev *parse.Evidence) *string {
+	if ev == nil {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil
+	}
+	s := string(cleanJSON(b))
+	return &s
 }
 
 // recipientGroups splits a layer into the events that touch the soft
@@ -288,6 +303,9 @@ func (p *batchPlan) entries(layer []*plannedEvent, softCount map[int64]int) []en
 // or on the event's own list as the policy says, unsubscribes on the
 // event's own list. It returns nil when nothing is to be suppressed.
 func entryFromEvent(pol *Policy, dec decision, softCount int, eventID int64, source, provider, actor, scope string, ev parse.Event) *entry {
+	if ev.Unverified {
+		return nil
+	}
 	e := &entry{
 		Address: ev.Address, Reason: ev.Reason, Class: ev.Class, Status: string(ev.Status), ReplyCode: ev.ReplyCode,
 		Diagnostic: ev.Diagnostic, Source: source, Provider: provider, EventID: eventID, At: ev.OccurredAt, CreatedBy: actor,

@@ -167,9 +167,12 @@ type decision struct {
 }
 
 // decide applies the policy to an event. Only bounces and complaints can
-// suppress; sender-side errors, delays, auto-replies and deliveries never
-// count.
+// suppress; sender-side errors, delays, auto-replies, deliveries and
+// unverified events never count.
 func (p *Policy) decide(ev parse.Event) decision {
+	if ev.Unverified {
+		return decision{} // recorded, never counted towards suppressing
+	}
 	if ev.Type == parse.EventComplaint {
 		return decision{threshold: 1, suppress: true, expiry: p.ComplaintExpiryDays}
 	}

@@ -120,11 +120,11 @@ func validateInput(in Input) error {
 // and also when a unique index refused a row: another transaction stored
 // the same bytes, provider event or new recipient at the same moment, and
 // the next attempt finds it there.
-func (db *DB) recordSet(ctx context.Context, ps []*prepared) ([]recorded, error) {
+func (db *DB) recordSet(ctx context.Context, ps []*prepared, also ...statement) ([]recorded, error) {
 	var recs []recorded
 	err := db.retry(ctx, func() error {
 		var err error
-		recs, err = db.recordSetOnce(ctx, ps)
+		recs, err = db.recordSetOnce(ctx, ps, also)
 		if uniqueViolation(err) {
 			return raceError{err}
 		}
@@ -144,7 +144,14 @@ func uniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
-func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared) (_ []recorded, err error) {
+// statement is one more statement of a write's transaction (see
+// QuarantineMail), run after the inputs are recorded.
+type statement struct {
+	sql  string
+	args []any
+}
+
+func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared, also []statement) (_ []recorded, err error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -165,7 +172,7 @@ func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared) (_ []recorded, 
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	a, err := sendPlan(ctx, conn, plan)
+	a, err := sendPlan(ctx, conn, plan, also)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +190,7 @@ func (db *DB) recordSetOnce(ctx context.Context, ps []*prepared) (_ []recorded, 
 // events that were inserted) and puts on the lists the addresses the
 // layer before suppresses (a layer's suppressions depend on the soft
 // counts its recipients statements return); the last also commits.
-func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan) (answers, error) {
+func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan, also []statement) (answers, error) {
 	a := answers{created: map[int64]bool{}, isNew: map[int64]bool{}, added: map[int64]bool{}}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
@@ -245,13 +252,20 @@ func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan) (answers
 		}
 		last := l == len(plan.layers)
 		if last {
+			for _, st := range also {
+				b.Queue(st.sql, st.args...)
+			}
 			b.Queue("COMMIT")
 		}
 		if b.Len() == 0 {
 			continue
 		}
+		extra := 0
+		if last {
+			extra = len(also)
+		}
 		if err := sendRound(ctx, conn, b, func(br pgx.BatchResults) error {
-			return readRound(br, suppressing, len(windowed) > 0, len(plain) > 0, last, a, softCount)
+			return readRound(br, suppressing, len(windowed) > 0, len(plain) > 0, extra, last, a, softCount)
 		}); err != nil {
 			return a, err
 		}
@@ -271,8 +285,9 @@ func sendRound(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, read func(
 }
 
 // readRound reads a layer's round in the order it was queued: the last
-// layer's suppressions, this layer's recipients, and COMMIT.
-func readRound(br pgx.BatchResults, suppressing, windowed, plain, last bool, a answers, softCount map[int64]int) error {
+// layer's suppressions, this layer's recipients, and in the last round the
+// extra statements and COMMIT.
+func readRound(br pgx.BatchResults, suppressing, windowed, plain bool, extra int, last bool, a answers, softCount map[int64]int) error {
 	if suppressing {
 		rows, err := br.Query()
 		if err != nil {
@@ -301,6 +316,11 @@ func readRound(br pgx.BatchResults, suppressing, windowed, plain, last bool, a a
 		var n int
 		if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error { softCount[id] = n; return nil }); err != nil {
 			return fmt.Errorf("update recipients: %w", err)
+		}
+	}
+	for range extra {
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
 	}
 	if last {
@@ -388,17 +408,17 @@ const (
 		), ev AS (
 			INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, actor, note, occurred_at)
+				scope, actor, note, occurred_at, evidence, unverified)
 			OVERRIDING SYSTEM VALUE
 			SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, '', '', occurred_at
+				scope, '', '', occurred_at, evidence::jsonb, unverified
 			FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
 				$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-				$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[])
+				$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::text[], $33::boolean[])
 				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
-					provider_event_id, scope, occurred_at)
+					provider_event_id, scope, occurred_at, evidence, unverified)
 			WHERE t.raw_id IN (SELECT id FROM raw)
 				AND (t.provider_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM events e
 					WHERE e.source = t.source AND e.provider = t.provider AND e.provider_event_id = t.provider_event_id

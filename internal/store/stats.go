@@ -83,14 +83,17 @@ type StatsRow struct {
 	Delivered int64     `json:"delivered"`
 	// Accepted counts messages a provider accepted for delivery without
 	// telling of their delivery (sent events: Mandrill's send).
-	Accepted      int64   `json:"accepted"`
-	Bounced       int64   `json:"bounced"`
-	Hard          int64   `json:"hard"`
-	Soft          int64   `json:"soft"`
-	Sender        int64   `json:"sender"`
-	Complaints    int64   `json:"complaints"`
-	Delays        int64   `json:"delays"`
-	AutoReplies   int64   `json:"auto_replies"`
+	Accepted    int64 `json:"accepted"`
+	Bounced     int64 `json:"bounced"`
+	Hard        int64 `json:"hard"`
+	Soft        int64 `json:"soft"`
+	Sender      int64 `json:"sender"`
+	Complaints  int64 `json:"complaints"`
+	Delays      int64 `json:"delays"`
+	AutoReplies int64 `json:"auto_replies"`
+	// Unverified counts the events above that matched nothing reported
+	// sent (BOUNCED_MAIL_TRUST=sent): recorded, never suppressing.
+	Unverified    int64   `json:"unverified"`
 	BounceRate    float64 `json:"bounce_rate"`
 	ComplaintRate float64 `json:"complaint_rate"`
 }
@@ -177,7 +180,8 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 			count(*) FILTER (WHERE type = 'complaint'),
 			count(*) FILTER (WHERE type = 'delay'),
 			count(*) FILTER (WHERE type = 'auto_reply'),
-			count(*) FILTER (WHERE type = 'sent')
+			count(*) FILTER (WHERE type = 'sent'),
+			count(*) FILTER (WHERE unverified)
 		FROM events
 		WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
 			AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply', 'sent')
@@ -188,7 +192,7 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 	var out []StatsRow
 	var r StatsRow
 	_, err = pgx.ForEachRow(rows, []any{&r.BucketStart, &r.Key, &r.Delivered, &r.Hard, &r.Soft, &r.Sender,
-		&r.Complaints, &r.Delays, &r.AutoReplies, &r.Accepted}, func() error {
+		&r.Complaints, &r.Delays, &r.AutoReplies, &r.Accepted, &r.Unverified}, func() error {
 		out = append(out, r)
 		return nil
 	})
@@ -290,6 +294,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 				o.Complaints += r.Complaints
 				o.Delays += r.Delays
 				o.AutoReplies += r.AutoReplies
+				o.Unverified += r.Unverified
 				reported[other] += reported[key]
 				delete(reported, key)
 			}

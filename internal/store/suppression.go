@@ -296,10 +296,10 @@ func (f SuppressionFilter) where(now time.Time) (string, []any) {
 		conds = append(conds, "source = "+arg(f.Source))
 	}
 	if f.Domain != "" {
-		conds = append(conds, "domain = "+arg(strings.ToLower(f.Domain)))
+		conds = append(conds, "domain = "+arg(parse.AddressKey(f.Domain)))
 	}
 	if f.EmailPrefix != "" {
-		p := strings.ToLower(f.EmailPrefix)
+		p := parse.AddressKey(f.EmailPrefix)
 		conds = append(conds, `address_key COLLATE "C" >= `+arg(p)+` AND address_key COLLATE "C" < `+arg(p+"\U0010FFFF"))
 	}
 	if !f.Since.IsZero() {

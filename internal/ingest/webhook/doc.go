@@ -6,7 +6,8 @@
 // provider's own scheme: the SNS message signature (SignatureVersion 1,
 // RSA-SHA1, and 2, RSA-SHA256) with a certificate fetched from an
 // allow-listed host; SendGrid's ECDSA P-256 signature over timestamp and
-// body; Mailgun's HMAC-SHA256 of timestamp and token with a replay cache;
+// body; Mailgun's HMAC-SHA256 of timestamp and token, each token claimed
+// in PostgreSQL with its body's hash (every replica refuses a replay);
 // Mandrill's HMAC-SHA1 over the webhook URL and sorted form fields; the
 // Standard Webhooks (Svix) scheme Resend uses; Postal's RSA signature;
 // HTTP Basic authentication (RFC 7617) or bearer tokens (RFC 6750) for

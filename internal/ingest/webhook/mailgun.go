@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,7 +32,10 @@ func init() {
 			if len(keys) == 0 {
 				return nil, nil
 			}
-			return newMailgun(keys, b.window), nil
+			if b.recording && b.nonces == nil {
+				return nil, errors.New("the recorder cannot keep nonces, which Mailgun's signatures need")
+			}
+			return newMailgun(keys, b.window, b.nonces), nil
 		},
 		decodePayload: decodeMailgun,
 		testSettings: func(k TestKeys) config.ProviderSettings {
@@ -70,11 +76,14 @@ func randomToken() string {
 type mailgun struct {
 	keys   [][]byte
 	window time.Duration
-	tokens *replayCache
+	tokens NonceClaimer
 }
 
-func newMailgun(keys []string, window time.Duration) *mailgun {
-	m := &mailgun{window: window, tokens: newReplayCache(2*window, 100_000)}
+// maxMailgunToken bounds a token: Mailgun's are 50 characters.
+const maxMailgunToken = 200
+
+func newMailgun(keys []string, window time.Duration, tokens NonceClaimer) *mailgun {
+	m := &mailgun{window: window, tokens: tokens}
 	for _, k := range keys {
 		m.keys = append(m.keys, []byte(k))
 	}
@@ -113,9 +122,10 @@ type mailgunEvent struct {
 
 // QUIRK(mailgun): the signature sits inside the JSON body and covers only
 // timestamp and token, signed with the webhook signing key (not the API
-// key); a token is accepted once per body within the window, so a
+// key); a token is accepted with one body only for as long as its
+// timestamp is, on every replica (the claims are in PostgreSQL), so a
 // captured signature cannot be lifted onto other events.
-func (m *mailgun) verify(_ context.Context, req *request) error {
+func (m *mailgun) verify(ctx context.Context, req *request) error {
 	var p struct {
 		Signature json.RawMessage `json:"signature"`
 	}
@@ -129,6 +139,9 @@ func (m *mailgun) verify(_ context.Context, req *request) error {
 	}
 	if len(p.Signature) == 0 || json.Unmarshal(p.Signature, &sig) != nil || sig.Token == "" || sig.Signature == "" || sig.Timestamp == "" {
 		return unauthenticated(Mailgun, reasonMissingAuth, "the body has no signature object with timestamp, token and signature")
+	}
+	if len(sig.Token) > maxMailgunToken || strings.IndexFunc(sig.Token, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return unauthenticated(Mailgun, reasonBadAuth, "the token is not up to %d printable ASCII characters", maxMailgunToken)
 	}
 	ts, ok := parseUnix(string(sig.Timestamp))
 	if !ok {
@@ -151,7 +164,15 @@ func (m *mailgun) verify(_ context.Context, req *request) error {
 	if !verified {
 		return unauthenticated(Mailgun, reasonBadAuth, "the signature does not verify with any configured signing key")
 	}
-	if !m.tokens.claim(sig.Token, req.body, req.now) {
+	if m.tokens == nil {
+		return errors.New("webhook: mailgun: no nonce store")
+	}
+	// Remembered while either end of the window can still accept it.
+	fresh, err := m.tokens.ClaimNonce(ctx, Mailgun, sig.Token, sha256.Sum256(req.body), req.now, ts.Add(m.window).Add(time.Minute))
+	if err != nil {
+		return fmt.Errorf("webhook: mailgun: token: %w", err)
+	}
+	if !fresh {
 		return unauthenticated(Mailgun, reasonReplayed, "this token was already used with another payload")
 	}
 	return nil

@@ -25,6 +25,16 @@ type Recorder interface {
 	Record(ctx context.Context, in store.Input) (store.Outcome, error)
 }
 
+// NonceClaimer keeps the nonces of providers whose signature does not
+// cover the body (Mailgun signs a timestamp and a token only), where
+// every replica and every restart sees them. ClaimNonce reports false
+// when nonce was claimed, unexpired at now, with another body; it returns
+// store.ErrUnavailable when the database is down. A Recorder that is one
+// is used as one; receiving from such a provider needs it.
+type NonceClaimer interface {
+	ClaimNonce(ctx context.Context, provider, nonce string, body [32]byte, now, expires time.Time) (bool, error)
+}
+
 // SubscriptionKeeper remembers the subscriptions this service confirmed
 // (SNS topics), where every replica and every restart sees them, so a
 // re-sent confirmation request is confirmed once. ClaimSubscription
@@ -42,6 +52,8 @@ type SubscriptionKeeper interface {
 var (
 	_ Recorder           = (*store.DB)(nil)
 	_ Recorder           = (*store.GroupCommitter)(nil)
+	_ NonceClaimer       = (*store.DB)(nil)
+	_ NonceClaimer       = (*store.GroupCommitter)(nil)
 	_ SubscriptionKeeper = (*store.DB)(nil)
 	_ SubscriptionKeeper = (*store.GroupCommitter)(nil)
 )
@@ -180,11 +192,12 @@ func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	window := cmp.Or(cfg.TimestampWindow, config.WebhookTimestampWindowDefault)
+	nonces, _ := rec.(NonceClaimer)
 	keeper, _ := rec.(SubscriptionKeeper)
 	var errs []error
 	for _, name := range Providers() {
 		p, err := registry[name].build(&builder{settings: cfg.Providers[name], window: window, client: client, logger: r.logger,
-			recording: rec != nil, subscriptions: keeper})
+			recording: rec != nil, nonces: nonces, subscriptions: keeper})
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("webhook: %s: %w", name, err))

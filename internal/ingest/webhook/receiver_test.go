@@ -576,6 +576,10 @@ func (f failingRecorder) SettleSubscription(context.Context, string, string, boo
 
 func (f failingRecorder) ForgetSubscription(context.Context, string, string) error { return f.err }
 
+func (f failingRecorder) ClaimNonce(context.Context, string, string, [32]byte, time.Time, time.Time) (bool, error) {
+	return false, f.err
+}
+
 func TestDatabaseOutagePassesThrough(t *testing.T) {
 	t.Parallel()
 	kit := newKit(t)

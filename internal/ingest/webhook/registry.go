@@ -54,9 +54,12 @@ type builder struct {
 	client *http.Client
 	logger *slog.Logger
 	// recording says the receiver stores what it receives (a nil
-	// recorder only checks the configuration); subscriptions keeps
-	// confirmed subscriptions, when the recorder can.
+	// recorder only checks the configuration). nonces keeps the nonces
+	// of a provider whose signature does not cover the body, and
+	// subscriptions the subscriptions confirmed, where every replica sees
+	// them (both in PostgreSQL), when the recorder can.
 	recording     bool
+	nonces        NonceClaimer
 	subscriptions SubscriptionKeeper
 }
 

@@ -238,5 +238,7 @@ func sendGridDropped(e sendGridEvent) (parse.Event, bool) {
 	if e.Status != "" {
 		ev.Diagnostic += " (status " + string(e.Status) + " is SendGrid's own, not a receiving server's)"
 	}
+	ev.Evidence = &parse.Evidence{From: parse.EvidenceVendor, Text: e.Reason, Rule: "QUIRK(sendgrid): dropped",
+		Note: "SendGrid did not send; its status " + string(e.Status) + " is synthetic and was not read"}
 	return ev, true
 }

@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
@@ -176,7 +178,7 @@ func newSNS(settings config.ProviderSettings, client *http.Client, logger *slog.
 	}
 	return &sns{
 		topics: settings.List("topic-arns"), certHosts: hosts, autoConfirm: settings.Bool("auto-confirm"), client: client,
-		certs: &certCache{byURL: map[string]*x509.Certificate{}}, logger: logger,
+		certs: newCertCache(), logger: logger,
 	}, nil
 }
 
@@ -305,6 +307,9 @@ func (s *sns) verify(ctx context.Context, req *request) error {
 // a forged certificate nor a subscription confirmation can make bounced
 // fetch an arbitrary URL.
 func (s *sns) checkAWSURL(raw string) error {
+	if len(raw) > maxCertURLLen {
+		return fmt.Errorf("longer than %d bytes", maxCertURLLen)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("not a URL")
@@ -438,20 +443,34 @@ func (s *sns) confirm(ctx context.Context, raw string) error {
 
 // certCache keeps signing certificates by URL: SNS signs every message
 // with one of a few certificates, which must not be fetched per request.
+// It holds at most maxCachedCerts, keeps nothing of a failed fetch, and
+// makes concurrent requests for one URL share one fetch.
 type certCache struct {
-	mu    sync.Mutex
-	byURL map[string]*x509.Certificate
-	// fetching serialises fetches of one URL, so a burst of messages
-	// costs one download.
-	fetching sync.Map
+	mu       sync.Mutex
+	byURL    map[string]*x509.Certificate
+	fetching singleflight.Group
 }
+
+func newCertCache() *certCache { return &certCache{byURL: map[string]*x509.Certificate{}} }
 
 // badCertError is a certificate that was fetched but is not usable.
 type badCertError struct{ err error }
 
 func (e *badCertError) Error() string { return e.err.Error() }
 
-const maxCachedCerts = 64
+const (
+	maxCachedCerts = 64
+	// maxCertURLLen is far above the length of the URLs SNS signs with
+	// (about 100 bytes); longer ones are refused before anything is done.
+	maxCertURLLen = 1024
+)
+
+// entries counts what the cache holds.
+func (c *certCache) entries() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byURL)
+}
 
 func (c *certCache) get(ctx context.Context, client *http.Client, raw string) (*x509.Certificate, error) {
 	c.mu.Lock()
@@ -460,26 +479,28 @@ func (c *certCache) get(ctx context.Context, client *http.Client, raw string) (*
 	if cert != nil {
 		return cert, nil
 	}
-	lock, _ := c.fetching.LoadOrStore(raw, &sync.Mutex{})
-	lock.(*sync.Mutex).Lock()
-	defer lock.(*sync.Mutex).Unlock()
-	c.mu.Lock()
-	cert = c.byURL[raw]
-	c.mu.Unlock()
-	if cert != nil {
+	// The fetch outlives a caller that gives up: the others may still
+	// wait for it. fetchCert bounds it in time.
+	v, err, _ := c.fetching.Do(raw, func() (any, error) {
+		cert, err := fetchCert(context.WithoutCancel(ctx), client, raw)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.byURL) >= maxCachedCerts {
+			for u := range c.byURL { // evict one; SNS uses a handful
+				delete(c.byURL, u)
+				break
+			}
+		}
+		c.byURL[raw] = cert
 		return cert, nil
-	}
-	cert, err := fetchCert(ctx, client, raw)
+	})
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if len(c.byURL) >= maxCachedCerts {
-		clear(c.byURL)
-	}
-	c.byURL[raw] = cert
-	c.mu.Unlock()
-	return cert, nil
+	return v.(*x509.Certificate), nil
 }
 
 func fetchCert(ctx context.Context, client *http.Client, raw string) (*x509.Certificate, error) {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -208,52 +207,4 @@ func parseRSAKeys(list []string) ([]*rsa.PublicKey, error) {
 		out = append(out, rk)
 	}
 	return out, nil
-}
-
-// replayCache remembers nonces (Mailgun tokens) for as long as their
-// timestamps are acceptable, each with the hash of the body it came with:
-// the provider's own retry of the same request passes (storing it again
-// is a no-op), a nonce lifted onto another body does not.
-type replayCache struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	max   int
-	seen  map[string]replayEntry
-	order []queued // insertion order, for eviction
-}
-
-type queued struct {
-	nonce   string
-	expires time.Time
-}
-
-type replayEntry struct {
-	body    [32]byte
-	expires time.Time
-}
-
-func newReplayCache(ttl time.Duration, max int) *replayCache {
-	return &replayCache{ttl: ttl, max: max, seen: map[string]replayEntry{}}
-}
-
-// claim records nonce for body; it reports false when nonce was seen
-// with another body within the ttl.
-func (c *replayCache) claim(nonce string, body []byte, now time.Time) bool {
-	sum := sha256.Sum256(body)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.seen[nonce]; ok && now.Before(e.expires) {
-		return e.body == sum
-	}
-	for len(c.order) > 0 && (len(c.seen) >= c.max || !now.Before(c.order[0].expires)) {
-		q := c.order[0]
-		if c.seen[q.nonce].expires.Equal(q.expires) { // not since re-claimed
-			delete(c.seen, q.nonce)
-		}
-		c.order = c.order[1:]
-	}
-	e := replayEntry{body: sum, expires: now.Add(c.ttl)}
-	c.seen[nonce] = e
-	c.order = append(c.order, queued{nonce, e.expires})
-	return true
 }

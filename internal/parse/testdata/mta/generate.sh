@@ -1,0 +1,136 @@
+#!/bin/bash
+# Regenerates the MTA bounce corpus (see README.md). Run as root on a
+# Debian machine from the repository root:
+#
+#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd]
+#
+# Each MTA is installed from apt, configured to take mail only from the
+# local sendmail command (no listener on any port) and to relay every
+# message to the mtacorpus sink on 127.0.0.1:2525, run until every
+# message has bounced into the local user bsender's Maildir, then
+# stopped and purged: the three MTAs conflict as packages, so they run
+# one at a time. Nothing is sent anywhere but 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/../../../.."
+out=internal/parse/testdata/mta
+mtas=("$@")
+[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd)
+go build -o /tmp/mtacorpus ./internal/mtacorpus
+id bsender >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin bsender
+export DEBIAN_FRONTEND=noninteractive
+
+maildir_reset() {
+	rm -rf /home/bsender/Maildir
+	install -d -o bsender -g bsender -m 700 /home/bsender/Maildir /home/bsender/Maildir/new /home/bsender/Maildir/cur /home/bsender/Maildir/tmp
+}
+
+purge() {
+	apt-get purge -y -q "$@" >/dev/null
+	apt-get autoremove -y -q >/dev/null
+}
+
+run_postfix() {
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	apt-get install -y -q postfix >/dev/null
+	cat >/etc/postfix/main.cf <<'CF'
+compatibility_level = 3.6
+myhostname = mta.test
+mydomain = mta.test
+myorigin = mta.test
+mydestination = mta.test, localhost
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+relayhost = [127.0.0.1]:2525
+smtp_tls_security_level = none
+home_mailbox = Maildir/
+alias_maps =
+alias_database =
+maximal_queue_lifetime = 2m
+bounce_queue_lifetime = 2m
+queue_run_delay = 15s
+minimal_backoff_time = 15s
+maximal_backoff_time = 30s
+delay_warning_time = 0
+biff = no
+CF
+	# No smtpd listener at all: mail comes in through sendmail only.
+	postconf -M# smtp/inet
+	postconf -F '*/*/chroot = n'
+	newaliases 2>/dev/null || true
+	postfix start
+	maildir_reset
+	/tmp/mtacorpus -mta postfix -out "$out" -flush "postqueue -f" -wait 10m || status=$?
+	postfix stop
+	purge postfix
+}
+
+run_exim() {
+	apt-get install -y -q exim4-daemon-light >/dev/null
+	service exim4 stop >/dev/null 2>&1 || true
+	cat >/etc/exim4/exim4.conf <<'CF'
+primary_hostname = mta.test
+domainlist local_domains = mta.test : localhost
+qualify_domain = mta.test
+daemon_smtp_ports =
+never_users = root
+tls_advertise_hosts =
+begin acl
+begin routers
+sink:
+  driver = manualroute
+  domains = ! +local_domains
+  transport = remote_smtp
+  route_list = * 127.0.0.1
+  self = send
+local_user:
+  driver = accept
+  check_local_user
+  transport = local_maildir
+begin transports
+remote_smtp:
+  driver = smtp
+  port = 2525
+  hosts_avoid_tls = *
+local_maildir:
+  driver = appendfile
+  directory = $home/Maildir
+  maildir_format
+  delivery_date_add
+  envelope_to_add
+  return_path_add
+begin retry
+*   *   F,2m,20s
+begin rewrite
+CF
+	rm -f /var/spool/exim4/db/*
+	maildir_reset
+	/tmp/mtacorpus -mta exim -out "$out" -flush "exim4 -qff" -wait 10m || status=$?
+	rm -f /etc/exim4/exim4.conf
+	purge exim4-base exim4-config exim4-daemon-light
+}
+
+run_opensmtpd() {
+	apt-get install -y -q opensmtpd >/dev/null
+	service opensmtpd stop >/dev/null 2>&1 || true
+	cat >/etc/smtpd.conf <<'CF'
+queue ttl 2m
+action "local" maildir "%{user.directory}/Maildir"
+action "sink" relay host smtp://127.0.0.1:2525
+match from local for domain "mta.test" action "local"
+match from local for any action "sink"
+CF
+	echo mta.test >/etc/mailname
+	smtpd -n -f /etc/smtpd.conf
+	smtpd -f /etc/smtpd.conf
+	maildir_reset
+	/tmp/mtacorpus -mta opensmtpd -out "$out" -flush "smtpctl schedule all" -wait 10m || status=$?
+	service opensmtpd stop >/dev/null 2>&1 || true
+	purge opensmtpd
+}
+
+# A run that misses bounces still stops and removes its MTA, then fails.
+status=0
+for m in "${mtas[@]}"; do
+	"run_$m"
+done
+exit $status
