@@ -28,6 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/bounced/bounced/internal/ingest/webhook"
 	"github.com/bounced/bounced/internal/ingest/webhook/webhooktest"
 	"github.com/bounced/bounced/internal/loadgen"
 	"github.com/bounced/bounced/internal/pgserver"
@@ -249,8 +250,8 @@ func measurePath(ctx context.Context, pg *pgserver.Server, admin *pgx.Conn, bin,
 		return res, err
 	}
 	dbURL := pg.URL(db)
-	kit := &webhooktest.Kit{GenericSecret: randomHex(16)}
-	b, err := startBounced(ctx, bin, dir, dbURL, kit.GenericSecret)
+	kit := &webhooktest.Kit{Keys: webhook.TestKeys{Secret: randomHex(16)}}
+	b, err := startBounced(ctx, bin, dir, dbURL, kit.Keys.Secret)
 	if err != nil {
 		return res, err
 	}
@@ -286,7 +287,7 @@ func measurePath(ctx context.Context, pg *pgserver.Server, admin *pgx.Conn, bin,
 	if err != nil {
 		return res, err
 	}
-	if b, err = startBounced(ctx, bin, dir, dbURL, kit.GenericSecret); err != nil {
+	if b, err = startBounced(ctx, bin, dir, dbURL, kit.Keys.Secret); err != nil {
 		return res, err
 	}
 	cpu0, err := processTicks(b.cmd.Process.Pid)

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/config"
+	"github.com/bounced/bounced/internal/ingest/webhook"
 	"github.com/bounced/bounced/internal/ingest/webhook/webhooktest"
 	"github.com/bounced/bounced/internal/loadgen"
 	"github.com/bounced/bounced/internal/pgserver"
@@ -174,7 +175,7 @@ func writeKeys(dir string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(dir, sendGridFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	kit := &webhooktest.Kit{SendGridKey: key}
+	kit := &webhooktest.Kit{Keys: webhook.TestKeys{ECDSA: key}}
 	abs, _ := filepath.Abs(filepath.Join(dir, genericFile))
 	fmt.Fprintf(stdout, "BOUNCED_WEBHOOK_GENERIC_SECRETS_FILE=%s\nBOUNCED_WEBHOOK_SENDGRID_PUBLIC_KEYS=%s\n", abs, kit.SendGridPublicKey())
 	return nil
@@ -200,5 +201,5 @@ func readKeys(dir string) (*webhooktest.Kit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &webhooktest.Kit{GenericSecret: strings.TrimSpace(string(secret)), SendGridKey: key}, nil
+	return &webhooktest.Kit{Keys: webhook.TestKeys{Secret: strings.TrimSpace(string(secret)), ECDSA: key}}, nil
 }

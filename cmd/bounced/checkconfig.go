@@ -61,7 +61,7 @@ func (c *checker) fail(what string, err error) {
 }
 
 func checkConfig(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, rest, err := config.LoadCommand("check-config", args, getenv, io.Discard, nil)
+	cfg, rest, err := config.LoadCommand("check-config", args, getenv, io.Discard, nil, webhook.Settings()...)
 	if errors.Is(err, flag.ErrHelp) {
 		serveHelp("check-config", checkConfigText).write(stdout)
 		return nil

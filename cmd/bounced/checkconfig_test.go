@@ -67,7 +67,7 @@ func TestCheckConfigCommand(t *testing.T) {
 	}{
 		{name: "everything reachable", edit: func(map[string]string) {},
 			shows: []string{"ok    database: PostgreSQL", "(current)", "ok    events partitions", "ok    api keys: required",
-				"ok    webhooks: keys read for ses, sendgrid, mailgun", "messages waiting in new/", "1 messages waiting",
+				"ok    webhooks: keys read for brevo, generic, mailgun, mailjet, mandrill, postal, postmark, resend, sendgrid, ses, sparkpost", "messages waiting in new/", "1 messages waiting",
 				"ok    smtp listen", "ok    lmtp socket", "admin key set", "prefix bounces", "no problems found"}},
 		{name: "invalid configuration", edit: func(m map[string]string) { m["BOUNCED_AUTH"] = "maybe" },
 			fails: []string{`configuration: config: auth: "maybe" is not auto, on or off`}},
@@ -119,7 +119,7 @@ func TestCheckConfigCommand(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", want, got)
 				}
 			}
-			for _, secret := range []string{dbPassword, admin, imapPassword, kit.GenericSecret, kit.MailgunKey, kit.Pass} {
+			for _, secret := range []string{dbPassword, admin, imapPassword, kit.Keys.Secret} {
 				if strings.Contains(got, secret) {
 					t.Errorf("check-config printed a secret (%s):\n%s", secret, got)
 				}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/dbtest"
+	"github.com/bounced/bounced/internal/ingest/webhook"
 )
 
 // deployEnv is the environment one of deploy/'s setups gives bounced, and
@@ -126,7 +127,7 @@ func readYAML(t *testing.T, file string, v any) {
 // _FILE form of secrets).
 func knownSettings(t *testing.T) map[string]bool {
 	t.Helper()
-	cfg, err := config.Load(nil, env("BOUNCED_DATABASE_URL", "postgres://x/y", "BOUNCED_ADMIN_KEY", strings.Repeat("k", 32)), io.Discard)
+	cfg, err := config.Load(nil, env("BOUNCED_DATABASE_URL", "postgres://x/y", "BOUNCED_ADMIN_KEY", strings.Repeat("k", 32)), io.Discard, webhook.Settings()...)
 	if err != nil {
 		t.Fatal(err)
 	}

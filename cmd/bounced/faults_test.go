@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/dbtest"
+	"github.com/bounced/bounced/internal/ingest/webhook"
 	"github.com/bounced/bounced/internal/ingest/webhook/webhooktest"
 	"github.com/bounced/bounced/internal/loadgen"
 	"github.com/bounced/bounced/internal/pgserver"
@@ -293,7 +294,7 @@ func TestFaultBadInputNeverCrashes(t *testing.T) {
 		"empty":       {},
 		"too large":   make([]byte, 100<<10),
 	}
-	for _, provider := range []string{"ses", "sendgrid", "mailgun", "postmark", "sparkpost", "mailjet", "brevo", "mandrill", "resend", "postal", "generic"} {
+	for _, provider := range webhook.Providers() {
 		for name, b := range bodies {
 			for _, signed := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/signed=%v", provider, name, signed), func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bounced/bounced/internal/config"
+	"github.com/bounced/bounced/internal/ingest/webhook"
 )
 
 // commandInfo is one line of the top-level help: a command, how it is
@@ -100,7 +101,7 @@ func (h help) write(w io.Writer) {
 			h.flags(fs)
 		}
 		if h.allSettings {
-			var c config.Config
+			c := config.New(webhook.Settings()...)
 			c.RegisterFlags(fs)
 		}
 		fmt.Fprintln(w, "\nflags:")
@@ -126,7 +127,7 @@ func flagsFailed(err error, h help, stdout io.Writer) error {
 // from args; on -h it prints the command's help. done reports that the
 // command has nothing more to do (help was printed) or failed.
 func loadCommand(h help, args []string, getenv func(string) string, stdout io.Writer) (cfg config.Config, rest []string, done bool, err error) {
-	cfg, rest, err = config.LoadCommand(h.name, args, getenv, io.Discard, h.flags)
+	cfg, rest, err = config.LoadCommand(h.name, args, getenv, io.Discard, h.flags, webhook.Settings()...)
 	if err != nil {
 		var fe flagError
 		if errors.As(err, &fe) || errors.Is(err, flag.ErrHelp) {

@@ -182,7 +182,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger: logger, Registerer: reg, Gatherer: reg,
 	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth), Exposed: !loopback(cfg.Listen),
 		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst),
-		WebhookMaxBodyBytes: cfg.Webhooks.MaxBodyBytes})
+		WebhookMaxBodyBytes: cfg.Webhooks.MaxBodyBytes, WebhookRoutes: webhookRoutes()})
 	if err != nil {
 		return err
 	}
@@ -331,4 +331,13 @@ func serveDebug(addr string, logger *slog.Logger) (func(), error) {
 	go func() { _ = srv.Serve(ln) }()
 	logger.Info("serving profiles", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil
+}
+
+// webhookRoutes are the webhook providers' routes, from their registry.
+func webhookRoutes() []api.WebhookRoute {
+	var out []api.WebhookRoute
+	for _, r := range webhook.Routes() {
+		out = append(out, api.WebhookRoute{Provider: r.Provider, Probe: r.Probe})
+	}
+	return out
 }

@@ -210,7 +210,7 @@ func (h *harness) get(path string) response { return h.do("GET", path, "", nil, 
 // TestRoutesMatchSpec keeps the route table and openapi.yaml in step.
 func TestRoutesMatchSpec(t *testing.T) {
 	t.Parallel()
-	s, err := api.New(api.Deps{}, api.Options{})
+	s, err := api.New(api.Deps{}, withWebhookRoutes(api.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,6 +181,17 @@ type Options struct {
 	RateBurst int
 	// WebhookMaxBodyBytes caps webhook bodies.
 	WebhookMaxBodyBytes int64
+	// WebhookRoutes are the webhook providers' routes (the webhook
+	// package's registry); a provider the receiver has no credentials for
+	// answers 404 on its route.
+	WebhookRoutes []WebhookRoute
+}
+
+// WebhookRoute is one provider's route: POST /v1/webhooks/{Provider}, and
+// HEAD when Probe is set (for providers that check the URL first).
+type WebhookRoute struct {
+	Provider string
+	Probe    bool
 }
 
 // Server is the HTTP API.
@@ -196,9 +207,10 @@ type Server struct {
 	inFlight  prometheus.Gauge
 
 	// webhookMaxBody caps webhook bodies; webhooks holds the configured
-	// providers.
+	// providers, webhookRoutes every provider's route.
 	webhookMaxBody int64
 	webhooks       map[string]bool
+	webhookRoutes  []WebhookRoute
 }
 
 // route is one entry of the route table.
@@ -208,7 +220,7 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
-	return []route{
+	routes := []route{
 		{"GET", "/healthz", s.healthz},
 		{"GET", "/readyz", s.readyz},
 		{"GET", "/metrics", s.metrics},
@@ -234,26 +246,21 @@ func (s *Server) routes() []route {
 		{"PATCH", "/v1/policy", s.patchPolicy},
 		{"GET", "/v1/codes", s.listCodes},
 		{"GET", "/v1/codes/{code}", s.getCode},
-		{"POST", "/v1/webhooks/ses", s.receiveWebhook("ses")},
-		{"POST", "/v1/webhooks/sendgrid", s.receiveWebhook("sendgrid")},
-		{"POST", "/v1/webhooks/mailgun", s.receiveWebhook("mailgun")},
-		{"POST", "/v1/webhooks/postmark", s.receiveWebhook("postmark")},
-		{"POST", "/v1/webhooks/sparkpost", s.receiveWebhook("sparkpost")},
-		{"POST", "/v1/webhooks/mailjet", s.receiveWebhook("mailjet")},
-		{"POST", "/v1/webhooks/brevo", s.receiveWebhook("brevo")},
-		{"POST", "/v1/webhooks/mandrill", s.receiveWebhook("mandrill")},
-		// QUIRK(mandrill): Mandrill checks a webhook URL with HEAD before saving it.
-		{"HEAD", "/v1/webhooks/mandrill", s.probeWebhook("mandrill")},
-		{"POST", "/v1/webhooks/resend", s.receiveWebhook("resend")},
-		{"POST", "/v1/webhooks/postal", s.receiveWebhook("postal")},
-		{"POST", "/v1/webhooks/generic", s.receiveWebhook("generic")},
 	}
+	for _, w := range s.webhookRoutes {
+		routes = append(routes, route{"POST", "/v1/webhooks/" + w.Provider, s.receiveWebhook(w.Provider)})
+		if w.Probe {
+			routes = append(routes, route{"HEAD", "/v1/webhooks/" + w.Provider, s.probeWebhook(w.Provider)})
+		}
+	}
+	return routes
 }
 
 // New returns a server ready to serve.
 func New(deps Deps, opts Options) (*Server, error) {
 	s := &Server{deps: deps, logger: deps.Logger, maxBody: opts.MaxBodyBytes, maxImport: opts.MaxImportBytes, now: deps.NowFunc,
-		webhookMaxBody: cmp.Or(max(opts.WebhookMaxBodyBytes, 0), WebhookMaxBodyBytesDefault), webhooks: map[string]bool{}}
+		webhookMaxBody: cmp.Or(max(opts.WebhookMaxBodyBytes, 0), WebhookMaxBodyBytesDefault), webhooks: map[string]bool{},
+		webhookRoutes: opts.WebhookRoutes}
 	if deps.Webhooks != nil {
 		for _, p := range deps.Webhooks.Configured() {
 			s.webhooks[p] = true

@@ -42,7 +42,7 @@ func BenchmarkWebhook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := api.New(api.Deps{Webhooks: hooks, DB: db}, api.Options{})
+	s, err := api.New(api.Deps{Webhooks: hooks, DB: db}, withWebhookRoutes(api.Options{}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,6 +28,15 @@ import (
 
 // webhookHarness is the real server with webhooks configured from a kit
 // of test credentials, recording through a group committer.
+// withWebhookRoutes is opts with every registered provider's route, as
+// cmd/bounced passes them.
+func withWebhookRoutes(opts api.Options) api.Options {
+	for _, r := range webhook.Routes() {
+		opts.WebhookRoutes = append(opts.WebhookRoutes, api.WebhookRoute{Provider: r.Provider, Probe: r.Probe})
+	}
+	return opts
+}
+
 func webhookHarness(t *testing.T, opts api.Options, dbURL string, edit func(*bconfig.Webhooks)) (*harness, *webhooktest.Kit) {
 	t.Helper()
 	kit, err := webhooktest.New()
@@ -66,7 +75,7 @@ func webhookHarness(t *testing.T, opts api.Options, dbURL string, edit func(*bco
 		Ingester: mail, Webhooks: hooks, Messages: db, Suppressions: db, Events: db, DB: db,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db,
 		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg,
-	}, opts)
+	}, withWebhookRoutes(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +198,7 @@ func TestWebhookEveryProvider(t *testing.T) {
 func TestWebhookErrors(t *testing.T) {
 	t.Parallel()
 	h, kit := webhookHarness(t, api.Options{WebhookMaxBodyBytes: 64 << 10}, "", func(c *bconfig.Webhooks) {
-		c.BrevoBasicAuth = nil
+		delete(c.Providers, webhook.Brevo)
 	})
 	signed := func(provider string) ([]byte, http.Header) {
 		return kit.Request(provider, fixture(t, provider, providerFixtures[provider]))

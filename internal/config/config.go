@@ -112,19 +112,19 @@ func (c *Config) options() []option {
 
 // Load builds a Config from defaults, then the environment, then flags in
 // args. It returns flag.ErrHelp when args ask for help (usage is written
-// to output).
-func Load(args []string, getenv func(string) string, output io.Writer) (Config, error) {
-	c, rest, err := LoadCommand("bounced", args, getenv, output, nil)
+// to output). webhooks are the webhook providers whose settings are read
+// (the webhook package's registry); without them no webhook is configured.
+func Load(args []string, getenv func(string) string, output io.Writer, webhooks ...WebhookProvider) (Config, error) {
+	c, rest, err := LoadCommand("bounced", args, getenv, output, nil, webhooks...)
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("config: unexpected argument %q", rest[0])
 	}
 	return c, err
 }
 
-// LoadCommand is Load for a command that takes flags of its own (added by
-// extra, which may be nil) and arguments after the flags, returned in rest.
-func LoadCommand(name string, args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet)) (c Config, rest []string, err error) {
-	c = Config{
+// New returns the defaults, with the settings of webhooks (see Load).
+func New(webhooks ...WebhookProvider) Config {
+	return Config{
 		Listen:                  ListenDefault,
 		DataDir:                 DataDirDefault,
 		MaxBodyBytes:            MaxBodyBytesDefault,
@@ -139,9 +139,15 @@ func LoadCommand(name string, args []string, getenv func(string) string, output 
 		MaxRecipientsPerMessage: MaxRecipientsPerMessageDefault,
 		MailTrust:               MailTrustDefault,
 		Mailboxes:               defaultMailboxes(),
-		Webhooks:                defaultWebhooks(),
+		Webhooks:                defaultWebhooks(webhooks),
 		GroupCommit:             defaultGroupCommit(),
 	}
+}
+
+// LoadCommand is Load for a command that takes flags of its own (added by
+// extra, which may be nil) and arguments after the flags, returned in rest.
+func LoadCommand(name string, args []string, getenv func(string) string, output io.Writer, extra func(*flag.FlagSet), webhooks ...WebhookProvider) (c Config, rest []string, err error) {
+	c = New(webhooks...)
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
 	}
@@ -185,7 +191,8 @@ func (e FlagError) Error() string { return e.Err.Error() }
 func (e FlagError) Unwrap() error { return e.Err }
 
 // RegisterFlags adds a flag for every setting to fs, bound to c: for
-// commands that print them in their help.
+// commands that print them in their help. A Config from New or Load has
+// its webhook providers' settings; a zero Config has none.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) { registerOptions(fs, c.options()) }
 
 func registerOptions(fs *flag.FlagSet, opts []option) {

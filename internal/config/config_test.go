@@ -21,6 +21,28 @@ func env(kv ...string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// testWebhooks declares settings of the kinds webhook providers have (the
+// real table is the webhook package's registry, tested there).
+var testWebhooks = []WebhookProvider{
+	{Name: "ses", Settings: []WebhookSetting{
+		{Name: "topic-arns", Usage: "topics"},
+		{Name: "cert-hosts", Usage: "hosts", Default: SNSCertHostsDefault},
+		{Name: "auto-confirm", Usage: "confirm", Bool: true, Default: []string{"true"}},
+	}},
+	{Name: "sendgrid", Settings: []WebhookSetting{{Name: "public-keys", Usage: "keys", Secret: true}}},
+	{Name: "mailgun", Settings: []WebhookSetting{{Name: "signing-keys", Usage: "keys", Secret: true}}},
+	{Name: "mailjet", Settings: []WebhookSetting{{Name: "basic-auth", Usage: "users", Secret: true, UserPassword: true}}},
+	{Name: "mandrill", Settings: []WebhookSetting{{Name: "keys", Usage: "keys", Secret: true}, {Name: "urls", Usage: "urls"}},
+		Check: func(s ProviderSettings) error {
+			if len(s.List("keys")) > 0 && len(s.List("urls")) == 0 {
+				return errors.New("webhook-mandrill-urls: needed with webhook-mandrill-keys")
+			}
+			return nil
+		}},
+	{Name: "postal", Settings: []WebhookSetting{{Name: "public-keys", Usage: "keys"}}},
+	{Name: "generic", Settings: []WebhookSetting{{Name: "secrets", Usage: "secrets", Secret: true}}},
+}
+
 func TestLoad(t *testing.T) {
 	t.Parallel()
 	secret := filepath.Join(t.TempDir(), "db")
@@ -78,21 +100,21 @@ func TestLoad(t *testing.T) {
 		{"cache size", []string{"--check-cache-size", "0"}, env(), func(c Config) bool { return c.CheckCacheSize == 0 }, ""},
 		{"webhook defaults", nil, env(), func(c Config) bool {
 			w := c.Webhooks
-			return w.MaxBodyBytes == WebhookMaxBodyBytesDefault && w.TimestampWindow == 5*time.Minute && w.SESAutoConfirm &&
-				len(w.SESCertHosts) == 2 && len(w.SendGridPublicKeys) == 0 && c.GroupCommit.Wait == GroupCommitWaitDefault
+			return w.MaxBodyBytes == WebhookMaxBodyBytesDefault && w.TimestampWindow == 5*time.Minute && w.Providers["ses"].Bool("auto-confirm") &&
+				len(w.Providers["ses"].List("cert-hosts")) == 2 && len(w.Providers["sendgrid"].List("public-keys")) == 0 && c.GroupCommit.Wait == GroupCommitWaitDefault
 		}, ""},
 		{"webhook lists", nil, env("BOUNCED_WEBHOOK_MAILGUN_SIGNING_KEYS", " k1, k2 ,,k3", "BOUNCED_WEBHOOK_SES_TOPIC_ARNS", "arn:aws:sns:eu-west-1:1:a"), func(c Config) bool {
-			return slices.Equal(c.Webhooks.MailgunSigningKeys, []string{"k1", "k2", "k3"}) && len(c.Webhooks.SESTopicARNs) == 1
+			return slices.Equal(c.Webhooks.Providers["mailgun"].List("signing-keys"), []string{"k1", "k2", "k3"}) && len(c.Webhooks.Providers["ses"].List("topic-arns")) == 1
 		}, ""},
 		{"webhook secrets from a file, one a line", nil, env("BOUNCED_WEBHOOK_GENERIC_SECRETS_FILE", secrets), func(c Config) bool {
-			return slices.Equal(c.Webhooks.GenericSecrets, []string{"first", "second"})
+			return slices.Equal(c.Webhooks.Providers["generic"].List("secrets"), []string{"first", "second"})
 		}, ""},
 		{"PEM keys stay whole", nil, env("BOUNCED_WEBHOOK_POSTAL_PUBLIC_KEYS_FILE", pems), func(c Config) bool {
-			k := c.Webhooks.PostalPublicKeys
+			k := c.Webhooks.Providers["postal"].List("public-keys")
 			return len(k) == 2 && strings.HasPrefix(k[1], "-----BEGIN PUBLIC KEY-----\nBBBB") && strings.HasSuffix(k[1], "-----END PUBLIC KEY-----")
 		}, ""},
 		{"flag list", []string{"--webhook-sendgrid-public-keys", "a,b", "--webhook-ses-auto-confirm=false"}, env(), func(c Config) bool {
-			return len(c.Webhooks.SendGridPublicKeys) == 2 && !c.Webhooks.SESAutoConfirm
+			return len(c.Webhooks.Providers["sendgrid"].List("public-keys")) == 2 && !c.Webhooks.Providers["ses"].Bool("auto-confirm")
 		}, ""},
 		{"mandrill keys without URL", nil, env("BOUNCED_WEBHOOK_MANDRILL_KEYS", "k"), nil, "webhook-mandrill-urls"},
 		{"basic auth without password", nil, env("BOUNCED_WEBHOOK_MAILJET_BASIC_AUTH", "user"), nil, "user:password"},
@@ -103,7 +125,7 @@ func TestLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := Load(tt.args, tt.env, io.Discard)
+			c, err := Load(tt.args, tt.env, io.Discard, testWebhooks...)
 			if tt.errSub != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errSub) {
 					t.Errorf("Load() error = %v, want one mentioning %q", err, tt.errSub)
@@ -132,7 +154,7 @@ func TestHelp(t *testing.T) {
 func TestStringMasksSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := Load(nil, env("DATABASE_URL", "postgres://u:hunter2@db/x", "BOUNCED_ADMIN_KEY", "swordfish-swordfish-swordfish",
-		"BOUNCED_WEBHOOK_GENERIC_SECRETS", "s3cret,other", "BOUNCED_WEBHOOK_MAILJET_BASIC_AUTH", "mj:pa55word"), io.Discard)
+		"BOUNCED_WEBHOOK_GENERIC_SECRETS", "s3cret,other", "BOUNCED_WEBHOOK_MAILJET_BASIC_AUTH", "mj:pa55word"), io.Discard, testWebhooks...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +170,14 @@ func TestStringMasksSecrets(t *testing.T) {
 			t.Errorf("String() shows webhook secret %q", secret)
 		}
 	}
+	if !strings.Contains(s, "BOUNCED_WEBHOOK_GENERIC_SECRETS=********\n") || !strings.Contains(s, "BOUNCED_WEBHOOK_SES_AUTO_CONFIRM=true\n") {
+		t.Errorf("String() = %q, want every webhook setting", s)
+	}
 }
 
 // TestReadmeNamesEverySetting keeps the README's configuration tables in
-// step with the settings: an operator reads them, not this file.
+// step with the settings: an operator reads them, not this file. (The
+// webhook providers' settings are checked with their registry.)
 func TestReadmeNamesEverySetting(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,31 +22,75 @@ const (
 // certificates from; "*" stands for one DNS label (the region).
 var SNSCertHostsDefault = []string{"sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"}
 
-// Webhooks configure the ESP webhook routes. Each list holds one entry per
-// account; a provider with no credentials is not configured and its route
-// answers 404.
+// Webhooks configure the ESP webhook routes: limits shared by every
+// provider, and each provider's own settings (its credentials, one entry
+// per account) by provider name. A provider without credentials is not
+// configured and its route answers 404.
+//
+// Which providers exist and what settings each takes is not known here:
+// the webhook package declares them (its provider registry) and the
+// command passes that table to Load, so a provider is added in one place.
 type Webhooks struct {
 	MaxBodyBytes int64
 	// TimestampWindow is how far a signed timestamp may be from now.
 	TimestampWindow time.Duration
+	// Providers holds each provider's settings by provider name.
+	Providers map[string]ProviderSettings
 
-	SESTopicARNs       []string // "*" accepts any topic
-	SESCertHosts       []string
-	SESAutoConfirm     bool
-	SendGridPublicKeys []string // base64 DER, as SendGrid shows them
-	MailgunSigningKeys []string
-	PostmarkBasicAuth  []string // user:password
-	PostmarkTokens     []string
-	SparkPostBasicAuth []string
-	SparkPostTokens    []string
-	MailjetBasicAuth   []string
-	BrevoBasicAuth     []string
-	BrevoTokens        []string
-	MandrillKeys       []string
-	MandrillURLs       []string // the webhook URLs exactly as configured at Mandrill
-	ResendSecrets      []string // whsec_...
-	PostalPublicKeys   []string // base64 DER or PEM
-	GenericSecrets     []string
+	// table is the providers whose settings were read (see Load).
+	table []WebhookProvider
+}
+
+// WebhookProvider declares one webhook provider's settings.
+type WebhookProvider struct {
+	// Name is the provider's route name (/v1/webhooks/{Name}).
+	Name     string
+	Settings []WebhookSetting
+	// Check validates the provider's settings together; nil when there is
+	// nothing to check beyond each setting's own form.
+	Check func(ProviderSettings) error
+}
+
+// WebhookSetting is one setting of a provider: the flag
+// --webhook-{provider}-{Name} and the variable
+// BOUNCED_WEBHOOK_{PROVIDER}_{NAME} (upper case, "-" as "_"), with
+// {variable}_FILE reading it from a file.
+type WebhookSetting struct {
+	Name  string
+	Usage string
+	// Secret settings are masked when printed.
+	Secret bool
+	// Bool settings hold true or false; the others are lists, separated by
+	// commas or newlines (one a line in a _FILE), PEM blocks kept whole.
+	Bool bool
+	// UserPassword says every entry is user:password.
+	UserPassword bool
+	// Default is the value when nothing sets it ("true" or "false" for a
+	// Bool setting).
+	Default []string
+}
+
+// ProviderSettings are one provider's settings by setting name: a list's
+// entries, or one "true" or "false".
+type ProviderSettings map[string][]string
+
+// List returns the entries of a list setting.
+func (s ProviderSettings) List(name string) []string { return s[name] }
+
+// Bool returns a true/false setting.
+func (s ProviderSettings) Bool(name string) bool {
+	v := s[name]
+	return len(v) == 1 && v[0] == "true"
+}
+
+// WebhookSettingEnv is the environment variable of a provider's setting.
+func WebhookSettingEnv(provider, setting string) string {
+	return "BOUNCED_WEBHOOK_" + strings.ToUpper(strings.ReplaceAll(provider+"_"+setting, "-", "_"))
+}
+
+// WebhookSettingFlag is the flag of a provider's setting, without dashes.
+func WebhookSettingFlag(provider, setting string) string {
+	return "webhook-" + provider + "-" + setting
 }
 
 // GroupCommit tunes how webhook requests share transactions.
@@ -55,13 +100,23 @@ type GroupCommit struct {
 	Workers   int64
 }
 
-func defaultWebhooks() Webhooks {
-	return Webhooks{
+func defaultWebhooks(providers []WebhookProvider) Webhooks {
+	w := Webhooks{
 		MaxBodyBytes:    WebhookMaxBodyBytesDefault,
 		TimestampWindow: WebhookTimestampWindowDefault,
-		SESCertHosts:    SNSCertHostsDefault,
-		SESAutoConfirm:  true,
+		Providers:       map[string]ProviderSettings{},
+		table:           providers,
 	}
+	for _, p := range providers {
+		s := ProviderSettings{}
+		for _, st := range p.Settings {
+			if st.Default != nil {
+				s[st.Name] = slices.Clone(st.Default)
+			}
+		}
+		w.Providers[p.Name] = s
+	}
+	return w
 }
 
 func defaultGroupCommit() GroupCommit {
@@ -69,27 +124,49 @@ func defaultGroupCommit() GroupCommit {
 }
 
 func (w *Webhooks) options() []option {
-	return []option{
+	opts := []option{
 		intOpt("webhook-max-body-bytes", "BOUNCED_WEBHOOK_MAX_BODY_BYTES", "largest webhook body accepted", &w.MaxBodyBytes),
 		durOpt("webhook-timestamp-window", "BOUNCED_WEBHOOK_TIMESTAMP_WINDOW", "how far a webhook's signed timestamp may be from now", &w.TimestampWindow),
-		keyListOpt("webhook-ses-topic-arns", "BOUNCED_WEBHOOK_SES_TOPIC_ARNS", "SNS topic ARNs accepted on /v1/webhooks/ses (* for any)", &w.SESTopicARNs, false),
-		keyListOpt("webhook-ses-cert-hosts", "BOUNCED_WEBHOOK_SES_CERT_HOSTS", "hosts SNS signing certificates may come from (* is one DNS label)", &w.SESCertHosts, false),
-		boolFlagOpt("webhook-ses-auto-confirm", "BOUNCED_WEBHOOK_SES_AUTO_CONFIRM", "confirm SNS subscriptions by fetching their SubscribeURL", &w.SESAutoConfirm),
-		keyListOpt("webhook-sendgrid-public-keys", "BOUNCED_WEBHOOK_SENDGRID_PUBLIC_KEYS", "SendGrid signed event webhook verification keys", &w.SendGridPublicKeys, true),
-		keyListOpt("webhook-mailgun-signing-keys", "BOUNCED_WEBHOOK_MAILGUN_SIGNING_KEYS", "Mailgun webhook signing keys", &w.MailgunSigningKeys, true),
-		keyListOpt("webhook-postmark-basic-auth", "BOUNCED_WEBHOOK_POSTMARK_BASIC_AUTH", "user:password pairs Postmark authenticates with", &w.PostmarkBasicAuth, true),
-		keyListOpt("webhook-postmark-tokens", "BOUNCED_WEBHOOK_POSTMARK_TOKENS", "tokens Postmark sends as Authorization: Bearer or X-Bounced-Token", &w.PostmarkTokens, true),
-		keyListOpt("webhook-sparkpost-basic-auth", "BOUNCED_WEBHOOK_SPARKPOST_BASIC_AUTH", "user:password pairs SparkPost authenticates with", &w.SparkPostBasicAuth, true),
-		keyListOpt("webhook-sparkpost-tokens", "BOUNCED_WEBHOOK_SPARKPOST_TOKENS", "SparkPost webhook auth tokens (X-MessageSystems-Webhook-Token or Bearer)", &w.SparkPostTokens, true),
-		keyListOpt("webhook-mailjet-basic-auth", "BOUNCED_WEBHOOK_MAILJET_BASIC_AUTH", "user:password pairs in the Mailjet event URL", &w.MailjetBasicAuth, true),
-		keyListOpt("webhook-brevo-basic-auth", "BOUNCED_WEBHOOK_BREVO_BASIC_AUTH", "user:password pairs in the Brevo webhook URL", &w.BrevoBasicAuth, true),
-		keyListOpt("webhook-brevo-tokens", "BOUNCED_WEBHOOK_BREVO_TOKENS", "Brevo webhook bearer tokens", &w.BrevoTokens, true),
-		keyListOpt("webhook-mandrill-keys", "BOUNCED_WEBHOOK_MANDRILL_KEYS", "Mandrill webhook keys", &w.MandrillKeys, true),
-		keyListOpt("webhook-mandrill-urls", "BOUNCED_WEBHOOK_MANDRILL_URLS", "webhook URLs exactly as entered at Mandrill (they are signed)", &w.MandrillURLs, false),
-		keyListOpt("webhook-resend-secrets", "BOUNCED_WEBHOOK_RESEND_SECRETS", "Resend (Svix) signing secrets, whsec_...", &w.ResendSecrets, true),
-		keyListOpt("webhook-postal-public-keys", "BOUNCED_WEBHOOK_POSTAL_PUBLIC_KEYS", "Postal servers' signing public keys (base64 DER or PEM)", &w.PostalPublicKeys, false),
-		keyListOpt("webhook-generic-secrets", "BOUNCED_WEBHOOK_GENERIC_SECRETS", "shared secrets of the generic HMAC-SHA256 webhook", &w.GenericSecrets, true),
 	}
+	for _, p := range w.table {
+		for _, st := range p.Settings {
+			opts = append(opts, w.settingOpt(p.Name, st))
+		}
+	}
+	return opts
+}
+
+// settingOpt binds a provider's setting to its flag and variable.
+func (w *Webhooks) settingOpt(provider string, st WebhookSetting) option {
+	name, env := WebhookSettingFlag(provider, st.Name), WebhookSettingEnv(provider, st.Name)
+	put := func(v []string) {
+		if w.Providers == nil {
+			w.Providers = map[string]ProviderSettings{}
+		}
+		if w.Providers[provider] == nil {
+			w.Providers[provider] = ProviderSettings{}
+		}
+		w.Providers[provider][st.Name] = v
+	}
+	if st.Bool {
+		return option{flag: name, env: env, usage: st.Usage,
+			set: func(s string) error {
+				b, err := strconv.ParseBool(s)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", s)
+				}
+				put([]string{strconv.FormatBool(b)})
+				return nil
+			},
+			get: func() string { return strconv.FormatBool(w.Providers[provider].Bool(st.Name)) }}
+	}
+	o := option{flag: name, env: env, usage: st.Usage + " (comma-separated)", secret: st.Secret,
+		set: func(s string) error { put(splitList(s)); return nil },
+		get: func() string { return strings.Join(w.Providers[provider].List(st.Name), ",") }}
+	if st.Secret {
+		o.usage += "; " + env + "_FILE reads them from a file"
+	}
+	return o
 }
 
 func (g *GroupCommit) options() []option {
@@ -106,12 +183,23 @@ func (w Webhooks) validate() error {
 		return fmt.Errorf("config: webhook-max-body-bytes: %d is below 1024", w.MaxBodyBytes)
 	case w.TimestampWindow <= 0:
 		return errors.New("config: webhook-timestamp-window: must be positive")
-	case len(w.MandrillKeys) > 0 && len(w.MandrillURLs) == 0:
-		return errors.New("config: webhook-mandrill-urls: needed with webhook-mandrill-keys (Mandrill signs the URL)")
 	}
-	for _, cred := range slices.Concat(w.PostmarkBasicAuth, w.SparkPostBasicAuth, w.MailjetBasicAuth, w.BrevoBasicAuth) {
-		if user, pass, ok := strings.Cut(cred, ":"); !ok || user == "" || pass == "" {
-			return errors.New("config: webhook-*-basic-auth: every entry must be user:password")
+	for _, p := range w.table {
+		s := w.Providers[p.Name]
+		for _, st := range p.Settings {
+			if !st.UserPassword {
+				continue
+			}
+			for _, cred := range s.List(st.Name) {
+				if user, pass, ok := strings.Cut(cred, ":"); !ok || user == "" || pass == "" {
+					return fmt.Errorf("config: %s: every entry must be user:password", WebhookSettingFlag(p.Name, st.Name))
+				}
+			}
+		}
+		if p.Check != nil {
+			if err := p.Check(s); err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
 		}
 	}
 	return nil
@@ -129,18 +217,8 @@ func (g GroupCommit) validate() error {
 	return nil
 }
 
-// keyListOpt reads a list of keys or secrets separated by commas or
-// newlines (one a line in a _FILE); PEM blocks stay whole.
-func keyListOpt(name, env, usage string, p *[]string, secret bool) option {
-	o := option{flag: name, env: env, usage: usage + " (comma-separated)", secret: secret,
-		set: func(s string) error { *p = splitList(s); return nil },
-		get: func() string { return strings.Join(*p, ",") }}
-	if secret {
-		o.usage += "; " + env + "_FILE reads them from a file"
-	}
-	return o
-}
-
+// splitList reads a list of keys or secrets separated by commas or
+// newlines; PEM blocks stay whole.
 func splitList(s string) []string {
 	var out []string
 	if strings.Contains(s, "-----BEGIN") {
@@ -167,11 +245,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// boolFlagOpt is a true/false setting with a flag as well as a variable.
-func boolFlagOpt(name, env, usage string, p *bool) option {
-	o := boolOpt(env, p)
-	o.flag, o.usage = name, usage
-	return o
 }

@@ -360,9 +360,15 @@ func TestIMAPUIDValidityChange(t *testing.T) {
 	e.dc.appendMail(t, "Bounces", dsntestN(3, 2)...)
 	r = e.start(t, cfg, ingest.MailboxDeps{})
 	eventually(t, "the messages under the new UIDVALIDITY", func() bool { return r.counted("bounces", ingest.OutcomeStored) == 2 })
-	cp2, err := e.db.GetCheckpoint(context.Background(), "imap:bounces")
-	if err != nil || cp2.UIDValidity == cp.UIDValidity || cp2.LastUID != 2 {
-		t.Errorf("checkpoint after the change = %+v, %v; want a new UIDVALIDITY and last UID 2", cp2, err)
+	// The checkpoint is saved once the batch's messages are flagged, a
+	// moment after they are counted.
+	var cp2 store.Checkpoint
+	eventually(t, "the checkpoint under the new UIDVALIDITY", func() bool {
+		cp2, err = e.db.GetCheckpoint(context.Background(), "imap:bounces")
+		return err == nil && cp2.UIDValidity != cp.UIDValidity
+	})
+	if cp2.LastUID != 2 {
+		t.Errorf("checkpoint after the change = %+v; want a new UIDVALIDITY and last UID 2", cp2)
 	}
 }
 

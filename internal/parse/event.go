@@ -9,15 +9,18 @@ import (
 // EventType is what an event records.
 type EventType string
 
-// Event types. The first six come from reports and providers; the rest
+// Event types. The first seven come from reports and providers; the rest
 // record actions on the suppression list and counters.
 const (
-	EventBounce             EventType = "bounce"
-	EventDelay              EventType = "delay"
-	EventDelivery           EventType = "delivery"
-	EventComplaint          EventType = "complaint"
-	EventAutoReply          EventType = "auto_reply"
-	EventUnsubscribe        EventType = "unsubscribe"
+	EventBounce      EventType = "bounce"
+	EventDelay       EventType = "delay"
+	EventDelivery    EventType = "delivery"
+	EventComplaint   EventType = "complaint"
+	EventAutoReply   EventType = "auto_reply"
+	EventUnsubscribe EventType = "unsubscribe"
+	// EventSent is a message a provider accepted for delivery and will
+	// try to deliver: not a delivery, so it changes no counter.
+	EventSent               EventType = "sent"
 	EventSuppressionAdded   EventType = "suppression_added"
 	EventSuppressionRemoved EventType = "suppression_removed"
 	EventReset              EventType = "reset"
@@ -27,7 +30,7 @@ const (
 func (t EventType) Valid() bool {
 	switch t {
 	case EventBounce, EventDelay, EventDelivery, EventComplaint, EventAutoReply,
-		EventUnsubscribe, EventSuppressionAdded, EventSuppressionRemoved, EventReset:
+		EventUnsubscribe, EventSent, EventSuppressionAdded, EventSuppressionRemoved, EventReset:
 		return true
 	}
 	return false

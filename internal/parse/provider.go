@@ -46,6 +46,12 @@ func (f Failure) classify() (Status, string, Reason, Class) {
 			return st, reply, reason, class
 		}
 		if reason != ReasonOther && f.FallbackClass != ClassSender {
+			if f.FallbackClass == ClassHard && reason.Class() == ClassSoft {
+				// The provider gave up, but the words name a passing
+				// trouble (a full mailbox, a refused connection): no
+				// proof the address is bad.
+				return st, reply, reason, ClassSoft
+			}
 			return st, reply, reason, f.FallbackClass
 		}
 	}
@@ -98,6 +104,12 @@ func DeliveryEvent(address, diagnostic string) Event {
 	return Event{Address: address, Type: EventDelivery, Class: ClassNone, Reason: ReasonDelivered, Diagnostic: diagnostic}
 }
 
+// SentEvent is a message to address the provider accepted for delivery;
+// diagnostic is what it said, if anything.
+func SentEvent(address, diagnostic string) Event {
+	return Event{Address: address, Type: EventSent, Class: ClassNone, Reason: ReasonOther, Diagnostic: diagnostic}
+}
+
 // ComplaintEvent is a spam complaint by address.
 func ComplaintEvent(address string) Event {
 	return Event{Address: address, Type: EventComplaint, Class: ClassComplaint, Reason: ReasonComplaint}
@@ -112,6 +124,18 @@ func UnsubscribeEvent(address string) Event {
 // provider's own block or policy): visible, never suppressing.
 func SenderEvent(address string, reason Reason, diagnostic string) Event {
 	return VerdictEvent(EventBounce, address, reason, ClassSender, diagnostic)
+}
+
+// RefusalEvent is a message to address the provider refused to send (its
+// own policy, block list or an error on the sending side): the codes and
+// words are kept, and it never suppresses. The reason is what the codes
+// or words name when that is a sending-side reason, else fallback.
+func RefusalEvent(address string, f Failure, fallback Reason) Event {
+	ev := FailureEvent(EventBounce, address, f)
+	if ev.Class != ClassSender {
+		ev.Reason, ev.Class = fallback, ClassSender
+	}
+	return ev
 }
 
 // ProviderKey is the idempotency key of an event whose provider gives

@@ -221,9 +221,13 @@ func evidenceJSON(ev *parse.Evidence) *string {
 
 // recipientGroups splits a layer into the events that touch the soft
 // window (a counted failure or a delivery) and the others, whose
-// recipients upserts differ.
+// recipients upserts differ. A sent event (accepted for delivery) touches
+// no recipient: it changes no counter, and keeps no state of its own.
 func recipientGroups(layer []*plannedEvent) (windowed, plain []*plannedEvent) {
 	for _, pe := range layer {
+		if pe.ev.Type == parse.EventSent {
+			continue
+		}
 		if pe.ev.Type == parse.EventDelivery || pe.dec.counts {
 			windowed = append(windowed, pe)
 		} else {

@@ -76,18 +76,22 @@ type StatsRow struct {
 	BucketStart time.Time `json:"bucket_start"`
 	Key         string    `json:"key"`
 	// Sent is the volume reported for the row's own group (see
-	// reportedVolume), or else every delivery and failure of the group
-	// seen. With GroupSource or GroupReason it is the bucket's total.
-	Sent        int64     `json:"sent"`
-	SentBasis   SentBasis `json:"sent_basis"`
-	Delivered   int64     `json:"delivered"`
-	Bounced     int64     `json:"bounced"`
-	Hard        int64     `json:"hard"`
-	Soft        int64     `json:"soft"`
-	Sender      int64     `json:"sender"`
-	Complaints  int64     `json:"complaints"`
-	Delays      int64     `json:"delays"`
-	AutoReplies int64     `json:"auto_replies"`
+	// reportedVolume), or else every delivery, acceptance and failure of
+	// the group seen. With GroupSource or GroupReason it is the bucket's
+	// total.
+	Sent      int64     `json:"sent"`
+	SentBasis SentBasis `json:"sent_basis"`
+	Delivered int64     `json:"delivered"`
+	// Accepted counts messages a provider accepted for delivery without
+	// telling of their delivery (sent events: Mandrill's send).
+	Accepted    int64 `json:"accepted"`
+	Bounced     int64 `json:"bounced"`
+	Hard        int64 `json:"hard"`
+	Soft        int64 `json:"soft"`
+	Sender      int64 `json:"sender"`
+	Complaints  int64 `json:"complaints"`
+	Delays      int64 `json:"delays"`
+	AutoReplies int64 `json:"auto_replies"`
 	// Unverified counts the events above that matched nothing reported
 	// sent (BOUNCED_MAIL_TRUST=sent): recorded, never suppressing.
 	Unverified int64 `json:"unverified"`
@@ -191,10 +195,11 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 			count(*) FILTER (WHERE type = 'complaint'),
 			count(*) FILTER (WHERE type = 'delay'),
 			count(*) FILTER (WHERE type = 'auto_reply'),
+			count(*) FILTER (WHERE type = 'sent'),
 			count(*) FILTER (WHERE unverified)
 		FROM events
 		WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
-			AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply')
+			AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply', 'sent')
 		GROUP BY 1, 2`, args...)
 	if err != nil {
 		return nil, err
@@ -202,7 +207,7 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 	var out []StatsRow
 	var r StatsRow
 	_, err = pgx.ForEachRow(rows, []any{&r.BucketStart, &r.Key, &r.Delivered, &r.Hard, &r.Soft, &r.Sender,
-		&r.Complaints, &r.Delays, &r.AutoReplies, &r.Unverified}, func() error {
+		&r.Complaints, &r.Delays, &r.AutoReplies, &r.Accepted, &r.Unverified}, func() error {
 		out = append(out, r)
 		return nil
 	})
@@ -282,7 +287,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 	if q.GroupBy != GroupNone {
 		volume := map[string]int64{}
 		for key, r := range rows {
-			volume[key.k] += r.Delivered + r.Hard + r.Soft + r.Sender + r.Complaints + r.Delays + r.AutoReplies + reported[key]
+			volume[key.k] += r.Delivered + r.Accepted + r.Hard + r.Soft + r.Sender + r.Complaints + r.Delays + r.AutoReplies + reported[key]
 		}
 		keys := make([]string, 0, len(volume))
 		for k := range volume {
@@ -306,6 +311,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 					rows[other] = o
 				}
 				o.Delivered += r.Delivered
+				o.Accepted += r.Accepted
 				o.Hard += r.Hard
 				o.Soft += r.Soft
 				o.Sender += r.Sender
@@ -322,7 +328,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 	observedTotal := map[time.Time]int64{}
 	reportedTotal := map[time.Time]int64{}
 	for key, r := range rows {
-		observedTotal[key.b] += r.Delivered + r.Hard + r.Soft + r.Sender
+		observedTotal[key.b] += r.observed()
 	}
 	for key, n := range reported {
 		reportedTotal[key.b] += n
@@ -339,7 +345,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 		case reported[key] > 0:
 			r.Sent, r.SentBasis = reported[key], SentReported
 		default:
-			r.Sent, r.SentBasis = r.Delivered+r.Hard+r.Soft+r.Sender, SentObserved
+			r.Sent, r.SentBasis = r.observed(), SentObserved
 		}
 		r.BounceRate, r.ComplaintRate = Rate(r.Bounced, r.Sent), Rate(r.Complaints, r.Sent)
 		out = append(out, *r)
@@ -349,6 +355,11 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 	})
 	return out
 }
+
+// observed is the volume r saw: deliveries, acceptances (a provider that
+// tells of acceptance, not delivery: a message that then fails is counted
+// twice) and failures.
+func (r *StatsRow) observed() int64 { return r.Delivered + r.Accepted + r.Hard + r.Soft + r.Sender }
 
 // SentCount is sent volume reported for one hour (and domain, provider).
 type SentCount struct {

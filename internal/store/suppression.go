@@ -66,19 +66,28 @@ type entry struct {
 
 // SQL fragments of the suppressions upsert (suppressSQL), which updates
 // an entry s already there with the new evidence n. Stronger evidence
-// describes the entry (complaint over hard over manual over soft) and an
-// entry never gets a shorter life: expires_at only grows, NULL (never)
-// wins. An expired entry ("dead") is replaced whole. $17 is the current
-// time in each statement that uses them.
+// describes the entry (complaint over hard over manual over soft); of
+// equal strength, the more specific (a reason rather than "other", then a
+// status code that says more than X.0.0), so a later, vaguer report never
+// replaces the reason and status already recorded: the first specific one
+// stays, the rest are counted. An entry never gets a shorter life:
+// expires_at only grows, NULL (never) wins. An expired entry ("dead") is
+// replaced whole. $17 is the current time in each statement that uses
+// them.
 const (
 	deadSQL      = `(s.expires_at IS NOT NULL AND s.expires_at <= $17)`
 	classRankSQL = `CASE %s WHEN 'complaint' THEN 4 WHEN 'hard' THEN 3 WHEN 'soft' THEN 1 ELSE 2 END`
+	specificSQL  = `((%[1]s.reason <> 'other')::int * 2 + (%[1]s.status <> '' AND %[1]s.status NOT LIKE '_.0.0')::int)`
 	newExpirySQL = `CASE WHEN ` + deadSQL + ` THEN n.expires_at
 		WHEN s.expires_at IS NULL OR n.expires_at IS NULL THEN NULL
 		ELSE greatest(s.expires_at, n.expires_at) END`
 )
 
-var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "n.class") + " >= " + fmt.Sprintf(classRankSQL, "s.class") + ")"
+// outranksSQL says the new evidence n describes the entry instead of what
+// s holds: stronger, or as strong and more specific.
+var outranksSQL = "(" + fmt.Sprintf(classRankSQL, "n.class") + " > " + fmt.Sprintf(classRankSQL, "s.class") +
+	" OR (" + fmt.Sprintf(classRankSQL, "n.class") + " = " + fmt.Sprintf(classRankSQL, "s.class") +
+	" AND " + fmt.Sprintf(specificSQL, "n") + " > " + fmt.Sprintf(specificSQL, "s") + "))"
 
 // suppressMergeSQL is what suppressSQL sets on an entry already there.
 var suppressMergeSQL = `reason = CASE WHEN ` + deadSQL + ` OR ` + outranksSQL + ` THEN n.reason ELSE s.reason END,

@@ -2,10 +2,39 @@ package webhook
 
 import (
 	"context"
+	"github.com/bounced/bounced/internal/config"
+	"net/http"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Brevo is Brevo's (formerly Sendinblue) webhooks.
+const Brevo = "brevo"
+
+func init() {
+	register(spec{
+		name: Brevo,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs in the Brevo webhook URL", Secret: true, UserPassword: true},
+			{Name: "tokens", Usage: "Brevo webhook bearer tokens", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users, tokens := b.settings.List("basic-auth"), b.settings.List("tokens")
+			if len(users)+len(tokens) == 0 {
+				return nil, nil
+			}
+			return &brevo{auth: newCredentials(Brevo, users, tokens)}, nil
+		},
+		decodePayload: decodeBrevo,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // brevo receives Brevo's (formerly Sendinblue) transactional and
 // marketing webhooks, authenticated with HTTP Basic credentials in the
@@ -27,7 +56,7 @@ type brevoEvent struct {
 
 var brevoIgnored = map[string]bool{
 	"request": true, "sent": true, "click": true, "opened": true, "unique_opened": true, "proxy_open": true,
-	"unique_proxy_open": true, "error": true, "list_addition": true, "contact_updated": true, "contact_deleted": true,
+	"unique_proxy_open": true, "list_addition": true, "contact_updated": true, "contact_deleted": true,
 }
 
 func (b *brevo) decode(req *request) (*decoded, error) { return decodeBrevo(req.body, req.now) }
@@ -52,8 +81,14 @@ func decodeBrevo(body []byte, now time.Time) (*decoded, error) {
 		case "invalid_email":
 			ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, e.Reason)
 		case "blocked":
-			// Brevo's own block list or policy refused to send.
+			// Brevo's own block list or policy refused to send ("due to
+			// blacklist user": the contact is blocklisted, for a bounce,
+			// an unsubscribe or a complaint it does not name).
 			ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason)
+		case "error":
+			// Brevo could not send (a template or account error): the
+			// sending side's problem.
+			ev = parse.RefusalEvent(e.Email, parse.Failure{Diagnostic: e.Reason}, parse.ReasonSystemError)
 		case "deferred":
 			ev = parse.FailureEvent(parse.EventDelay, e.Email, parse.Failure{Diagnostic: e.Reason, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "delivered":

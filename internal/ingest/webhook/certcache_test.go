@@ -101,7 +101,7 @@ func TestCertCacheBounded(t *testing.T) {
 // uses is refused before it is fetched or kept.
 func TestSigningCertURLLengthCapped(t *testing.T) {
 	t.Parallel()
-	s, err := newSNS(config.Webhooks{SESTopicARNs: []string{"*"}, SESCertHosts: []string{"sns.*.amazonaws.com"}}, http.DefaultClient, nil)
+	s, err := newSNS(config.ProviderSettings{"topic-arns": {"*"}, "cert-hosts": {"sns.*.amazonaws.com"}}, http.DefaultClient, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

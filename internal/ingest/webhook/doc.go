@@ -6,7 +6,8 @@
 // provider's own scheme: the SNS message signature (SignatureVersion 1,
 // RSA-SHA1, and 2, RSA-SHA256) with a certificate fetched from an
 // allow-listed host; SendGrid's ECDSA P-256 signature over timestamp and
-// body; Mailgun's HMAC-SHA256 of timestamp and token with a replay cache;
+// body; Mailgun's HMAC-SHA256 of timestamp and token, each token claimed
+// in PostgreSQL with its body's hash (every replica refuses a replay);
 // Mandrill's HMAC-SHA1 over the webhook URL and sorted form fields; the
 // Standard Webhooks (Svix) scheme Resend uses; Postal's RSA signature;
 // HTTP Basic authentication (RFC 7617) or bearer tokens (RFC 6750) for
@@ -23,4 +24,17 @@
 //
 // Status codes and diagnostics are classified with parse.ClassifyStatus
 // wherever the provider's own bounce type is coarser than the code.
+//
+// # Adding a provider
+//
+// Each provider is one file that registers a spec (registry.go): its
+// route name, settings, how its receiver is built from them (verify and
+// decode), its decoder of testdata payloads, and its test signer. From
+// the registry come the routes (cmd/bounced passes them to the API), the
+// settings (BOUNCED_WEBHOOK_{NAME}_{SETTING}, through config.Load), the
+// signed-fixture tests, the golden tests and the fuzz target. Besides the
+// file, a provider needs fixtures in testdata/{name}/ (with golden files:
+// go test -update), its route in openapi.yaml, and in the README its
+// settings and a row for each of its event types; tests fail until each
+// is there.
 package webhook

@@ -6,11 +6,41 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Generic is bounced's own documented JSON shape, for any sender that can
+// compute an HMAC.
+const Generic = "generic"
+
+func init() {
+	register(spec{
+		name: Generic,
+		settings: []config.WebhookSetting{
+			{Name: "secrets", Usage: "shared secrets of the generic HMAC-SHA256 webhook", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			secrets := b.settings.List("secrets")
+			if len(secrets) == 0 {
+				return nil, nil
+			}
+			return &generic{secrets: secrets}, nil
+		},
+		decodePayload: decodeGeneric,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"secrets": {k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"},
+				GenericSignatureHeader: {"sha256=" + hex.EncodeToString(hmacSHA256([]byte(k.Secret), payload))}}
+		},
+	})
+}
 
 // generic receives bounced's own documented JSON shape from any sender
 // that can compute an HMAC.
@@ -46,8 +76,8 @@ func (g *generic) verify(_ context.Context, req *request) error {
 type GenericEvent struct {
 	// Recipient is the address the event is about (required).
 	Recipient string `json:"recipient"`
-	// Type is bounce (the default), delay, delivery, complaint or
-	// unsubscribe.
+	// Type is bounce (the default), delay, delivery, sent (accepted for
+	// delivery, not yet delivered), complaint or unsubscribe.
 	Type string `json:"type,omitempty"`
 	// Status is the enhanced status code, such as 5.1.1.
 	Status string `json:"status,omitempty"`
@@ -103,6 +133,8 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 				FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "delivery":
 			ev = parse.DeliveryEvent(e.Recipient, "")
+		case "sent":
+			ev = parse.SentEvent(e.Recipient, "")
 		case "complaint":
 			ev = parse.ComplaintEvent(e.Recipient)
 		case "unsubscribe":

@@ -3,16 +3,74 @@ package webhook
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Mailgun is Mailgun's JSON webhooks.
+const Mailgun = "mailgun"
+
+func init() {
+	register(spec{
+		name: Mailgun,
+		settings: []config.WebhookSetting{
+			{Name: "signing-keys", Usage: "Mailgun webhook signing keys", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			keys := b.settings.List("signing-keys")
+			if len(keys) == 0 {
+				return nil, nil
+			}
+			if b.recording && b.nonces == nil {
+				return nil, errors.New("the recorder cannot keep nonces, which Mailgun's signatures need")
+			}
+			return newMailgun(keys, b.window, b.nonces), nil
+		},
+		decodePayload: decodeMailgun,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"signing-keys": {k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, now time.Time) ([]byte, http.Header) {
+			return SignMailgunTest(k.Secret, payload, now, randomToken()), http.Header{"Content-Type": {"application/json"}}
+		},
+	})
+}
+
+// SignMailgunTest is a Mailgun webhook body carrying payload's event-data
+// (or payload itself as the event-data when it has none), signed with key
+// at ts with token: for tests.
+func SignMailgunTest(key string, payload []byte, ts time.Time, token string) []byte {
+	var p struct {
+		EventData json.RawMessage `json:"event-data"`
+	}
+	eventData := json.RawMessage(payload)
+	if json.Unmarshal(payload, &p) == nil && len(p.EventData) > 0 {
+		eventData = p.EventData
+	}
+	t := strconv.FormatInt(ts.Unix(), 10)
+	sig, _ := json.Marshal(map[string]string{"timestamp": t, "token": token, "signature": hex.EncodeToString(hmacSHA256([]byte(key), []byte(t+token)))})
+	// Spliced rather than marshalled, so a payload that is not JSON is
+	// sent as it is.
+	return []byte(`{"signature":` + string(sig) + `,"event-data":` + string(eventData) + `}`)
+}
+
+// randomToken is a fresh Mailgun-style token.
+func randomToken() string {
+	b := make([]byte, 25)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // mailgun receives Mailgun's JSON webhooks.
 type mailgun struct {
@@ -56,6 +114,10 @@ type mailgunEvent struct {
 			MessageID string `json:"message-id"`
 		} `json:"headers"`
 	} `json:"message"`
+	Reject struct {
+		Reason      string `json:"reason"`
+		Description string `json:"description"`
+	} `json:"reject"`
 }
 
 // QUIRK(mailgun): the signature sits inside the JSON body and covers only
@@ -117,7 +179,7 @@ func (m *mailgun) verify(ctx context.Context, req *request) error {
 }
 
 var mailgunIgnored = map[string]bool{
-	"accepted": true, "opened": true, "clicked": true, "stored": true, "rejected": true, "list_member_uploaded": true,
+	"accepted": true, "opened": true, "clicked": true, "stored": true, "list_member_uploaded": true,
 	"list_member_upload_error": true, "list_uploaded": true,
 }
 
@@ -143,28 +205,46 @@ func decodeMailgun(body []byte, now time.Time) (*decoded, error) {
 	var ev parse.Event
 	switch e.Event {
 	case "failed":
-		if e.Severity == "temporary" {
+		// QUIRK(mailgun): delivery-status.code is the SMTP reply, or one of
+		// Mailgun's own codes for what it did not send (605 previously
+		// bounced, 606 unsubscribed, 607 complained), which are no reply
+		// code; severity says whether Mailgun tries again.
+		switch {
+		case e.Severity == "temporary" || e.Reason == "greylisted":
 			ev = parse.FailureEvent(parse.EventDelay, e.Recipient, parse.Failure{
 				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft,
 			})
-			break
-		}
-		switch e.Reason {
-		case "suppress-complaint":
+			if e.Reason == "greylisted" && ev.Class != parse.ClassSender {
+				ev.Reason = parse.ReasonDelayed // greylisting, whatever its code's subject
+			}
+		case e.Reason == "suppress-complaint" || ds.Code == "607":
 			ev = parse.ComplaintEvent(e.Recipient)
-		case "suppress-unsubscribe":
+			ev.Diagnostic = diag
+		case e.Reason == "suppress-unsubscribe" || ds.Code == "606":
 			ev = parse.UnsubscribeEvent(e.Recipient)
-		case "espblock":
-			ev = parse.SenderEvent(e.Recipient, parse.ReasonPolicyRejected, diag)
+			ev.Diagnostic = diag
+		case e.Reason == "espblock" || e.Reason == "blacklisted":
+			// Mailgun's own block, or an address on its blacklist: not
+			// the mailbox's fault.
+			ev = parse.RefusalEvent(e.Recipient, parse.Failure{Status: status, ReplyCode: string(ds.Code), Diagnostic: diag}, parse.ReasonPolicyRejected)
+		case e.Reason == "old":
+			// Mailgun gave up retrying temporary failures: no proof the
+			// mailbox is gone, unless a code says so.
+			ev = parse.FailureEvent(parse.EventBounce, e.Recipient, parse.Failure{
+				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: parse.ReasonExpired, FallbackClass: parse.ClassSoft,
+			})
 		default:
 			reason := parse.ReasonOther
-			if e.Reason == "suppress-bounce" {
+			if e.Reason == "suppress-bounce" || ds.Code == "605" {
 				reason = parse.ReasonUserUnknown
 			}
 			ev = parse.FailureEvent(parse.EventBounce, e.Recipient, parse.Failure{
 				Status: status, ReplyCode: string(ds.Code), Diagnostic: diag, FallbackReason: reason, FallbackClass: parse.ClassHard,
 			})
 		}
+	case "rejected":
+		// Mailgun refused the message before trying to send it.
+		ev = parse.RefusalEvent(e.Recipient, parse.Failure{Diagnostic: strings.TrimSpace(e.Reject.Reason + " " + e.Reject.Description)}, parse.ReasonPolicyRejected)
 	case "delivered":
 		ev = parse.DeliveryEvent(e.Recipient, "")
 		ev.Diagnostic = ds.Message

@@ -2,11 +2,39 @@ package webhook
 
 import (
 	"context"
+	"github.com/bounced/bounced/internal/config"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Mailjet is Mailjet's event API callbacks.
+const Mailjet = "mailjet"
+
+func init() {
+	register(spec{
+		name: Mailjet,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs in the Mailjet event URL", Secret: true, UserPassword: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users := b.settings.List("basic-auth")
+			if len(users) == 0 {
+				return nil, nil
+			}
+			return &mailjet{auth: newCredentials(Mailjet, users, nil)}, nil
+		},
+		decodePayload: decodeMailjet,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // mailjet receives Mailjet's event API callbacks, authenticated with HTTP
 // Basic credentials in the callback URL.
@@ -26,6 +54,7 @@ type mailjetEvent struct {
 	Comment        string `json:"comment"`
 	HardBounce     bool   `json:"hard_bounce"`
 	Source         string `json:"source"`
+	SMTPReply      string `json:"smtp_reply"`
 }
 
 // mailjetErrors maps Mailjet's error names to reasons.
@@ -43,6 +72,14 @@ var mailjetErrors = map[string]parse.Reason{
 	"protocol issue":      parse.ReasonProtocolError,
 	"connection issue":    parse.ReasonNetworkError,
 	"greylisted":          parse.ReasonDelayed,
+	"typofix":             parse.ReasonBadSyntax,
+}
+
+// mailjetBlockedMailbox are the errors of a blocked event that are about
+// the recipient's address: Mailjet did not send because the address is
+// known not to work.
+var mailjetBlockedMailbox = map[string]bool{
+	"user unknown": true, "invalid domain": true, "no mail host": true, "typofix": true,
 }
 
 func (m *mailjet) decode(req *request) (*decoded, error) { return decodeMailjet(req.body, req.now) }
@@ -75,21 +112,40 @@ func decodeMailjet(body []byte, now time.Time) (*decoded, error) {
 			case reason == parse.ReasonDelayed:
 				class = parse.ClassSoft
 			}
-			ev = parse.VerdictEvent(parse.EventBounce, e.Email, reason, class, diag)
+			typ := parse.EventBounce
+			if reason == parse.ReasonDelayed {
+				// QUIRK(mailjet): greylisting and other deferrals come as
+				// "bounce" events; Mailjet tries again, so they are
+				// delays, which never count toward soft suppression.
+				typ, class = parse.EventDelay, parse.ClassSoft
+			}
+			ev = parse.VerdictEvent(typ, e.Email, reason, class, diag)
 			if st, reply := parse.FindStatus(e.Comment), parse.FindReplyCode(e.Comment); st != "" || reply != "" {
 				ev.Status, ev.ReplyCode = st, reply
 			}
 		case "blocked":
-			// Mailjet did not send: the address is on its block list
-			// ("preblocked", after earlier hard bounces) or the message
-			// or sender was refused, which is not the mailbox's fault.
-			if errName == "preblocked" {
+			// Mailjet did not send. Its error says why: the address is
+			// known not to work (preblocked after earlier hard bounces, an
+			// unknown user or domain), the recipient reported spam before,
+			// the message was a duplicate, or the message or sender was
+			// refused, which is not the mailbox's fault.
+			switch {
+			case errName == "preblocked":
 				ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonUserUnknown, parse.ClassHard, diag)
-			} else {
+			case mailjetBlockedMailbox[errName]:
+				ev = parse.VerdictEvent(parse.EventBounce, e.Email, mailjetErrors[errName], parse.ClassHard, diag)
+			case errName == "spam reporter":
+				ev = parse.ComplaintEvent(e.Email)
+				ev.Diagnostic = diag
+			case errName == "duplicate in campaign":
+				d.ignore(e.Event)
+				continue
+			default:
 				ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, diag)
 			}
 		case "sent":
-			ev = parse.DeliveryEvent(e.Email, "")
+			// Mailjet's "sent" is the receiving server's acceptance.
+			ev = parse.DeliveryEvent(e.Email, e.SMTPReply)
 		case "spam":
 			ev = parse.ComplaintEvent(e.Email)
 		case "unsub":

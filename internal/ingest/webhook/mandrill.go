@@ -7,12 +7,78 @@ import (
 	"encoding/base64"
 	"errors"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Mandrill is Mandrill's (Mailchimp Transactional) webhooks.
+const Mandrill = "mandrill"
+
+// MandrillTestURL is the webhook URL test requests are signed for.
+const MandrillTestURL = "https://bounced.example.net/v1/webhooks/mandrill"
+
+func init() {
+	register(spec{
+		name: Mandrill,
+		// QUIRK(mandrill): Mandrill checks a webhook URL with HEAD before
+		// saving it.
+		probe: true,
+		settings: []config.WebhookSetting{
+			{Name: "keys", Usage: "Mandrill webhook keys", Secret: true},
+			{Name: "urls", Usage: "webhook URLs exactly as entered at Mandrill (they are signed)"},
+		},
+		check: func(s config.ProviderSettings) error {
+			if len(s.List("keys")) > 0 && len(s.List("urls")) == 0 {
+				return errors.New("webhook-mandrill-urls: needed with webhook-mandrill-keys (Mandrill signs the URL)")
+			}
+			return nil
+		},
+		build: func(b *builder) (provider, error) {
+			keys := b.settings.List("keys")
+			if len(keys) == 0 {
+				return nil, nil
+			}
+			return &mandrill{keys: keys, urls: b.settings.List("urls")}, nil
+		},
+		decodePayload: func(payload []byte, now time.Time) (*decoded, error) {
+			return decodeMandrill([]byte("mandrill_events="+url.QueryEscape(string(payload))), now)
+		},
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"keys": {k.Secret}, "urls": {MandrillTestURL}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			form := url.Values{"mandrill_events": {string(payload)}}
+			return []byte(form.Encode()), http.Header{
+				"Content-Type":    {"application/x-www-form-urlencoded"},
+				mandrillSignature: {SignMandrillTest(k.Secret, MandrillTestURL, form)},
+			}
+		},
+	})
+}
+
+// SignMandrillTest is the X-Mandrill-Signature of form posted to
+// webhookURL under key: for tests.
+func SignMandrillTest(key, webhookURL string, form url.Values) string {
+	mac := hmac.New(sha1.New, []byte(key))
+	mac.Write([]byte(webhookURL))
+	names := make([]string, 0, len(form))
+	for name := range form {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, v := range form[name] {
+			mac.Write([]byte(name + v))
+		}
+	}
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
 
 // mandrill receives Mandrill's (Mailchimp Transactional) webhooks.
 type mandrill struct {
@@ -72,7 +138,29 @@ type mandrillEvent struct {
 		BounceDescription string `json:"bounce_description"`
 		Diag              string `json:"diag"`
 		ID                string `json:"_id"`
+		SMTPEvents        []struct {
+			TS   text   `json:"ts"`
+			Type string `json:"type"`
+			Diag string `json:"diag"`
+		} `json:"smtp_events"`
 	} `json:"msg"`
+}
+
+// deferralDiag is what the remote server said of a deferred message.
+//
+// QUIRK(mandrill): a deferral's msg.diag is often empty; each delivery
+// attempt is in msg.smtp_events, the latest last, with the server's reply
+// in its diag.
+func (e *mandrillEvent) deferralDiag() string {
+	if e.Msg.Diag != "" {
+		return e.Msg.Diag
+	}
+	for i := len(e.Msg.SMTPEvents) - 1; i >= 0; i-- {
+		if se := e.Msg.SMTPEvents[i]; se.Diag != "" && (se.Type == "deferred" || se.Type == "") {
+			return se.Diag
+		}
+	}
+	return ""
 }
 
 // mandrillBounces maps Mandrill's bounce_description.
@@ -121,12 +209,15 @@ func decodeMandrill(body []byte, now time.Time) (*decoded, error) {
 				ev.Class = parse.ClassSoft // Mandrill retries it
 			}
 		case "deferral":
-			ev = parse.FailureEvent(parse.EventDelay, addr, parse.Failure{Diagnostic: e.Msg.Diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
+			ev = parse.FailureEvent(parse.EventDelay, addr, parse.Failure{Diagnostic: e.deferralDiag(), FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		case "reject":
 			// Mandrill's own rejection list or rules refused to send.
 			ev = parse.SenderEvent(addr, parse.ReasonPolicyRejected, e.Msg.Diag)
 		case "send":
-			ev = parse.DeliveryEvent(addr, "")
+			// Mandrill accepted the message for delivery; it has not been
+			// delivered (Mandrill tells no delivery), so it is recorded as
+			// sent and resets no counter.
+			ev = parse.SentEvent(addr, "")
 		case "spam":
 			ev = parse.ComplaintEvent(addr)
 		case "unsub":

@@ -3,14 +3,60 @@ package webhook
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // Postal's legacy signature is RSA-SHA1
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"net/http"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Postal is the webhooks of Postal mail servers.
+const Postal = "postal"
+
+func init() {
+	register(spec{
+		name: Postal,
+		settings: []config.WebhookSetting{
+			{Name: "public-keys", Usage: "Postal servers' signing public keys (base64 DER or PEM)"},
+		},
+		build: func(b *builder) (provider, error) {
+			keys := b.settings.List("public-keys")
+			if len(keys) == 0 {
+				return nil, nil
+			}
+			return newPostal(keys)
+		},
+		decodePayload: decodePostal,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			if k.RSA == nil {
+				return nil
+			}
+			der, _ := x509.MarshalPKIXPublicKey(&k.RSA.PublicKey)
+			return config.ProviderSettings{"public-keys": {base64.StdEncoding.EncodeToString(der)}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			d256 := sha256.Sum256(payload)
+			s256, err := rsa.SignPKCS1v15(rand.Reader, k.RSA, crypto.SHA256, d256[:])
+			if err != nil {
+				panic(err)
+			}
+			d1 := sha1.Sum(payload) //nolint:gosec // Postal's legacy header
+			s1, err := rsa.SignPKCS1v15(rand.Reader, k.RSA, crypto.SHA1, d1[:])
+			if err != nil {
+				panic(err)
+			}
+			return payload, http.Header{"Content-Type": {"application/json"},
+				"X-Postal-Signature-256": {base64.StdEncoding.EncodeToString(s256)},
+				"X-Postal-Signature":     {base64.StdEncoding.EncodeToString(s1)}}
+		},
+	})
+}
 
 // postal receives webhooks from Postal mail servers, signed with the
 // server's RSA key.
@@ -109,7 +155,13 @@ func decodePostal(body []byte, now time.Time) (*decoded, error) {
 		case "MessageDelayed":
 			ev = parse.FailureEvent(parse.EventDelay, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft})
 		default:
-			ev = parse.FailureEvent(parse.EventBounce, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonOther, FallbackClass: parse.ClassHard})
+			// Postal gave up: status HardFail for a permanent refusal;
+			// its code and words decide what it was.
+			class := parse.ClassHard
+			if pl.Status != "" && pl.Status != "HardFail" {
+				class = parse.ClassSoft
+			}
+			ev = parse.FailureEvent(parse.EventBounce, msg.To, parse.Failure{Diagnostic: diag, FallbackReason: parse.ReasonOther, FallbackClass: class})
 		}
 	case "MessageBounced":
 		msg = pl.OriginalMessage

@@ -1,11 +1,41 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
+	"github.com/bounced/bounced/internal/config"
+	"net/http"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// Postmark is Postmark's webhooks.
+const Postmark = "postmark"
+
+func init() {
+	register(spec{
+		name: Postmark,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs Postmark authenticates with", Secret: true, UserPassword: true},
+			{Name: "tokens", Usage: "tokens Postmark sends as Authorization: Bearer or X-Bounced-Token", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users, tokens := b.settings.List("basic-auth"), b.settings.List("tokens")
+			if len(users)+len(tokens) == 0 {
+				return nil, nil
+			}
+			return &postmark{auth: newCredentials(Postmark, users, tokens, "X-Bounced-Token")}, nil
+		},
+		decodePayload: decodePostmark,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // postmark receives Postmark's webhooks, authenticated with HTTP Basic
 // credentials in the webhook URL or a token in a custom header.
@@ -28,6 +58,7 @@ type postmarkRecord struct {
 	MessageID         string `json:"MessageID"`
 	SuppressSending   bool   `json:"SuppressSending"`
 	SuppressionReason string `json:"SuppressionReason"`
+	Origin            string `json:"Origin"`
 }
 
 // postmarkBounces maps Postmark's bounce types to the verdict used when
@@ -70,6 +101,11 @@ func decodePostmark(body []byte, now time.Time) (*decoded, error) {
 	}
 	d := newDecoded("events")
 	var ev parse.Event
+	// A bounce's row in the README's table is its type ("Bounce/HardBounce").
+	recordType := r.RecordType
+	if r.RecordType == "Bounce" {
+		recordType += "/" + r.Type
+	}
 	switch r.RecordType {
 	case "Bounce", "SpamComplaint":
 		m, ok := postmarkBounces[r.Type]
@@ -101,13 +137,27 @@ func decodePostmark(body []byte, now time.Time) (*decoded, error) {
 		ev.OccurredAt = rfc3339Time(r.DeliveredAt, now)
 		ev.ProviderEventID = "delivery:" + r.MessageID + ":" + parse.KeyAddress(r.Recipient)
 	case "SubscriptionChange":
-		// Bounces and complaints arrive as their own records; only a
-		// manual suppression (an unsubscribe) is news here.
-		if !r.SuppressSending || r.SuppressionReason != "ManualSuppression" {
-			d.ignore(r.RecordType)
+		// Postmark stopped (or resumed) sending to the address, for a hard
+		// bounce, a spam complaint or by hand. The bounce or complaint
+		// also arrives as its own record when that webhook is on; taken
+		// again here, it adds to the count, and a hard bounce that says
+		// less never replaces the reason the bounce gave. Resuming is
+		// Postmark's business: bounced keeps its own list.
+		recordType += "/" + cmp.Or(r.SuppressionReason, "Reactivated")
+		switch {
+		case !r.SuppressSending:
+			d.ignore(recordType)
+			return d, nil
+		case r.SuppressionReason == "HardBounce":
+			ev = parse.VerdictEvent(parse.EventBounce, r.Recipient, parse.ReasonOther, parse.ClassHard, "Postmark deactivated the address after a hard bounce")
+		case r.SuppressionReason == "SpamComplaint":
+			ev = parse.ComplaintEvent(r.Recipient)
+		case r.SuppressionReason == "ManualSuppression":
+			ev = parse.UnsubscribeEvent(r.Recipient)
+		default:
+			d.unknownType(recordType)
 			return d, nil
 		}
-		ev = parse.UnsubscribeEvent(r.Recipient)
 		ev.OccurredAt = rfc3339Time(r.ChangedAt, now)
 		ev.ProviderEventID = parse.ProviderKey(Postmark, r.RecordType, parse.KeyAddress(r.Recipient), r.MessageID, r.ChangedAt)
 	case "Open", "Click":
@@ -118,6 +168,6 @@ func decodePostmark(body []byte, now time.Time) (*decoded, error) {
 		return d, nil
 	}
 	ev.OriginalMessageID = r.MessageID
-	d.add(r.RecordType, ev)
+	d.add(recordType, ev)
 	return d, nil
 }

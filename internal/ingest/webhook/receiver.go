@@ -18,26 +18,6 @@ import (
 	"github.com/bounced/bounced/internal/store"
 )
 
-// Provider names: the last element of each route /v1/webhooks/{name}.
-const (
-	SES       = "ses"
-	SendGrid  = "sendgrid"
-	Mailgun   = "mailgun"
-	Postmark  = "postmark"
-	SparkPost = "sparkpost"
-	Mailjet   = "mailjet"
-	Brevo     = "brevo"
-	Mandrill  = "mandrill"
-	Resend    = "resend"
-	Postal    = "postal"
-	Generic   = "generic"
-)
-
-// Providers lists every provider this package knows.
-func Providers() []string {
-	return []string{SES, SendGrid, Mailgun, Postmark, SparkPost, Mailjet, Brevo, Mandrill, Resend, Postal, Generic}
-}
-
 // Recorder stores an input with its events in one transaction and returns
 // only once it has committed. It returns store.ErrUnavailable when the
 // database cannot be reached.
@@ -55,11 +35,27 @@ type NonceClaimer interface {
 	ClaimNonce(ctx context.Context, provider, nonce string, body [32]byte, now, expires time.Time) (bool, error)
 }
 
+// SubscriptionKeeper remembers the subscriptions this service confirmed
+// (SNS topics), where every replica and every restart sees them, so a
+// re-sent confirmation request is confirmed once. ClaimSubscription
+// reports whether the caller should confirm (no one did, no one is);
+// SettleSubscription ends such a claim, confirmed or not (a failed one is
+// tried again next time); ForgetSubscription drops a subscription that
+// ended. They return store.ErrUnavailable when the database is down. A
+// Recorder that is one is used as one; receiving SES needs it.
+type SubscriptionKeeper interface {
+	ClaimSubscription(ctx context.Context, provider, topic string, now time.Time) (bool, error)
+	SettleSubscription(ctx context.Context, provider, topic string, confirmed bool, now time.Time) error
+	ForgetSubscription(ctx context.Context, provider, topic string) error
+}
+
 var (
-	_ Recorder     = (*store.DB)(nil)
-	_ Recorder     = (*store.GroupCommitter)(nil)
-	_ NonceClaimer = (*store.DB)(nil)
-	_ NonceClaimer = (*store.GroupCommitter)(nil)
+	_ Recorder           = (*store.DB)(nil)
+	_ Recorder           = (*store.GroupCommitter)(nil)
+	_ NonceClaimer       = (*store.DB)(nil)
+	_ NonceClaimer       = (*store.GroupCommitter)(nil)
+	_ SubscriptionKeeper = (*store.DB)(nil)
+	_ SubscriptionKeeper = (*store.GroupCommitter)(nil)
 )
 
 // Options are the Receiver's dependencies; zero fields take defaults.
@@ -103,8 +99,13 @@ type decoded struct {
 	unknown int
 	// unaddressed counts events dropped for want of a usable address.
 	unaddressed int
-	// confirmURL is an SNS subscription to confirm.
-	confirmURL string
+	// confirmURL is an SNS subscription to confirm, on topic.
+	confirmURL, topic string
+	// origin is the provider's type of each event; ignoredTypes and
+	// unknownTypes the types ignored and not known, in order: what the
+	// README's table of types is checked against.
+	origin                     []string
+	ignoredTypes, unknownTypes []string
 }
 
 func newDecoded(kind string) *decoded { return &decoded{kind: kind, types: map[string]int{}} }
@@ -121,14 +122,20 @@ func (d *decoded) add(providerType string, evs ...parse.Event) {
 		}
 		ev.Address = addr
 		d.events = append(d.events, ev)
+		d.origin = append(d.origin, providerType)
 	}
 }
 
-func (d *decoded) ignore(providerType string) { d.types[providerType]++; d.ignored++ }
+func (d *decoded) ignore(providerType string) {
+	d.types[providerType]++
+	d.ignored++
+	d.ignoredTypes = append(d.ignoredTypes, providerType)
+}
 
 func (d *decoded) unknownType(providerType string) {
 	d.types[clipType(providerType)]++
 	d.unknown++
+	d.unknownTypes = append(d.unknownTypes, clipType(providerType))
 }
 
 // clipType bounds what an unknown type can put into the stored summary.
@@ -154,7 +161,7 @@ type provider interface {
 // actor is a provider with something to do once a request is verified and
 // decoded, before it is stored (SNS confirms subscriptions).
 type actor interface {
-	act(ctx context.Context, d *decoded) error
+	act(ctx context.Context, d *decoded, now time.Time) error
 }
 
 // Summary is stored as the result of a webhook input.
@@ -185,57 +192,18 @@ func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	window := cmp.Or(cfg.TimestampWindow, config.WebhookTimestampWindowDefault)
-	add := func(name string, p provider, err error) error {
-		if err != nil {
-			return fmt.Errorf("webhook: %s: %w", name, err)
-		}
-		if p != nil {
+	nonces, _ := rec.(NonceClaimer)
+	keeper, _ := rec.(SubscriptionKeeper)
+	var errs []error
+	for _, name := range Providers() {
+		p, err := registry[name].build(&builder{settings: cfg.Providers[name], window: window, client: client, logger: r.logger,
+			recording: rec != nil, nonces: nonces, subscriptions: keeper})
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("webhook: %s: %w", name, err))
+		case p != nil:
 			r.providers[name] = p
 		}
-		return nil
-	}
-	var errs []error
-	if len(cfg.SESTopicARNs) > 0 {
-		p, err := newSNS(cfg, client, r.logger)
-		errs = append(errs, add(SES, p, err))
-	}
-	if len(cfg.SendGridPublicKeys) > 0 {
-		p, err := newSendGrid(cfg.SendGridPublicKeys, window)
-		errs = append(errs, add(SendGrid, p, err))
-	}
-	if len(cfg.MailgunSigningKeys) > 0 {
-		nonces, ok := rec.(NonceClaimer)
-		var err error
-		if !ok && rec != nil { // a nil recorder only checks the configuration
-			err = errors.New("the recorder cannot keep nonces, which Mailgun's signatures need")
-		}
-		errs = append(errs, add(Mailgun, newMailgun(cfg.MailgunSigningKeys, window, nonces), err))
-	}
-	if len(cfg.PostmarkBasicAuth)+len(cfg.PostmarkTokens) > 0 {
-		errs = append(errs, add(Postmark, &postmark{auth: newCredentials(Postmark, cfg.PostmarkBasicAuth, cfg.PostmarkTokens, "X-Bounced-Token")}, nil))
-	}
-	if len(cfg.SparkPostBasicAuth)+len(cfg.SparkPostTokens) > 0 {
-		errs = append(errs, add(SparkPost, &sparkPost{auth: newCredentials(SparkPost, cfg.SparkPostBasicAuth, cfg.SparkPostTokens, "X-MessageSystems-Webhook-Token")}, nil))
-	}
-	if len(cfg.MailjetBasicAuth) > 0 {
-		errs = append(errs, add(Mailjet, &mailjet{auth: newCredentials(Mailjet, cfg.MailjetBasicAuth, nil)}, nil))
-	}
-	if len(cfg.BrevoBasicAuth)+len(cfg.BrevoTokens) > 0 {
-		errs = append(errs, add(Brevo, &brevo{auth: newCredentials(Brevo, cfg.BrevoBasicAuth, cfg.BrevoTokens)}, nil))
-	}
-	if len(cfg.MandrillKeys) > 0 {
-		errs = append(errs, add(Mandrill, &mandrill{keys: cfg.MandrillKeys, urls: cfg.MandrillURLs}, nil))
-	}
-	if len(cfg.ResendSecrets) > 0 {
-		p, err := newResend(cfg.ResendSecrets, window)
-		errs = append(errs, add(Resend, p, err))
-	}
-	if len(cfg.PostalPublicKeys) > 0 {
-		p, err := newPostal(cfg.PostalPublicKeys)
-		errs = append(errs, add(Postal, p, err))
-	}
-	if len(cfg.GenericSecrets) > 0 {
-		errs = append(errs, add(Generic, &generic{secrets: cfg.GenericSecrets}, nil))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -298,7 +266,7 @@ func (r *Receiver) Receive(ctx context.Context, providerName string, header http
 		in.Status, in.Error = store.ParseFailed, derr.Error()
 	} else {
 		if a, ok := p.(actor); ok {
-			if err := a.act(ctx, d); err != nil {
+			if err := a.act(ctx, d, req.now); err != nil {
 				r.metrics.requests.WithLabelValues(providerName, "error").Inc()
 				return store.Outcome{}, err
 			}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/ingest/webhook"
 	"github.com/bounced/bounced/internal/ingest/webhook/webhooktest"
+	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -68,22 +70,12 @@ func (e *env) receive(provider string, body []byte, h http.Header) (store.Outcom
 	return e.rcv.Receive(context.Background(), provider, h, bytes.NewReader(body))
 }
 
-// payload reads a fixture as the provider would hand it to Kit.Request:
-// Mailgun's event-data object rather than the whole signed body.
+// payload reads a fixture, which Kit.Request signs as its provider does.
 func payload(t *testing.T, provider, file string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", provider, file))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if provider == webhook.Mailgun {
-		var m struct {
-			EventData json.RawMessage `json:"event-data"`
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m.EventData
 	}
 	return b
 }
@@ -105,6 +97,9 @@ func TestReceiveEveryFixture(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, provider := range webhook.Providers() {
 		files, _ := filepath.Glob(filepath.Join("testdata", provider, "*"))
+		if len(files) == 0 {
+			t.Errorf("%s: no fixtures in testdata/%s to sign and send", provider, provider)
+		}
 		for _, f := range files {
 			if strings.HasSuffix(f, ".golden.json") {
 				continue
@@ -191,7 +186,9 @@ func TestSNSSubscriptionConfirmation(t *testing.T) {
 	for _, auto := range []bool{true, false} {
 		t.Run(fmt.Sprintf("auto-confirm %v", auto), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, func(c *config.Webhooks) { c.SESAutoConfirm = auto })
+			e := newEnv(t, func(c *config.Webhooks) {
+				c.Providers[webhook.SES]["auto-confirm"] = []string{strconv.FormatBool(auto)}
+			})
 			out, err := e.receive(webhook.SES, e.kit.SNSSubscription(1), http.Header{})
 			if err != nil || out.Message.Kind != "subscription_confirmation" {
 				t.Fatalf("Receive = %+v, %v", out.Message, err)
@@ -207,14 +204,74 @@ func TestSNSSubscriptionConfirmation(t *testing.T) {
 	}
 }
 
+// TestSNSConfirmsEachTopicOnce: SNS re-sends a SubscriptionConfirmation
+// (and a captured one can be replayed); bounced fetches SubscribeURL once
+// per topic, also from another replica or after a restart (another
+// receiver on the same database), tries again after a failed confirmation,
+// and confirms again once the topic was unsubscribed.
+func TestSNSConfirmsEachTopicOnce(t *testing.T) {
+	t.Parallel()
+	const other = "arn:aws:sns:us-east-1:123456789012:ses-bounces-us"
+	e := newEnv(t, func(c *config.Webhooks) {
+		c.Providers[webhook.SES]["topic-arns"] = []string{webhook.SNSTestTopicARN, other}
+	})
+	replica, err := webhook.New(func() config.Webhooks {
+		c := e.kit.Config()
+		c.Providers[webhook.SES]["topic-arns"] = []string{webhook.SNSTestTopicARN, other}
+		return c
+	}(), e.db, webhook.Options{Logger: dbtest.Logger(t), HTTPClient: e.kit.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := func(r *webhook.Receiver, body []byte) {
+		t.Helper()
+		if _, err := r.Receive(context.Background(), webhook.SES, http.Header{}, bytes.NewReader(body)); err != nil {
+			t.Fatalf("Receive = %v", err)
+		}
+	}
+	want := func(n int64, after string) {
+		t.Helper()
+		if got := e.kit.Confirmations(); got != n {
+			t.Errorf("after %s: %d confirmations, want %d", after, got, n)
+		}
+	}
+	via(e.rcv, e.kit.SNSSubscription(1))
+	want(1, "the first request")
+	via(e.rcv, e.kit.SNSSubscription(2))
+	via(e.rcv, e.kit.SNSSubscription(1))
+	want(1, "two re-sent requests")
+	via(replica, e.kit.SNSSubscription(2))
+	want(1, "a re-sent request to another replica")
+	via(replica, e.kit.SNSSubscriptionTo(other, 2))
+	want(2, "a request for another topic")
+	via(e.rcv, e.kit.SNSUnsubscribe(webhook.SNSTestTopicARN))
+	via(replica, e.kit.SNSSubscription(2))
+	want(3, "unsubscribing and subscribing again")
+
+	// A confirmation that fails is not remembered: the next request tries.
+	const third = "arn:aws:sns:eu-west-1:123456789012:third"
+	e3 := newEnv(t, func(c *config.Webhooks) { c.Providers[webhook.SES]["topic-arns"] = []string{third} })
+	m := e3.kit.NewSNS("SubscriptionConfirmation", "subscribe")
+	m.TopicArn, m.Token = third, "tok"
+	m.SubscribeURL = strings.Replace(e3.kit.Keys.CertURL, "/SimpleNotificationService-test.pem", "/confirm?Action=Nothing", 1)
+	e3.kit.SignSNS(&m, 2)
+	bad, _ := json.Marshal(m)
+	if _, err := e3.receive(webhook.SES, bad, http.Header{}); err == nil {
+		t.Fatal("Receive of a subscription whose confirmation fails = nil, want an error (SNS retries)")
+	}
+	if _, err := e3.receive(webhook.SES, e3.kit.SNSSubscriptionTo(third, 2), http.Header{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e3.kit.Confirmations(); got != 1 {
+		t.Errorf("after a failed and a good request: %d confirmations, want 1", got)
+	}
+}
+
 func TestReceiveRejects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	// old signs with this env's keys, ten minutes ago.
-	old := &webhooktest.Kit{
-		NowFunc:     func() time.Time { return time.Now().Add(-10 * time.Minute) },
-		SendGridKey: e.kit.SendGridKey, MailgunKey: e.kit.MailgunKey, ResendSecret: e.kit.ResendSecret,
-	}
+	old := &webhooktest.Kit{NowFunc: func() time.Time { return time.Now().Add(-10 * time.Minute) }, Keys: e.kit.Keys}
 	sgBody := payload(t, webhook.SendGrid, "batch.json")
 	tamper := func(b []byte) []byte { c := bytes.Clone(b); c[len(c)/2] ^= 1; return c }
 	type req struct {
@@ -233,18 +290,20 @@ func TestReceiveRejects(t *testing.T) {
 	}{
 		{"sendgrid tampered body", webhook.SendGrid, func() req { r := signed(webhook.SendGrid, "batch.json"); r.body = tamper(r.body); return r }, "bad_signature", true},
 		{"sendgrid no signature", webhook.SendGrid, func() req { return req{sgBody, http.Header{}} }, "missing_credentials", true},
-		{"sendgrid expired", webhook.SendGrid, func() req { h := http.Header{}; old.SignSendGrid(h, sgBody, old.NowFunc()); return req{sgBody, h} }, "expired", true},
+		{"sendgrid expired", webhook.SendGrid, func() req { b, h := old.Request(webhook.SendGrid, sgBody); return req{b, h} }, "expired", true},
 		{"sendgrid re-serialised JSON", webhook.SendGrid, func() req {
 			r := signed(webhook.SendGrid, "batch-crlf.json")
 			r.body = bytes.TrimRight(r.body, "\r\n")
 			return r
 		}, "bad_signature", true},
 		{"mailgun wrong key", webhook.Mailgun, func() req {
-			k := &webhooktest.Kit{MailgunKey: "key-wrong"}
-			return req{k.MailgunBody(payload(t, webhook.Mailgun, "delivered.json"), time.Now()), http.Header{}}
+			k := &webhooktest.Kit{Keys: webhook.TestKeys{Secret: "key-wrong"}}
+			b, h := k.Request(webhook.Mailgun, payload(t, webhook.Mailgun, "delivered.json"))
+			return req{b, h}
 		}, "bad_signature", true},
 		{"mailgun expired", webhook.Mailgun, func() req {
-			return req{old.MailgunBody(payload(t, webhook.Mailgun, "delivered.json"), old.NowFunc()), http.Header{}}
+			b, h := old.Request(webhook.Mailgun, payload(t, webhook.Mailgun, "delivered.json"))
+			return req{b, h}
 		}, "expired", true},
 		{"mailgun truncated", webhook.Mailgun, func() req { r := signed(webhook.Mailgun, "delivered.json"); r.body = r.body[:len(r.body)/2]; return r }, "malformed", false},
 		{"mailgun no signature", webhook.Mailgun, func() req { return req{[]byte(`{"event-data":{"event":"failed"}}`), http.Header{}} }, "missing_credentials", true},
@@ -256,7 +315,7 @@ func TestReceiveRejects(t *testing.T) {
 		{"sparkpost no credentials", webhook.SparkPost, func() req { r := signed(webhook.SparkPost, "ping.json"); r.h.Del("Authorization"); return r }, "missing_credentials", true},
 		{"mailjet token where basic is configured", webhook.Mailjet, func() req {
 			r := signed(webhook.Mailjet, "bounce.json")
-			r.h.Set("Authorization", "Bearer "+e.kit.Pass)
+			r.h.Set("Authorization", "Bearer "+e.kit.Keys.Secret)
 			return r
 		}, "bad_signature", true},
 		{"brevo tampered basic", webhook.Brevo, func() req { r := signed(webhook.Brevo, "batch.json"); r.h.Set("Authorization", "Basic !!!"); return r }, "bad_signature", true},
@@ -266,9 +325,7 @@ func TestReceiveRejects(t *testing.T) {
 			return r
 		}, "bad_signature", true},
 		{"resend expired", webhook.Resend, func() req {
-			b := payload(t, webhook.Resend, "bounced.json")
-			h := http.Header{}
-			old.SignResend(h, "msg_old", b, old.NowFunc())
+			b, h := old.Request(webhook.Resend, payload(t, webhook.Resend, "bounced.json"))
 			return req{b, h}
 		}, "expired", true},
 		{"resend other id", webhook.Resend, func() req { r := signed(webhook.Resend, "bounced.json"); r.h.Set("Svix-Id", "msg_other"); return r }, "bad_signature", true},
@@ -420,7 +477,7 @@ func TestUndecodablePayloadsAreStored(t *testing.T) {
 			switch tt.provider {
 			case webhook.Mandrill:
 				body = []byte(tt.body)
-				h = http.Header{"X-Mandrill-Signature": {e.kit.MandrillSignature(e.kit.MandrillURL, mustQuery(t, tt.body))}}
+				h = http.Header{"X-Mandrill-Signature": {e.kit.MandrillSignature(webhook.MandrillTestURL, mustQuery(t, tt.body))}}
 			default:
 				body, h = e.kit.Request(tt.provider, []byte(tt.body))
 			}
@@ -464,7 +521,9 @@ func TestUnknownEventTypesAreCountedAndIgnored(t *testing.T) {
 
 func TestUnconfiguredProvider(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *config.Webhooks) { *c = config.Webhooks{GenericSecrets: []string{"only-generic"}} })
+	e := newEnv(t, func(c *config.Webhooks) {
+		*c = config.Webhooks{Providers: map[string]config.ProviderSettings{webhook.Generic: {"secrets": {"only-generic"}}}}
+	})
 	if got := e.rcv.Configured(); len(got) != 1 || got[0] != webhook.Generic {
 		t.Errorf("Configured() = %v, want [generic]", got)
 	}
@@ -481,10 +540,10 @@ func TestBadConfiguration(t *testing.T) {
 		cfg  config.Webhooks
 		want string
 	}{
-		{"sendgrid key not base64", config.Webhooks{SendGridPublicKeys: []string{"not a key"}}, "sendgrid"},
-		{"sendgrid key is RSA", config.Webhooks{SendGridPublicKeys: []string{newKit(t).PostalPublicKey()}}, "not an ECDSA key"},
-		{"postal key garbage", config.Webhooks{PostalPublicKeys: []string{"AAAA"}}, "postal"},
-		{"resend secret", config.Webhooks{ResendSecrets: []string{"whsec_%%%"}}, "resend"},
+		{"sendgrid key not base64", one(webhook.SendGrid, "public-keys", "not a key"), "sendgrid"},
+		{"sendgrid key is RSA", one(webhook.SendGrid, "public-keys", newKit(t).RSAPublicKey()), "not an ECDSA key"},
+		{"postal key garbage", one(webhook.Postal, "public-keys", "AAAA"), "postal"},
+		{"resend secret", one(webhook.Resend, "secrets", "whsec_%%%"), "resend"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -496,11 +555,26 @@ func TestBadConfiguration(t *testing.T) {
 	}
 }
 
+// one is a configuration with one setting of one provider.
+func one(provider, setting, value string) config.Webhooks {
+	return config.Webhooks{Providers: map[string]config.ProviderSettings{provider: {setting: {value}}}}
+}
+
 type failingRecorder struct{ err error }
 
 func (f failingRecorder) Record(context.Context, store.Input) (store.Outcome, error) {
 	return store.Outcome{}, f.err
 }
+
+func (f failingRecorder) ClaimSubscription(context.Context, string, string, time.Time) (bool, error) {
+	return false, f.err
+}
+
+func (f failingRecorder) SettleSubscription(context.Context, string, string, bool, time.Time) error {
+	return f.err
+}
+
+func (f failingRecorder) ForgetSubscription(context.Context, string, string) error { return f.err }
 
 func (f failingRecorder) ClaimNonce(context.Context, string, string, [32]byte, time.Time, time.Time) (bool, error) {
 	return false, f.err
@@ -516,5 +590,60 @@ func TestDatabaseOutagePassesThrough(t *testing.T) {
 	body, h := kit.Request(webhook.Generic, payload(t, webhook.Generic, "single.json"))
 	if _, err := rcv.Receive(context.Background(), webhook.Generic, h, bytes.NewReader(body)); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Receive = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestProviderVerdictsOverTime follows addresses through several
+// providers' events, as received and stored: Mandrill's send resets no
+// soft counter, Mailjet's greylisting never counts toward soft
+// suppression, and a later, vaguer hard bounce (Postmark deactivating an
+// address, SendGrid dropping it) keeps the reason and status the first
+// bounce gave.
+func TestProviderVerdictsOverTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	send := func(provider, payload string) {
+		t.Helper()
+		body, h := e.kit.Request(provider, []byte(payload))
+		if out, err := e.receive(provider, body, h); err != nil || out.Message.ParseStatus != store.ParseParsed {
+			t.Fatalf("Receive(%s) = %+v, %v", provider, out.Message, err)
+		}
+	}
+	day := time.Now().Add(-72 * time.Hour).UTC().Truncate(24 * time.Hour).Add(10 * time.Hour)
+	ts := func(d int) string { return strconv.FormatInt(day.Add(time.Duration(d)*24*time.Hour).Unix(), 10) }
+
+	// Two soft bounces from Mandrill, a day apart, then a send.
+	for i := range 2 {
+		send(webhook.Mandrill, `[{"event":"soft_bounce","_id":"m`+strconv.Itoa(i)+`","ts":`+ts(i)+`,"msg":{"email":"busy@example.com","bounce_description":"mailbox_full","diag":"452 4.2.2 mailbox full","_id":"m`+strconv.Itoa(i)+`"}}]`)
+	}
+	send(webhook.Mandrill, `[{"event":"send","_id":"m9","ts":`+ts(2)+`,"msg":{"email":"busy@example.com","_id":"m9"}}]`)
+	if r, err := e.db.GetRecipient(ctx, "busy@example.com"); err != nil || r.SoftCount != 2 || r.LastDeliveryAt != nil {
+		t.Errorf("after two soft bounces and a send: %+v, %v; want soft_count 2 and no delivery", r, err)
+	}
+
+	// Mailjet greylists on three days: delays, never soft failures.
+	for i := range 3 {
+		send(webhook.Mailjet, `{"event":"bounce","time":`+ts(i)+`,"MessageID":`+strconv.Itoa(100+i)+`,"email":"grey@example.com","hard_bounce":false,"error_related_to":"domain","error":"greylisted","comment":"451 4.7.1 greylisted"}`)
+	}
+	if r, err := e.db.GetRecipient(ctx, "grey@example.com"); err == nil && r.SoftCount != 0 {
+		t.Errorf("after three greylistings soft_count = %d, want 0", r.SoftCount)
+	}
+	if _, err := e.db.GetSuppression(ctx, "grey@example.com", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("greylisted address suppressed: %v", err)
+	}
+
+	// SendGrid's 5.1.1 bounce, then Postmark's deactivation and SendGrid's
+	// drop, which say less.
+	send(webhook.SendGrid, `[{"email":"gone@example.com","timestamp":`+ts(0)+`,"event":"bounce","type":"bounce","status":"5.1.1","reason":"550 5.1.1 no such user here","sg_event_id":"g1"}]`)
+	send(webhook.Postmark, `{"RecordType":"SubscriptionChange","MessageID":"pm-1","ChangedAt":"`+day.Add(24*time.Hour).Format(time.RFC3339)+`","Recipient":"gone@example.com","SuppressSending":true,"SuppressionReason":"HardBounce"}`)
+	send(webhook.SendGrid, `[{"email":"gone@example.com","timestamp":`+ts(2)+`,"event":"dropped","reason":"Bounced Address","status":"5.0.0","sg_event_id":"g2"}]`)
+	s, err := e.db.GetSuppression(ctx, "gone@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reason != parse.ReasonUserUnknown || s.Status != "5.1.1" || s.Diagnostic != "550 5.1.1 no such user here" || s.EventCount != 3 {
+		t.Errorf("suppression = reason %s, status %q, diagnostic %q, %d events; want user_unknown, 5.1.1, the bounce's words, 3",
+			s.Reason, s.Status, s.Diagnostic, s.EventCount)
 	}
 }

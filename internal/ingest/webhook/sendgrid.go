@@ -3,13 +3,57 @@ package webhook
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// SendGrid is Twilio SendGrid's signed Event Webhook.
+const SendGrid = "sendgrid"
+
+func init() {
+	register(spec{
+		name: SendGrid,
+		settings: []config.WebhookSetting{
+			{Name: "public-keys", Usage: "SendGrid signed event webhook verification keys", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			keys := b.settings.List("public-keys")
+			if len(keys) == 0 {
+				return nil, nil
+			}
+			return newSendGrid(keys, b.window)
+		},
+		decodePayload: decodeSendGrid,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			if k.ECDSA == nil {
+				return nil
+			}
+			der, _ := x509.MarshalPKIXPublicKey(&k.ECDSA.PublicKey)
+			return config.ProviderSettings{"public-keys": {base64.StdEncoding.EncodeToString(der)}}
+		},
+		testSign: func(k TestKeys, payload []byte, now time.Time) ([]byte, http.Header) {
+			h := http.Header{"Content-Type": {"application/json"}}
+			ts := strconv.FormatInt(now.Unix(), 10)
+			digest := sha256.Sum256(append([]byte(ts), payload...))
+			sig, err := ecdsa.SignASN1(rand.Reader, k.ECDSA, digest[:])
+			if err != nil {
+				panic(err)
+			}
+			h.Set(sendGridTimestamp, ts)
+			h.Set(sendGridSignature, base64.StdEncoding.EncodeToString(sig))
+			return payload, h
+		},
+	})
+}
 
 // sendGrid receives SendGrid's signed Event Webhook.
 type sendGrid struct {
@@ -95,10 +139,14 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 		switch e.Event {
 		case "bounce":
 			// "bounce" events are hard bounces, "blocked" ones the
-			// receiver's refusals, typically reputation or content.
+			// receiver's refusals, typically reputation or content; the
+			// classification names the cause when the code does not.
 			reason, class := parse.ReasonOther, parse.ClassHard
 			if e.Type == "blocked" {
 				reason, class = parse.ReasonSpamBlocked, parse.ClassSoft
+			}
+			if r, ok := sendGridClassifications[e.BounceClass]; ok {
+				reason = r
 			}
 			ev = parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{
 				Status: string(e.Status), Diagnostic: e.Reason, FallbackReason: reason, FallbackClass: class,
@@ -146,24 +194,51 @@ func decodeSendGrid(body []byte, now time.Time) (*decoded, error) {
 	return d, nil
 }
 
+// sendGridClassifications maps the bounce_classification of a bounce to
+// the reason used when its code and words say no more.
+var sendGridClassifications = map[string]parse.Reason{
+	"Invalid Address":     parse.ReasonUserUnknown,
+	"Mailbox Unavailable": parse.ReasonMailboxDisabled,
+	"Technical":           parse.ReasonSystemError,
+	"Content":             parse.ReasonPolicyRejected,
+	"Reputation":          parse.ReasonSpamBlocked,
+	"Frequency or Volume": parse.ReasonRateLimited,
+	"Unclassified":        parse.ReasonOther,
+}
+
 // sendGridDropped maps a message SendGrid did not send at all. Only its
 // reason says why; a drop is never evidence about the mailbox, except
 // that SendGrid already knows it bounced or complained.
+//
+// QUIRK(sendgrid): every drop has status 5.0.0, SendGrid's own code for
+// "not sent" (for an address on its bounce, spam report or unsubscribe
+// list as for any other drop), not a receiving server's. It is kept with
+// the reason, marked as SendGrid's in the diagnostic, and never read.
 func sendGridDropped(e sendGridEvent) (parse.Event, bool) {
 	r := strings.ToLower(e.Reason)
+	var ev parse.Event
 	switch {
 	case strings.Contains(r, "bounced address"):
-		ev := parse.FailureEvent(parse.EventBounce, e.Email, parse.Failure{FallbackReason: parse.ReasonUserUnknown, FallbackClass: parse.ClassHard})
-		ev.Diagnostic = e.Reason
-		return ev, true
+		ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonUserUnknown, parse.ClassHard, "")
 	case strings.Contains(r, "invalid"):
-		return parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, e.Reason), true
+		ev = parse.VerdictEvent(parse.EventBounce, e.Email, parse.ReasonBadSyntax, parse.ClassHard, "")
 	case strings.Contains(r, "spam reporting"):
-		return parse.ComplaintEvent(e.Email), true
+		ev = parse.ComplaintEvent(e.Email)
 	case strings.Contains(r, "unsubscribed"):
-		return parse.UnsubscribeEvent(e.Email), true
+		ev = parse.UnsubscribeEvent(e.Email)
 	case r == "":
 		return parse.Event{}, false
+	default:
+		ev = parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, "")
 	}
-	return parse.SenderEvent(e.Email, parse.ReasonPolicyRejected, e.Reason), true
+	if st, err := parse.ParseStatus(string(e.Status)); err == nil {
+		ev.Status = st
+	}
+	ev.Diagnostic = "dropped by SendGrid: " + e.Reason
+	if e.Status != "" {
+		ev.Diagnostic += " (status " + string(e.Status) + " is SendGrid's own, not a receiving server's)"
+	}
+	ev.Evidence = &parse.Evidence{From: parse.EvidenceVendor, Text: e.Reason, Rule: "QUIRK(sendgrid): dropped",
+		Note: "SendGrid did not send; its status " + string(e.Status) + " is synthetic and was not read"}
+	return ev, true
 }

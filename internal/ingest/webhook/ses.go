@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // SNS SignatureVersion 1 is RSA-SHA1 by specification
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,9 +18,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -26,6 +31,128 @@ import (
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// SES is Amazon SES notifications delivered by Amazon SNS.
+const SES = "ses"
+
+// SNSTestTopicARN is the topic test notifications are published on.
+const SNSTestTopicARN = "arn:aws:sns:eu-west-1:123456789012:ses-bounces"
+
+func init() {
+	register(spec{
+		name: SES,
+		settings: []config.WebhookSetting{
+			{Name: "topic-arns", Usage: "SNS topic ARNs accepted on /v1/webhooks/ses (* for any)"},
+			{Name: "cert-hosts", Usage: "hosts SNS signing certificates may come from (* is one DNS label)", Default: config.SNSCertHostsDefault},
+			{Name: "auto-confirm", Usage: "confirm SNS subscriptions by fetching their SubscribeURL", Bool: true, Default: []string{"true"}},
+		},
+		build: func(b *builder) (provider, error) {
+			if len(b.settings.List("topic-arns")) == 0 {
+				return nil, nil
+			}
+			if b.recording && b.subscriptions == nil {
+				return nil, errors.New("the recorder cannot keep SNS subscriptions, which confirming each topic once needs")
+			}
+			s, err := newSNS(b.settings, b.client, b.logger)
+			if s != nil {
+				s.subscriptions = b.subscriptions
+			}
+			return s, err
+		},
+		decodePayload: func(payload []byte, now time.Time) (*decoded, error) {
+			return decodeSES("sns-message-id", payload, now)
+		},
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			if k.RSA == nil || k.CertURL == "" {
+				return nil
+			}
+			host := ""
+			if u, err := url.Parse(k.CertURL); err == nil {
+				host = u.Host
+			}
+			return config.ProviderSettings{"topic-arns": {SNSTestTopicARN}, "cert-hosts": {host}, "auto-confirm": {"true"}}
+		},
+		testSign: func(k TestKeys, payload []byte, now time.Time) ([]byte, http.Header) {
+			m := NewSNSTestMessage(snsNotification, string(payload), k.CertURL, now)
+			SignSNSTest(&m, k.RSA, 2)
+			b, err := json.Marshal(m)
+			if err != nil {
+				panic(err)
+			}
+			return b, http.Header{"Content-Type": {"text/plain; charset=UTF-8"}, "X-Amz-Sns-Message-Type": {snsNotification}}
+		},
+	})
+}
+
+// SNSTestMessage is an SNS HTTP delivery as tests build it, before it is
+// serialised.
+type SNSTestMessage struct {
+	Type             string  `json:"Type"`
+	MessageID        string  `json:"MessageId"`
+	Token            string  `json:"Token,omitempty"`
+	TopicArn         string  `json:"TopicArn"`
+	Subject          *string `json:"Subject,omitempty"`
+	Message          string  `json:"Message"`
+	SubscribeURL     string  `json:"SubscribeURL,omitempty"`
+	Timestamp        string  `json:"Timestamp"`
+	SignatureVersion string  `json:"SignatureVersion"`
+	Signature        string  `json:"Signature"`
+	SigningCertURL   string  `json:"SigningCertURL"`
+	UnsubscribeURL   string  `json:"UnsubscribeURL,omitempty"`
+}
+
+var snsTestSerial atomic.Int64
+
+// NewSNSTestMessage is an unsigned SNS message of type typ on
+// SNSTestTopicARN, its certificate at certURL, published at now.
+func NewSNSTestMessage(typ, message, certURL string, now time.Time) SNSTestMessage {
+	return SNSTestMessage{
+		Type:      typ,
+		MessageID: fmt.Sprintf("%08x-0000-4000-8000-%012x", snsTestSerial.Add(1), time.Now().UnixNano()&0xffffffffffff),
+		TopicArn:  SNSTestTopicARN,
+		// JSON carries only valid UTF-8: sign what the receiver will read.
+		Message:        strings.ToValidUTF8(message, "\uFFFD"),
+		Timestamp:      now.UTC().Format("2006-01-02T15:04:05.000Z"),
+		SigningCertURL: certURL,
+		UnsubscribeURL: strings.TrimSuffix(certURL, path.Base(certURL)) + "unsubscribe",
+	}
+}
+
+// SignSNSTest signs m with key, SignatureVersion version (1: SHA1, 2:
+// SHA256): for tests.
+func SignSNSTest(m *SNSTestMessage, key *rsa.PrivateKey, version int) {
+	m.SignatureVersion = strconv.Itoa(version)
+	var b bytes.Buffer
+	add := func(name, value string) { b.WriteString(name + "\n" + value + "\n") }
+	add("Message", m.Message)
+	add("MessageId", m.MessageID)
+	if m.Type == snsNotification {
+		if m.Subject != nil {
+			add("Subject", *m.Subject)
+		}
+		add("Timestamp", m.Timestamp)
+		add("TopicArn", m.TopicArn)
+	} else {
+		add("SubscribeURL", m.SubscribeURL)
+		add("Timestamp", m.Timestamp)
+		add("Token", m.Token)
+		add("TopicArn", m.TopicArn)
+	}
+	add("Type", m.Type)
+	var sig []byte
+	var err error
+	if version == 1 {
+		d := sha1.Sum(b.Bytes()) //nolint:gosec // SignatureVersion 1
+		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA1, d[:])
+	} else {
+		d := sha256.Sum256(b.Bytes())
+		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, d[:])
+	}
+	if err != nil {
+		panic(err)
+	}
+	m.Signature = base64.StdEncoding.EncodeToString(sig)
+}
 
 // sns receives Amazon SES notifications through Amazon SNS.
 type sns struct {
@@ -35,10 +162,12 @@ type sns struct {
 	client      *http.Client
 	certs       *certCache
 	logger      *slog.Logger
+	// subscriptions keeps the topics confirmed.
+	subscriptions SubscriptionKeeper
 }
 
-func newSNS(cfg config.Webhooks, client *http.Client, logger *slog.Logger) (*sns, error) {
-	hosts := cfg.SESCertHosts
+func newSNS(settings config.ProviderSettings, client *http.Client, logger *slog.Logger) (*sns, error) {
+	hosts := settings.List("cert-hosts")
 	if len(hosts) == 0 {
 		hosts = config.SNSCertHostsDefault
 	}
@@ -48,7 +177,7 @@ func newSNS(cfg config.Webhooks, client *http.Client, logger *slog.Logger) (*sns
 		}
 	}
 	return &sns{
-		topics: cfg.SESTopicARNs, certHosts: hosts, autoConfirm: cfg.SESAutoConfirm, client: client,
+		topics: settings.List("topic-arns"), certHosts: hosts, autoConfirm: settings.Bool("auto-confirm"), client: client,
 		certs: newCertCache(), logger: logger,
 	}, nil
 }
@@ -238,25 +367,53 @@ func (s *sns) decode(req *request) (*decoded, error) {
 	switch e.Type {
 	case snsSubscribe:
 		d := newDecoded("subscription_confirmation")
-		d.confirmURL = e.SubscribeURL
+		d.confirmURL, d.topic = e.SubscribeURL, e.TopicArn
 		return d, nil
 	case snsUnsubscribe:
-		return newDecoded("unsubscribe_confirmation"), nil
+		d := newDecoded("unsubscribe_confirmation")
+		d.topic = e.TopicArn
+		return d, nil
 	}
 	return decodeSES(e.MessageID, []byte(e.Message), req.now)
 }
 
-func (s *sns) act(ctx context.Context, d *decoded) error {
+// act confirms a subscription, once per topic: SNS sends the request
+// again (and a captured one can be replayed, its signature never
+// expires), and the topics confirmed are kept in the database, so a
+// request for a topic confirmed before, on this replica or another, is
+// stored and answered without fetching SubscribeURL again. An
+// unsubscribe confirmation forgets the topic, so subscribing it again is
+// confirmed.
+func (s *sns) act(ctx context.Context, d *decoded, now time.Time) error {
 	switch {
 	case d.kind == "unsubscribe_confirmation":
-		s.logger.WarnContext(ctx, "SNS topic unsubscribed this endpoint; SES events will stop arriving")
+		s.logger.WarnContext(ctx, "SNS topic unsubscribed this endpoint; SES events will stop arriving", "topic", d.topic)
+		if err := s.subscriptions.ForgetSubscription(ctx, SES, d.topic); err != nil {
+			return fmt.Errorf("webhook: ses: forget subscription: %w", err)
+		}
 	case d.confirmURL == "":
 	case !s.autoConfirm:
-		s.logger.WarnContext(ctx, "SNS subscription awaits confirmation; open its SubscribeURL to confirm", "subscribe_url", d.confirmURL)
+		s.logger.WarnContext(ctx, "SNS subscription awaits confirmation; open its SubscribeURL to confirm", "topic", d.topic, "subscribe_url", d.confirmURL)
 	default:
-		if err := s.confirm(ctx, d.confirmURL); err != nil {
-			return err
+		claimed, err := s.subscriptions.ClaimSubscription(ctx, SES, d.topic, now)
+		if err != nil {
+			return fmt.Errorf("webhook: ses: subscription: %w", err)
 		}
+		if !claimed {
+			// QUIRK(sns): confirmed already (or being confirmed now by
+			// another request): fetching SubscribeURL again would only
+			// repeat it.
+			s.logger.InfoContext(ctx, "SNS subscription request for a topic confirmed before; not confirming again (if you deleted and re-created the subscription, open its SubscribeURL)",
+				"topic", d.topic, "subscribe_url", d.confirmURL)
+			return nil
+		}
+		cerr := s.confirm(ctx, d.confirmURL)
+		// The claim is settled whatever ctx became: a claim left behind
+		// blocks confirming for a minute.
+		if err := s.subscriptions.SettleSubscription(context.WithoutCancel(ctx), SES, d.topic, cerr == nil, now); err != nil && cerr == nil {
+			return fmt.Errorf("webhook: ses: subscription: %w", err)
+		}
+		return cerr
 	}
 	return nil
 }

@@ -4,12 +4,41 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bounced/bounced/internal/config"
 	"maps"
+	"net/http"
 	"slices"
 	"time"
 
 	"github.com/bounced/bounced/internal/parse"
 )
+
+// SparkPost is SparkPost's (Bird's) event webhooks.
+const SparkPost = "sparkpost"
+
+func init() {
+	register(spec{
+		name: SparkPost,
+		settings: []config.WebhookSetting{
+			{Name: "basic-auth", Usage: "user:password pairs SparkPost authenticates with", Secret: true, UserPassword: true},
+			{Name: "tokens", Usage: "SparkPost webhook auth tokens (X-MessageSystems-Webhook-Token or Bearer)", Secret: true},
+		},
+		build: func(b *builder) (provider, error) {
+			users, tokens := b.settings.List("basic-auth"), b.settings.List("tokens")
+			if len(users)+len(tokens) == 0 {
+				return nil, nil
+			}
+			return &sparkPost{auth: newCredentials(SparkPost, users, tokens, "X-MessageSystems-Webhook-Token")}, nil
+		},
+		decodePayload: decodeSparkPost,
+		testSettings: func(k TestKeys) config.ProviderSettings {
+			return config.ProviderSettings{"basic-auth": {TestUser + ":" + k.Secret}}
+		},
+		testSign: func(k TestKeys, payload []byte, _ time.Time) ([]byte, http.Header) {
+			return payload, http.Header{"Content-Type": {"application/json"}, "Authorization": {basicAuth(TestUser, k.Secret)}}
+		},
+	})
+}
 
 // sparkPost receives SparkPost's batched event webhooks, authenticated
 // with HTTP Basic credentials or an auth token.
@@ -63,8 +92,7 @@ var sparkPostClasses = map[string]struct {
 
 var sparkPostIgnored = map[string]bool{
 	"injection": true, "open": true, "initial_open": true, "click": true, "amp_open": true, "amp_initial_open": true,
-	"amp_click": true, "generation_failure": true, "generation_rejection": true, "policy_rejection": true,
-	"relay_injection": true, "relay_rejection": true, "relay_delivery": true, "relay_tempfail": true,
+	"amp_click": true, "relay_injection": true, "relay_rejection": true, "relay_delivery": true, "relay_tempfail": true,
 	"relay_permfail": true, "sms_status": true, "ab_test_completed": true, "ab_test_cancelled": true,
 	"ingest_success": true, "ingest_error": true,
 }
@@ -113,6 +141,11 @@ func sparkPostToEvent(e sparkPostEvent, d *decoded) (parse.Event, bool) {
 		if diag == "" {
 			diag = e.Reason
 		}
+		if e.BounceClass == "80" {
+			// A subscribe request: nothing about the mailbox.
+			d.ignore(e.Type)
+			return parse.Event{}, false
+		}
 		c, ok := sparkPostClasses[string(e.BounceClass)]
 		if !ok {
 			c = sparkPostClasses["1"]
@@ -130,6 +163,16 @@ func sparkPostToEvent(e sparkPostEvent, d *decoded) (parse.Event, bool) {
 			// except that a code naming a sender-side error still wins.
 			ev.Reason, ev.Class = c.reason, c.class
 		}
+		return ev, true
+	case "policy_rejection", "generation_failure", "generation_rejection":
+		// SparkPost did not send: its policy (a suppressed recipient, an
+		// unconfigured sending domain, a rate limit) or the template
+		// refused. Visible, never the mailbox's fault.
+		diag := e.RawReason
+		if diag == "" {
+			diag = e.Reason
+		}
+		ev := parse.RefusalEvent(e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: diag}, parse.ReasonPolicyRejected)
 		return ev, true
 	case "delay":
 		return parse.FailureEvent(parse.EventDelay, e.RcptTo, parse.Failure{ReplyCode: string(e.ErrorCode), Diagnostic: e.RawReason, FallbackReason: parse.ReasonDelayed, FallbackClass: parse.ClassSoft}), true
