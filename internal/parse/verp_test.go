@@ -148,6 +148,7 @@ func FuzzVERP(f *testing.F) {
 	f.Add([]byte("Delivered-To: bounces+jo=example.com@b.example.net\n\nx"), "")
 	f.Add([]byte("To: \"a\" <bounces+jo=example.com+t@b.example.net>, b@c\r\n\r\n"), "bounces+x=example.org@b")
 	f.Add([]byte("To: =?utf-8?q?x?= <\n"), "")
+	f.Add([]byte("To: bounces+a=example.com@b.example.net, bounces+b=example.org+t@b.example.net\n\n550 unknown\n"), "")
 	v := VERP{Prefix: "bounces", Separator: '+'}
 	f.Fuzz(func(t *testing.T, raw []byte, envelope string) {
 		rep, _ := ParseWithOptions(raw, Options{VERP: v, EnvelopeTo: []string{envelope}})
@@ -157,8 +158,23 @@ func FuzzVERP(f *testing.F) {
 		if _, err := NormalizeAddress(rep.VERP.Recipient); err != nil {
 			t.Fatalf("recipient %q is not a normalised address: %v", rep.VERP.Recipient, err)
 		}
-		if rep.VERP.Used && (len(rep.Recipients) != 1 || rep.Recipients[0].Address != rep.VERP.Recipient) {
-			t.Fatalf("VERP used, recipients %+v", rep.Recipients)
+		matches := rep.VERPs
+		if len(matches) == 0 {
+			matches = []VERPMatch{*rep.VERP}
+		}
+		if len(matches) == 1 && len(rep.VERPs) != 0 || matches[0] != *rep.VERP {
+			t.Fatalf("VERP %+v, VERPs %+v: want VERPs only for several, VERP first", rep.VERP, rep.VERPs)
+		}
+		if !rep.VERP.Used || strings.HasPrefix(string(raw), "From ") {
+			return // an mbox's messages each read their own
+		}
+		if len(rep.Recipients) != len(matches) {
+			t.Fatalf("VERP used, recipients %+v for %+v", rep.Recipients, matches)
+		}
+		for i, m := range matches {
+			if !m.Used || rep.Recipients[i].Address != m.Recipient {
+				t.Fatalf("VERP used, recipient %d %+v for %+v", i, rep.Recipients[i], m)
+			}
 		}
 	})
 }
