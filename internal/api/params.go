@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -101,9 +102,13 @@ func knownParams(names []string, h func(http.ResponseWriter, *http.Request) erro
 			return h(w, r)
 		}
 		slices.Sort(unknown)
-		quoted := make([]string, len(unknown))
+		var quoted []string
 		for i, name := range unknown {
-			quoted[i] = quoteValue(name)
+			if i == 10 {
+				quoted = append(quoted, fmt.Sprintf("and %d more", len(unknown)-i))
+				break
+			}
+			quoted = append(quoted, quoteValue(name))
 		}
 		param := unknown[0]
 		if len(param) > quoteMax {
