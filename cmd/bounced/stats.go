@@ -17,10 +17,11 @@ import (
 
 const statsText = `Prints what GET /v1/stats answers, as a table: per hour or day (UTC),
 optionally per domain, provider, source or reason, the messages sent
-(reported on POST /v1/sent, else every delivery, acceptance and failure
-seen),
+(reported on POST /v1/sent for the row's own group, else every delivery,
+acceptance and failure of the group seen),
 deliveries, bounces (hard, soft, sender-side), complaints, delays and the
-bounce and complaint rates. It reads the database directly; beside a
+bounce and complaint rates ("-" where the sent count cannot be their
+denominator). It reads the database directly; beside a
 running bounced serve on the private PostgreSQL, it uses that server.
 `
 
