@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -255,6 +256,34 @@ func BenchmarkParseCommand(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(files))/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
+}
+
+// BenchmarkParseDir runs `bounced parse DIR --jobs 1` over the whole
+// parse testdata (the labelled, malformed and unlabelled corpus, the
+// MTA corpus, the quirks and their golden files) with the JSON written
+// to a discarded buffer: the command's work on one core, but for the
+// process start. Run it with -cpu 1 to compare with one core.
+func BenchmarkParseDir(b *testing.B) {
+	dir := "../../internal/parse/testdata"
+	files := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files++
+		}
+		return err
+	})
+	if err != nil || files == 0 {
+		b.Fatalf("no corpus: %v", err)
+	}
+	var out bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		out.Reset()
+		if err := run(context.Background(), []string{"parse", "--jobs", "1", dir}, env(), nil, &out, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*files)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // TestParseProgress counts the files parsed on standard error, and only

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"errors"
 	"net/mail"
 	"strings"
 	"time"
@@ -159,5 +160,87 @@ func parseMailDate(s string) (time.Time, error) {
 	if i := strings.IndexByte(s, '('); i > 0 {
 		s = strings.TrimSpace(s[:i])
 	}
+	if t, ok, sure := quickMailDate(s); sure {
+		if !ok {
+			return time.Time{}, errMailDate
+		}
+		return t, nil
+	}
 	return mail.ParseDate(s)
+}
+
+// errMailDate is a date that no layout of mail.ParseDate reads.
+var errMailDate = errors.New("parse: not an RFC 5322 date")
+
+// mailDateLayouts are net/mail's date layouts (RFC 5322 section 3.3)
+// with a one- or two-digit day, in the order mail.ParseDate tries them:
+// without and with a day of the week, then by year, seconds and zone.
+var mailDateLayouts = func() (l [2][12]string) {
+	for d, dow := range [...]string{"", "Mon, "} {
+		i := 0
+		for _, year := range [...]string{"2006", "06"} {
+			for _, second := range [...]string{":05", ""} {
+				for _, zone := range [...]string{"-0700", "MST", "UT"} {
+					l[d][i] = dow + "2 Jan " + year + " 15:04" + second + " " + zone
+					i++
+				}
+			}
+		}
+	}
+	return l
+}()
+
+// quickMailDate is mail.ParseDate without most of its failed attempts:
+// it tries 48 layouts in turn, and each failure costs an error built
+// with copies of both strings (a tenth of `bounced parse` on a corpus).
+// When sure, it says what mail.ParseDate says: the same time (ok), or
+// that no layout reads s; when not (sure false), the caller asks
+// mail.ParseDate. Only layouts that could match are tried, in mail's
+// order: a date that starts with a digit has no day of the week and
+// one that starts with a letter has one; and a two-digit-day layout
+// ("02") matches only where the one-or-two-digit one ("2") before it,
+// otherwise the same, did. The empty string (most reports' missing
+// dates) matches no layout. TestQuickMailDate and FuzzMailDate compare
+// it with mail.ParseDate.
+func quickMailDate(s string) (t time.Time, ok, sure bool) {
+	if s == "" {
+		return time.Time{}, false, true
+	}
+	if strings.IndexByte(s, '\r') >= 0 {
+		return time.Time{}, false, false
+	}
+	var layouts *[12]string
+	switch c := s[0]; {
+	case '0' <= c && c <= '9':
+		layouts = &mailDateLayouts[0]
+	case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		layouts = &mailDateLayouts[1]
+	default:
+		return time.Time{}, false, false
+	}
+	// The part mail.ParseDate reads: up to a numeric zone, else to the
+	// last letter of an obsolete zone; what follows must hold no comment.
+	date, rest := s, s
+	if i := strings.IndexAny(s, "+-"); i != -1 && len(s) >= i+5 {
+		date, rest = s[:i+5], s[i+5:]
+	} else {
+		i := strings.IndexByte(s, 'T')
+		if i == 0 {
+			if i = strings.IndexByte(s[1:], 'T'); i != -1 {
+				i++
+			}
+		}
+		if i != -1 && len(s) >= i+5 {
+			date, rest = s[:i+1], s[i+1:]
+		}
+	}
+	if strings.HasPrefix(strings.TrimLeft(rest, " \t"), "(") {
+		return time.Time{}, false, false
+	}
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, date); err == nil {
+			return t, true, true
+		}
+	}
+	return time.Time{}, false, true
 }

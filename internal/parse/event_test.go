@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,4 +106,77 @@ func TestSESMailedAndPostedAgree(t *testing.T) {
 	if compared < 10 {
 		t.Errorf("compared %d fixtures", compared)
 	}
+}
+
+// mailDateSeeds returns dates to check quickMailDate with: every date
+// field of the corpus and the MTA corpus, and the shapes it must leave
+// to mail.ParseDate.
+func mailDateSeeds(tb testing.TB) []string {
+	tb.Helper()
+	seeds := corpusFieldValues(tb, "Date", "Arrival-Date", "Last-Attempt-Date")
+	files, _ := filepath.Glob("testdata/mta/eml/*/*.eml")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if name, value, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(strings.ToLower(name), "date") {
+				seeds = append(seeds, strings.TrimSpace(value))
+			}
+		}
+	}
+	return append(seeds,
+		"Thu, 20 Nov 1997 09:55:06 MDT", "Thu, 20 Nov 1997 09:55:06 MDT (MDT)", "20 Nov 97 09:55 UT",
+		"Fri,  9 Dec 2022 01:02:03 +0900 (UTC)", "Fri, 09 Dec 2022 01:02:03 -0000", "9 Dec 2022 01:02 GMT",
+		"Mon, 2 Mar 2026 11:00:00 +0000 garbage", "Mon, 2 Mar 2026 11:00:00 +0000 (unclosed", "Mon, 2 Mar 2026 11:00:00 +00",
+		"Tue, 1 Jul 2003 10:52:37 +0200\r\n", "Tue, 1 Jul 2003\r\n 10:52:37 +0200", "Tue, 1 Jul 2003 10:52:37 +0200\r",
+		"2026-03-02T11:00:00Z", "Mon, 32 Mar 2026 11:00:00 +0000", "Mon 2 Mar 2026 11:00:00 +0000", " Mon, 2 Mar 2026 11:00:00 +0000",
+		"(c) Mon, 2 Mar 2026 11:00:00 +0000", "Mon, 2 Mar 2026 11:00:00 EST-5", "TTTTT", "", "0", "Mon, 2 Mar 2026 11:00:00 XYZT (A)")
+}
+
+// TestQuickMailDate checks that the quick date reader gives what
+// mail.ParseDate gives, or leaves the date to it.
+func TestQuickMailDate(t *testing.T) {
+	t.Parallel()
+	read := 0
+	for _, s := range mailDateSeeds(t) {
+		if sameAsMailDate(t, s) {
+			read++
+		}
+	}
+	if read < 100 {
+		t.Errorf("quickMailDate read %d dates, want most of the corpus's", read)
+	}
+}
+
+func FuzzMailDate(f *testing.F) {
+	for _, s := range mailDateSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { sameAsMailDate(t, s) })
+}
+
+// sameAsMailDate fails t when quickMailDate(s) is sure of something
+// mail.ParseDate does not say (the same time, or no date), and reports
+// whether it read a date.
+func sameAsMailDate(t *testing.T, s string) bool {
+	t.Helper()
+	got, ok, sure := quickMailDate(s)
+	if !sure {
+		return false
+	}
+	want, err := mail.ParseDate(s)
+	if !ok {
+		if err == nil {
+			t.Errorf("quickMailDate(%q) reads no date, mail.ParseDate = %v", s, want)
+		}
+		return false
+	}
+	_, gotOffset := got.Zone()
+	_, wantOffset := want.Zone()
+	if err != nil || !got.Equal(want) || got.Format(time.RFC3339Nano) != want.Format(time.RFC3339Nano) || gotOffset != wantOffset || got.Location().String() != want.Location().String() {
+		t.Errorf("quickMailDate(%q) = %v, mail.ParseDate = %v, %v", s, got, want, err)
+	}
+	return true
 }
