@@ -151,6 +151,7 @@ func (p *batchPlan) rawArgs() []any {
 	var sources, providers, ctypes, statuses, perrs, kinds []string
 	var received []time.Time
 	var results []*string
+	var resultZs [][]byte
 	for i, pr := range p.ps {
 		if !p.writer[i] {
 			continue
@@ -167,13 +168,13 @@ func (p *batchPlan) rawArgs() []any {
 		statuses, perrs, kinds = append(statuses, string(in.Status)), append(perrs, clip(in.Error, 2000)), append(kinds, in.Kind)
 		received = append(received, pr.received)
 		var res *string
-		if pr.result != nil {
+		if pr.result != nil && pr.resultZ == nil {
 			s := string(pr.result)
 			res = &s
 		}
-		results = append(results, res)
+		results, resultZs = append(results, res), append(resultZs, pr.resultZ)
 	}
-	return []any{ids, sums, sources, providers, ctypes, bodies, received, statuses, perrs, kinds, results, sizes}
+	return []any{ids, sums, sources, providers, ctypes, bodies, received, statuses, perrs, kinds, results, sizes, resultZs}
 }
 
 // eventArgs are the arguments of the events' insert, in batch order.

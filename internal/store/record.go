@@ -396,12 +396,12 @@ const (
 	insertInputsSQL = `
 		WITH raw AS (
 			INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
-				parse_status, parse_error, kind, result, deflated_size)
+				parse_status, parse_error, kind, result, deflated_size, result_deflated)
 			OVERRIDING SYSTEM VALUE
-			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size
+			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size, rz
 			FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
-				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[])
-				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size)
+				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::bytea[])
+				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size, rz)
 			WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
 			ORDER BY id
 			RETURNING id
@@ -413,9 +413,9 @@ const (
 			SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 				scope, '', '', occurred_at, evidence::jsonb, unverified
-			FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
-				$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-				$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::text[], $33::boolean[])
+			FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+				$21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
+				$28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[], $33::text[], $34::boolean[])
 				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
 					provider_event_id, scope, occurred_at, evidence, unverified)
