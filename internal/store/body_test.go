@@ -85,13 +85,14 @@ func TestRawBodyRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var deflated, resultDeflated bool
-			if err := conn.QueryRow(ctx, `SELECT deflated_size IS NOT NULL, result_deflated IS NOT NULL FROM raw_messages WHERE id = $1`,
-				out.Message.ID).Scan(&deflated, &resultDeflated); err != nil {
+			var deflated, dict, resultDeflated bool
+			if err := conn.QueryRow(ctx, `SELECT deflated_size IS NOT NULL, deflate_dict IS NOT NULL, result_deflated IS NOT NULL
+				FROM raw_messages WHERE id = $1`, out.Message.ID).Scan(&deflated, &dict, &resultDeflated); err != nil {
 				t.Fatal(err)
 			}
-			if deflated != tc.deflated || resultDeflated != tc.resultDeflated {
-				t.Errorf("stored body deflated %v, result deflated %v; want %v, %v", deflated, resultDeflated, tc.deflated, tc.resultDeflated)
+			if deflated != tc.deflated || dict != tc.deflated || resultDeflated != tc.resultDeflated {
+				t.Errorf("stored body deflated %v (dictionary %v), result deflated %v; want %v, %v", deflated, dict, resultDeflated,
+					tc.deflated, tc.resultDeflated)
 			}
 			body, ct, err := db.GetMessageBody(ctx, out.Message.ID)
 			if err != nil || !bytes.Equal(body, tc.raw) || ct != "message/rfc822" {
@@ -236,7 +237,7 @@ func TestRawBodyMigration(t *testing.T) {
 	if _, err := p.DownTo(ctx, before); err == nil || !strings.Contains(err.Error(), "result_deflated") {
 		t.Errorf("DownTo(%d) with a compressed result = %v, want a refusal naming result_deflated", before, err)
 	}
-	if _, err := conn.Exec(ctx, `DELETE FROM raw_messages WHERE result_deflated IS NOT NULL`); err != nil {
+	if _, err := conn.Exec(ctx, `DELETE FROM raw_messages WHERE deflate_dict IS NOT NULL OR result_deflated IS NOT NULL`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.DownTo(ctx, before); err != nil {

@@ -168,15 +168,16 @@ func (db *DB) countRecorded(in Input, res recorded) {
 }
 
 const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, coalesce(deflated_size, length(body)), received_at,
-	parse_status, parse_error, kind, result, result_deflated, CASE WHEN result_deflated IS NOT NULL THEN body END, deflated_size,
+	parse_status, parse_error, kind, result, result_deflated, CASE WHEN result_deflated IS NOT NULL THEN body END, deflated_size, deflate_dict,
 	coalesce((SELECT array_agg(e.id ORDER BY e.id) FROM events e WHERE e.raw_id = raw_messages.id), '{}')`
 
 func scanMessage(row pgx.CollectableRow) (Message, error) {
 	var m Message
 	var result, resultZ, body []byte
 	var size *int32
+	var dict *int16
 	if err := row.Scan(&m.ID, &m.SHA256, &m.Source, &m.Provider, &m.ContentType, &m.Size, &m.ReceivedAt,
-		&m.ParseStatus, &m.ParseError, &m.Kind, &result, &resultZ, &body, &size, &m.EventIDs); err != nil {
+		&m.ParseStatus, &m.ParseError, &m.Kind, &result, &resultZ, &body, &size, &dict, &m.EventIDs); err != nil {
 		return m, err
 	}
 	if resultZ != nil {
@@ -184,7 +185,7 @@ func scanMessage(row pgx.CollectableRow) (Message, error) {
 			return m, fmt.Errorf("%w: a compressed result after a body kept as received", errBadBody)
 		}
 		var err error
-		if result, err = inflateResult(body, *size, resultZ); err != nil {
+		if result, err = inflateResult(body, *size, dict, resultZ); err != nil {
 			return m, err
 		}
 	}
@@ -211,12 +212,14 @@ func (db *DB) GetMessageBody(ctx context.Context, id int64) ([]byte, string, err
 	var body []byte
 	var ct string
 	var size *int32
+	var dict *int16
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT body, content_type, deflated_size FROM raw_messages WHERE id = $1`, id).Scan(&body, &ct, &size)
+		return tx.QueryRow(ctx, `SELECT body, content_type, deflated_size, deflate_dict FROM raw_messages WHERE id = $1`, id).
+			Scan(&body, &ct, &size, &dict)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	body, err = inflateBody(body, size)
+	body, err = inflateBody(body, size, dict)
 	return body, ct, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ func TestFoldStats(t *testing.T) {
 
 func TestBodyDeflate(t *testing.T) {
 	t.Parallel()
+	dict := int16(bodyDictCurrent)
 	report := []byte(strings.Repeat("Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n", 40))
 	// A result as long as a report's (under 128 bytes BestSpeed codes
 	// literals only, and the result is kept as it is).
@@ -161,7 +163,7 @@ func TestBodyDeflate(t *testing.T) {
 				n := int32(size)
 				sp = &n
 			}
-			back, err := inflateBody(body, sp)
+			back, err := inflateBody(body, sp, &dict)
 			if err != nil || !bytes.Equal(back, tc.raw) {
 				t.Errorf("inflateBody(deflateBody(x)) = %d bytes, %v; want x", len(back), err)
 			}
@@ -171,7 +173,7 @@ func TestBodyDeflate(t *testing.T) {
 			if len(resultZ) >= len(tc.result) {
 				t.Errorf("deflateBody: result of %d bytes compressed to %d", len(tc.result), len(resultZ))
 			}
-			got, err := inflateResult(body, *sp, resultZ)
+			got, err := inflateResult(body, *sp, &dict, resultZ)
 			if err != nil || !bytes.Equal(got, tc.result) {
 				t.Errorf("inflateResult(deflateBody(x, r)) = %q, %v; want %q", got, err, tc.result)
 			}
@@ -181,21 +183,28 @@ func TestBodyDeflate(t *testing.T) {
 	// bytes someone might take for the input; so is a result that does
 	// not follow its body.
 	body, size, resultZ := deflateBody(report, result)
-	short := int32(size - 1)
-	if _, err := inflateBody(body, &short); !errors.Is(err, errBadBody) {
+	short, size32 := int32(size-1), int32(size)
+	if _, err := inflateBody(body, &short, &dict); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateBody with a wrong size = %v, want errBadBody", err)
 	}
-	if _, err := inflateBody([]byte("not deflate"), &short); !errors.Is(err, errBadBody) {
+	if _, err := inflateBody([]byte("not deflate"), &short, nil); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateBody of garbage = %v, want errBadBody", err)
 	}
-	if _, err := inflateResult(body, int32(size)+1, resultZ); !errors.Is(err, errBadBody) {
+	if _, err := inflateResult(body, int32(size)+1, &dict, resultZ); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateResult with a wrong size = %v, want errBadBody", err)
 	}
-	if _, err := inflateResult(body, int32(size), resultZ[:len(resultZ)/2]); !errors.Is(err, errBadBody) {
+	if _, err := inflateResult(body, int32(size), &dict, resultZ[:len(resultZ)/2]); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateResult of a cut result = %v, want errBadBody", err)
 	}
+	if bodyDictSQL != strconv.Itoa(bodyDictCurrent) || bodyDicts[bodyDictCurrent] == nil {
+		t.Errorf("bodyDictSQL %q, bodyDictCurrent %d: the write path would name another dictionary", bodyDictSQL, bodyDictCurrent)
+	}
+	unknown := int16(bodyDictCurrent + 100)
+	if _, err := inflateBody(body, &size32, &unknown); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateBody with an unknown dictionary = %v, want errBadBody", err)
+	}
 	closed, _, _ := deflateBody(report, nil)
-	if _, err := inflateResult(closed, int32(size), resultZ); !errors.Is(err, errBadBody) {
+	if _, err := inflateResult(closed, int32(size), &dict, resultZ); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateResult after a body stored without one = %v, want errBadBody", err)
 	}
 }

@@ -396,9 +396,10 @@ const (
 	insertInputsSQL = `
 		WITH raw AS (
 			INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
-				parse_status, parse_error, kind, result, deflated_size, result_deflated)
+				parse_status, parse_error, kind, result, deflated_size, deflate_dict, result_deflated)
 			OVERRIDING SYSTEM VALUE
-			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size, rz
+			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size,
+				CASE WHEN size IS NOT NULL THEN ` + bodyDictSQL + ` END, rz
 			FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
 				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::bytea[])
 				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size, rz)
