@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,11 +148,12 @@ func deflated(t *testing.T, raw []byte) []byte {
 	return b.Bytes()
 }
 
-// TestRawBodyMigration upgrades a database holding raw inputs and events
-// stored as before migrations 00027 to 00029: they read back as they were,
-// new inputs are stored in the new forms, and migrating down refuses
-// while rows are in a form the older schema cannot hold.
-func TestRawBodyMigration(t *testing.T) {
+// TestMigrations27To29 upgrades a database holding raw inputs, events and
+// a recipient stored as before migrations 00027 to 00029: they read back
+// as they were, new inputs are stored in the new forms, and migrating down
+// refuses while rows are in a form the older schema cannot hold, and
+// otherwise gives back the columns that were dropped.
+func TestMigrations27To29(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.URL(t)
@@ -194,6 +196,10 @@ func TestRawBodyMigration(t *testing.T) {
 		deflatedID, at); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, `INSERT INTO recipients (tenant, address_key, address, domain, hard_count, last_event_type, last_event_at)
+		VALUES ('', 'old@example.com', 'Old@Example.com', 'example.com', 1, 'bounce', $1)`, at); err != nil {
+		t.Fatal(err)
+	}
 
 	db, err := store.Open(ctx, url, store.Options{Logger: dbtest.Logger(t)})
 	if err != nil {
@@ -221,6 +227,10 @@ func TestRawBodyMigration(t *testing.T) {
 		t.Errorf("ListEvents() of the pre-upgrade event = %+v, %v; want it, domain example.com", evs, err)
 	}
 
+	if r, err := db.GetTenantRecipient(ctx, "", "old@EXAMPLE.com"); err != nil || r.Domain != "example.com" || r.HardCount != 1 {
+		t.Errorf("GetTenantRecipient() of the pre-upgrade recipient = %+v, %v; want domain example.com, 1 hard bounce", r, err)
+	}
+
 	addr := "new@example.org"
 	raw := dsntest.DSN("new-report", dsntest.Rcpt{Address: addr, Status: "5.1.1"})
 	out, err := db.Record(ctx, store.Input{Source: "http", ContentType: "message/rfc822", Raw: raw, Status: store.ParseParsed,
@@ -231,6 +241,12 @@ func TestRawBodyMigration(t *testing.T) {
 	m, err := db.GetMessage(ctx, out.Message.ID)
 	if want, _ := json.Marshal(reportResult(addr)); err != nil || !sameJSON(t, m.Result, want) {
 		t.Errorf("GetMessage().Result of a new report = %s, %v; want %s", m.Result, err, want)
+	}
+	if r, err := db.GetTenantRecipient(ctx, "", addr); err != nil || r.Domain != "example.org" {
+		t.Errorf("GetTenantRecipient() of a new recipient = %+v, %v; want domain example.org", r, err)
+	}
+	if evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: addr}); err != nil || len(evs) != 1 || evs[0].ID != out.Message.EventIDs[0] {
+		t.Errorf("ListEvents() of a new event = %+v, %v; want event %v", evs, err, out.Message.EventIDs)
 	}
 
 	// Down: refused while a result is compressed, done once none is.
@@ -246,5 +262,18 @@ func TestRawBodyMigration(t *testing.T) {
 	var result string
 	if err := conn.QueryRow(ctx, `SELECT result::text FROM raw_messages WHERE id = $1`, deflatedID).Scan(&result); err != nil || !sameJSON(t, []byte(result), []byte(oldResult)) {
 		t.Errorf("result after migrating down = %s, %v; want %s", result, err, oldResult)
+	}
+	rows, err := conn.Query(ctx, `SELECT domain FROM recipients ORDER BY address_key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || !slices.Equal(domains, []string{"example.org", "example.com"}) {
+		t.Errorf("recipients' domains after migrating down = %q, %v; want example.org, example.com", domains, err)
+	}
+	var plan string
+	if err := conn.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE indexname = 'events_address_time'`).Scan(&plan); err != nil ||
+		!strings.Contains(plan, "(address_key, occurred_at DESC)") {
+		t.Errorf("events_address_time after migrating down = %q, %v; want (address_key, occurred_at DESC)", plan, err)
 	}
 }
