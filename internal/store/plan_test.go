@@ -130,8 +130,7 @@ func TestBodyDeflate(t *testing.T) {
 	t.Parallel()
 	dict := int16(bodyDictCurrent)
 	report := []byte(strings.Repeat("Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n", 40))
-	// A result as long as a report's (under 128 bytes BestSpeed codes
-	// literals only, and the result is kept as it is).
+	// A result as long as a report's, repeating what the report says.
 	result := []byte(`{"kind":"bounce","recipients":[{"address":"a@example.com","diagnostic":"smtp; 550 5.1.1 user unknown",` +
 		`"status":"5.1.1","reason":"user_unknown"},{"address":"b@example.com","diagnostic":"smtp; 550 5.1.1 user unknown",` +
 		`"status":"5.1.1","reason":"user_unknown"}]}`)
