@@ -31,7 +31,7 @@ func TestAddressKeyMigration(t *testing.T) {
 		`INSERT INTO suppressions (address, address_key, domain, reason, class, source, first_seen_at, last_seen_at)
 			VALUES ('` + kelvin + `', 'kate@example.com', 'example.com', 'user_unknown', 'hard', 'http', now(), now()),
 			('Joe@example.com', 'joe@example.com', 'example.com', 'user_unknown', 'hard', 'http', now(), now())`,
-		`INSERT INTO recipients (tenant, address_key, address, domain) VALUES ('', 'kate@example.com', '` + kelvin + `', 'example.com')`,
+		`INSERT INTO recipients (tenant, address_key, address) VALUES ('', 'kate@example.com', '` + kelvin + `')`,
 		`INSERT INTO events (address, address_key, domain, type, class, reason, source, occurred_at)
 			VALUES ('` + kelvin + `', 'kate@example.com', 'example.com', 'bounce', 'soft', 'mailbox_full', 'http', now())`,
 		`INSERT INTO soft_failures (tenant, address_key, day, message_key, event_id, reason, occurred_at)

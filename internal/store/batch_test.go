@@ -125,7 +125,7 @@ func snapshot(t *testing.T, url string) map[string][]string {
 		"events": `SELECT (SELECT count(*) FROM raw_messages r WHERE r.id <= e.raw_id), address, address_key, domain, type,
 			class, reason, status, reply_code, diagnostic, reporting_mta, remote_mta, original_message_id, source,
 			provider, coalesce(provider_event_id, '-'), scope, actor, note, occurred_at FROM events e ORDER BY id`,
-		"recipients": `SELECT tenant, address_key, address, domain, soft_count, soft_first_at, hard_count, complaint_count,
+		"recipients": `SELECT tenant, address_key, address, soft_count, soft_first_at, hard_count, complaint_count,
 			sender_error_count, (SELECT count(*) FROM events e WHERE e.id <= r.last_event_id), last_event_type,
 			last_event_at, last_bounce_at, last_delivery_at, reset_at FROM recipients r ORDER BY tenant, address_key`,
 		"suppressions": `SELECT scope, tenant, address, address_key, domain, reason, class, status, reply_code, diagnostic,

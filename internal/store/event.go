@@ -71,7 +71,10 @@ func (f EventFilter) where() ([]string, []any) {
 		return fmt.Sprintf("$%d", len(args))
 	}
 	if f.Address != "" {
-		where = append(where, "address_key = "+arg(parse.AddressKey(f.Address)))
+		// events_address_time holds the key's hash (migration 00028);
+		// the key itself tells apart the rare addresses that share one.
+		k := arg(parse.AddressKey(f.Address))
+		where = append(where, "hashtextextended(address_key, 0) = hashtextextended("+k+", 0)", "address_key = "+k)
 	}
 	if f.OnlyTenant {
 		where = append(where, "tenant = "+arg(f.Tenant))

@@ -81,9 +81,11 @@ type prepared struct {
 	result   []byte
 	received time.Time
 	// body is what is stored of in.Raw: the bytes, or their DEFLATE when
-	// deflatedSize is not -1 (see body.go).
+	// deflatedSize is not -1; resultZ is result compressed after it, or
+	// nil when result is stored as it is (see body.go).
 	body         []byte
 	deflatedSize int
+	resultZ      []byte
 }
 
 func prepare(in Input, received time.Time) (*prepared, error) {
@@ -97,7 +99,6 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 		}
 	}
 	p := &prepared{in: in, sum: sha256.Sum256(in.Raw), received: received}
-	p.body, p.deflatedSize = deflateBody(in.Raw)
 	if in.Result != nil {
 		var err error
 		if p.result, err = json.Marshal(in.Result); err != nil {
@@ -105,6 +106,7 @@ func prepare(in Input, received time.Time) (*prepared, error) {
 		}
 		p.result = cleanJSON(p.result)
 	}
+	p.body, p.deflatedSize, p.resultZ = deflateBody(in.Raw, p.result)
 	return p, nil
 }
 
@@ -166,16 +168,29 @@ func (db *DB) countRecorded(in Input, res recorded) {
 }
 
 const messageColumns = `id, encode(sha256, 'hex'), source, provider, content_type, coalesce(deflated_size, length(body)), received_at,
-	parse_status, parse_error, kind, result,
+	parse_status, parse_error, kind, result, result_deflated, CASE WHEN result_deflated IS NOT NULL THEN body END, deflated_size, deflate_dict,
 	coalesce((SELECT array_agg(e.id ORDER BY e.id) FROM events e WHERE e.raw_id = raw_messages.id), '{}')`
 
 func scanMessage(row pgx.CollectableRow) (Message, error) {
 	var m Message
-	var result []byte
-	err := row.Scan(&m.ID, &m.SHA256, &m.Source, &m.Provider, &m.ContentType, &m.Size, &m.ReceivedAt,
-		&m.ParseStatus, &m.ParseError, &m.Kind, &result, &m.EventIDs)
+	var result, resultZ, body []byte
+	var size *int32
+	var dict *int16
+	if err := row.Scan(&m.ID, &m.SHA256, &m.Source, &m.Provider, &m.ContentType, &m.Size, &m.ReceivedAt,
+		&m.ParseStatus, &m.ParseError, &m.Kind, &result, &resultZ, &body, &size, &dict, &m.EventIDs); err != nil {
+		return m, err
+	}
+	if resultZ != nil {
+		if size == nil {
+			return m, fmt.Errorf("%w: a compressed result after a body kept as received", errBadBody)
+		}
+		var err error
+		if result, err = inflateResult(body, *size, dict, resultZ); err != nil {
+			return m, err
+		}
+	}
 	m.Result = result
-	return m, err
+	return m, nil
 }
 
 // GetMessage returns a stored input without its bytes.
@@ -197,12 +212,14 @@ func (db *DB) GetMessageBody(ctx context.Context, id int64) ([]byte, string, err
 	var body []byte
 	var ct string
 	var size *int32
+	var dict *int16
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT body, content_type, deflated_size FROM raw_messages WHERE id = $1`, id).Scan(&body, &ct, &size)
+		return tx.QueryRow(ctx, `SELECT body, content_type, deflated_size, deflate_dict FROM raw_messages WHERE id = $1`, id).
+			Scan(&body, &ct, &size, &dict)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	body, err = inflateBody(body, size)
+	body, err = inflateBody(body, size, dict)
 	return body, ct, err
 }

@@ -151,6 +151,7 @@ func (p *batchPlan) rawArgs() []any {
 	var sources, providers, ctypes, statuses, perrs, kinds []string
 	var received []time.Time
 	var results []*string
+	var resultZs [][]byte
 	for i, pr := range p.ps {
 		if !p.writer[i] {
 			continue
@@ -167,13 +168,13 @@ func (p *batchPlan) rawArgs() []any {
 		statuses, perrs, kinds = append(statuses, string(in.Status)), append(perrs, clip(in.Error, 2000)), append(kinds, in.Kind)
 		received = append(received, pr.received)
 		var res *string
-		if pr.result != nil {
+		if pr.result != nil && pr.resultZ == nil {
 			s := string(pr.result)
 			res = &s
 		}
-		results = append(results, res)
+		results, resultZs = append(results, res), append(resultZs, pr.resultZ)
 	}
-	return []any{ids, sums, sources, providers, ctypes, bodies, received, statuses, perrs, kinds, results, sizes}
+	return []any{ids, sums, sources, providers, ctypes, bodies, received, statuses, perrs, kinds, results, sizes, resultZs}
 }
 
 // eventArgs are the arguments of the events' insert, in batch order.
@@ -238,12 +239,12 @@ func recipientGroups(layer []*plannedEvent) (windowed, plain []*plannedEvent) {
 }
 
 // recipientArgs are the arguments of a recipients upsert for group:
-// tenant, key, address, domain, the counters' increments, the event, and
+// tenant, key, address, the counters' increments, the event, and
 // (windowed) what the soft window needs.
 func recipientArgs(group []*plannedEvent, windowed bool, pol *Policy) []any {
 	n := len(group)
-	tenants, keys, addrs, domains, types, mkeys, reasons := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	tenants, keys, addrs, types, mkeys, reasons := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
 	hard, complaint, sender := make([]int32, n), make([]int32, n), make([]int32, n)
 	lastBounce, lastDelivery := make([]*time.Time, n), make([]*time.Time, n)
 	delivery, counts := make([]bool, n), make([]bool, n)
@@ -252,7 +253,7 @@ func recipientArgs(group []*plannedEvent, windowed bool, pol *Policy) []any {
 	for i, pe := range group {
 		ev := pe.ev
 		isBounce := ev.Type == parse.EventBounce
-		tenants[i], keys[i], addrs[i], domains[i] = TenantOf(pe.scope), pe.key, ev.Address, parse.AddressDomain(ev.Address)
+		tenants[i], keys[i], addrs[i] = TenantOf(pe.scope), pe.key, ev.Address
 		hard[i] = int32(b2i(isBounce && ev.Class == parse.ClassHard))
 		complaint[i] = int32(b2i(ev.Type == parse.EventComplaint))
 		sender[i] = int32(b2i(ev.Class == parse.ClassSender))
@@ -269,7 +270,7 @@ func recipientArgs(group []*plannedEvent, windowed bool, pol *Policy) []any {
 		delivery[i], counts[i] = ev.Type == parse.EventDelivery, pe.dec.counts
 		mkeys[i], reasons[i] = messageKey(ev.OriginalMessageID), string(ev.Reason)
 	}
-	args := []any{tenants, keys, addrs, domains, hard, complaint, sender, ids, types, at, lastBounce, lastDelivery}
+	args := []any{tenants, keys, addrs, hard, complaint, sender, ids, types, at, lastBounce, lastDelivery}
 	if windowed {
 		args = append(args, delivery, counts, days, mkeys, reasons, pol.window())
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,43 +128,83 @@ func TestFoldStats(t *testing.T) {
 
 func TestBodyDeflate(t *testing.T) {
 	t.Parallel()
+	dict := int16(bodyDictCurrent)
 	report := []byte(strings.Repeat("Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n", 40))
+	// A result as long as a report's, repeating what the report says.
+	result := []byte(`{"kind":"bounce","recipients":[{"address":"a@example.com","diagnostic":"smtp; 550 5.1.1 user unknown",` +
+		`"status":"5.1.1","reason":"user_unknown"},{"address":"b@example.com","diagnostic":"smtp; 550 5.1.1 user unknown",` +
+		`"status":"5.1.1","reason":"user_unknown"}]}`)
 	cases := []struct {
 		name     string
 		raw      []byte
+		result   []byte
 		deflated bool
+		resultZ  bool
 	}{
-		{"small: kept as is", []byte("short"), false},
-		{"text report: compressed", report, true},
-		{"random bytes: kept as is", randomBytes(4096), false},
+		{"small: kept as is", []byte("short"), nil, false, false},
+		{"small with a result: both kept as they are", []byte("short"), result, false, false},
+		{"text report: compressed", report, nil, true, false},
+		{"text report with a result: both compressed", report, result, true, true},
+		{"text report with a tiny result: the result kept as is", report, []byte(`{}`), true, false},
+		{"random bytes: kept as is", randomBytes(4096), nil, false, false},
+		{"random bytes with a result: both kept as they are", randomBytes(4096), result, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			body, size := deflateBody(tc.raw)
-			if (size >= 0) != tc.deflated {
-				t.Fatalf("deflateBody(%d bytes) = %d bytes, size %d; want deflated %v", len(tc.raw), len(body), size, tc.deflated)
+			body, size, resultZ := deflateBody(tc.raw, tc.result)
+			if (size >= 0) != tc.deflated || (resultZ != nil) != tc.resultZ {
+				t.Fatalf("deflateBody(%d bytes, %d bytes) = %d bytes, size %d, result %d bytes; want deflated %v, result deflated %v",
+					len(tc.raw), len(tc.result), len(body), size, len(resultZ), tc.deflated, tc.resultZ)
 			}
 			var sp *int32
 			if size >= 0 {
 				n := int32(size)
 				sp = &n
 			}
-			back, err := inflateBody(body, sp)
+			back, err := inflateBody(body, sp, &dict)
 			if err != nil || !bytes.Equal(back, tc.raw) {
 				t.Errorf("inflateBody(deflateBody(x)) = %d bytes, %v; want x", len(back), err)
+			}
+			if resultZ == nil {
+				return
+			}
+			if len(resultZ) >= len(tc.result) {
+				t.Errorf("deflateBody: result of %d bytes compressed to %d", len(tc.result), len(resultZ))
+			}
+			got, err := inflateResult(body, *sp, &dict, resultZ)
+			if err != nil || !bytes.Equal(got, tc.result) {
+				t.Errorf("inflateResult(deflateBody(x, r)) = %q, %v; want %q", got, err, tc.result)
 			}
 		})
 	}
 	// A stored body that does not inflate to its size is an error, not
-	// bytes someone might take for the input.
-	body, size := deflateBody(report)
-	short := int32(size - 1)
-	if _, err := inflateBody(body, &short); !errors.Is(err, errBadBody) {
+	// bytes someone might take for the input; so is a result that does
+	// not follow its body.
+	body, size, resultZ := deflateBody(report, result)
+	short, size32 := int32(size-1), int32(size)
+	if _, err := inflateBody(body, &short, &dict); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateBody with a wrong size = %v, want errBadBody", err)
 	}
-	if _, err := inflateBody([]byte("not deflate"), &short); !errors.Is(err, errBadBody) {
+	if _, err := inflateBody([]byte("not deflate"), &short, nil); !errors.Is(err, errBadBody) {
 		t.Errorf("inflateBody of garbage = %v, want errBadBody", err)
+	}
+	if _, err := inflateResult(body, int32(size)+1, &dict, resultZ); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateResult with a wrong size = %v, want errBadBody", err)
+	}
+	if _, err := inflateResult(body, int32(size), &dict, resultZ[:len(resultZ)/2]); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateResult of a cut result = %v, want errBadBody", err)
+	}
+	if bodyDictSQL != strconv.Itoa(bodyDictCurrent) || bodyDicts[bodyDictCurrent] == nil {
+		t.Errorf("bodyDictSQL %q, bodyDictCurrent %d: the write path would name another dictionary", bodyDictSQL, bodyDictCurrent)
+	}
+	unknown := int16(bodyDictCurrent + 100)
+	if _, err := inflateBody(body, &size32, &unknown); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateBody with an unknown dictionary = %v, want errBadBody", err)
+	}
+	closed, _, _ := deflateBody(report, nil)
+	if _, err := inflateResult(closed, int32(size), &dict, resultZ); !errors.Is(err, errBadBody) {
+		t.Errorf("inflateResult after a body stored without one = %v, want errBadBody", err)
 	}
 }
 

@@ -40,7 +40,7 @@ func (db *DB) GetTenantRecipient(ctx context.Context, tenant, email string) (Rec
 	var r Recipient
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
-			SELECT address, domain, soft_count, soft_first_at, hard_count, complaint_count,
+			SELECT address, lower(split_part(address, '@', -1)), soft_count, soft_first_at, hard_count, complaint_count,
 				sender_error_count, last_event_id, last_event_type, last_event_at, last_bounce_at,
 				last_delivery_at, reset_at, updated_at
 			FROM recipients WHERE tenant = $1 AND address_key = $2`, tenant, parse.AddressKey(email)).Scan(

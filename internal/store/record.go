@@ -396,12 +396,13 @@ const (
 	insertInputsSQL = `
 		WITH raw AS (
 			INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
-				parse_status, parse_error, kind, result, deflated_size)
+				parse_status, parse_error, kind, result, deflated_size, deflate_dict, result_deflated)
 			OVERRIDING SYSTEM VALUE
-			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size
+			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size,
+				CASE WHEN size IS NOT NULL THEN ` + bodyDictSQL + ` END, rz
 			FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
-				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[])
-				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size)
+				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::bytea[])
+				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size, rz)
 			WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
 			ORDER BY id
 			RETURNING id
@@ -413,9 +414,9 @@ const (
 			SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 				scope, '', '', occurred_at, evidence::jsonb, unverified
-			FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
-				$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-				$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::text[], $33::boolean[])
+			FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+				$21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
+				$28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[], $33::text[], $34::boolean[])
 				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
 					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
 					provider_event_id, scope, occurred_at, evidence, unverified)
@@ -439,10 +440,10 @@ const (
 	// counted in its window.
 	windowedRecipientsSQL = `
 		WITH t AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
-				$7::int[], $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
-				$13::bool[], $14::bool[], $15::date[], $16::text[], $17::text[])
-				AS u(tenant, k, addr, dom, hard, complaint, sender, id, ty, at, lb, ld, delivery, counts, day, mkey, reason)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[],
+				$6::int[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[],
+				$12::bool[], $13::bool[], $14::date[], $15::text[], $16::text[])
+				AS u(tenant, k, addr, hard, complaint, sender, id, ty, at, lb, ld, delivery, counts, day, mkey, reason)
 		), cur AS (
 			SELECT r.tenant, r.address_key FROM recipients r JOIN t ON r.tenant = t.tenant AND r.address_key = t.k
 		), live AS (
@@ -460,13 +461,13 @@ const (
 		), win AS (
 			SELECT t.tenant, t.k, count(sf.occurred_at) AS n, min(sf.occurred_at) AS first
 			FROM live t LEFT JOIN soft_failures sf ON sf.tenant = t.tenant AND sf.address_key = t.k
-				AND CASE WHEN t.counts THEN sf.occurred_at > t.at - $18::interval AND sf.occurred_at <= t.at
+				AND CASE WHEN t.counts THEN sf.occurred_at > t.at - $17::interval AND sf.occurred_at <= t.at
 					ELSE sf.occurred_at > t.at END
 			GROUP BY t.tenant, t.k
 		), cnt AS (
 			SELECT tenant, address_key, count(*) AS n, min(occurred_at) AS first FROM counted GROUP BY tenant, address_key
 		), n AS (
-			SELECT t.id, t.tenant, t.k AS address_key, t.addr AS address, t.dom AS domain,
+			SELECT t.id, t.tenant, t.k AS address_key, t.addr AS address,
 				win.n + coalesce(cnt.n, 0) AS soft_count, least(win.first, cnt.first) AS soft_first_at,
 				t.hard AS hard_count, t.complaint AS complaint_count, t.sender AS sender_error_count,
 				t.id AS last_event_id, t.ty AS last_event_type, t.at AS last_event_at, t.lb AS last_bounce_at,
@@ -490,14 +491,14 @@ const (
 	// returns each event with its recipient's soft count.
 	plainRecipientsSQL = `
 		WITH n AS (
-			SELECT id, tenant, k AS address_key, addr AS address, dom AS domain, 0 AS soft_count,
+			SELECT id, tenant, k AS address_key, addr AS address, 0 AS soft_count,
 				NULL::timestamptz AS soft_first_at, hard AS hard_count, complaint AS complaint_count,
 				sender AS sender_error_count, id AS last_event_id, ty AS last_event_type, at AS last_event_at,
 				lb AS last_bounce_at, ld AS last_delivery_at,
 				EXISTS (SELECT 1 FROM recipients r WHERE r.tenant = u.tenant AND r.address_key = u.k) AS known
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
-				$7::int[], $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
-				AS u(tenant, k, addr, dom, hard, complaint, sender, id, ty, at, lb, ld)
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[],
+				$6::int[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+				AS u(tenant, k, addr, hard, complaint, sender, id, ty, at, lb, ld)
 		), upd AS (
 			UPDATE recipients r SET address = n.address,
 				` + recipientCountersSQL + `
@@ -512,10 +513,10 @@ const (
 	// insertRecipientsSQL inserts the recipients of n that were not
 	// there when the statement began (known is false): each existing
 	// row is probed once, to know it, and updated by upd.
-	insertRecipientsSQL = `INSERT INTO recipients (tenant, address_key, address, domain, soft_count, soft_first_at, hard_count,
+	insertRecipientsSQL = `INSERT INTO recipients (tenant, address_key, address, soft_count, soft_first_at, hard_count,
 				complaint_count, sender_error_count, last_event_id, last_event_type, last_event_at,
 				last_bounce_at, last_delivery_at, updated_at)
-			SELECT tenant, address_key, address, domain, soft_count, soft_first_at, hard_count, complaint_count,
+			SELECT tenant, address_key, address, soft_count, soft_first_at, hard_count, complaint_count,
 				sender_error_count, last_event_id, last_event_type, last_event_at, last_bounce_at, last_delivery_at, now()
 			FROM n WHERE NOT n.known
 			ORDER BY tenant, address_key
