@@ -169,7 +169,7 @@ func (s *Server) answer(addr net.Addr, msg dnsmessage.Message) {
 		s.inflight--
 	}
 	s.mu.Unlock()
-	hdr := dnsmessage.Header{ID: msg.Header.ID, Response: true, Authoritative: true, RecursionDesired: msg.Header.RecursionDesired,
+	hdr := dnsmessage.Header{ID: msg.ID, Response: true, Authoritative: true, RecursionDesired: msg.RecursionDesired,
 		RecursionAvailable: true}
 	switch {
 	case fail:

@@ -248,7 +248,9 @@ func TestPeekQueues(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	runDone := make(chan error, 1)
 	go func() { runDone <- r.Run(ctx) }()
-	waitFor(t, func() bool { return r.Peek("corp.test") == mailboxprovider.Microsoft && r.Peek("own.test") == mailboxprovider.Other })
+	waitFor(t, func() bool {
+		return r.Peek("corp.test") == mailboxprovider.Microsoft && r.Peek("own.test") == mailboxprovider.Other
+	})
 	waitFor(t, func() bool { return testutil.ToFloat64(r.lookups.WithLabelValues(outcomeFailed)) == 1 })
 	cancel()
 	if err := <-runDone; !errors.Is(err, context.Canceled) {
