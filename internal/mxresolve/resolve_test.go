@@ -277,3 +277,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// BenchmarkPeek is what ingest pays per event for the mailbox provider
+// label: a table domain, and a domain answered from the cache.
+func BenchmarkPeek(b *testing.B) {
+	srv := dnstest.Start(b)
+	srv.MX("corp.test", "corp-test.mail.protection.outlook.com")
+	r, err := New(Options{Resolver: srv.Resolver()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if p, err := r.Lookup(b.Context(), "corp.test"); err != nil || p != mailboxprovider.Microsoft {
+		b.Fatalf("Lookup(corp.test) = %q, %v", p, err)
+	}
+	for _, d := range []string{"gmail.com", "corp.test"} {
+		b.Run(d, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if r.Peek(d) == mailboxprovider.Unknown {
+						b.Fatal("unknown")
+					}
+				}
+			})
+		})
+	}
+}
