@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,6 +187,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stored = db
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
+	}
+	if mx != nil {
+		// The stored answers, so a restart does not count every known
+		// domain unknown until it is looked up again.
+		known, err := db.MailboxProviders(ctx, int(cfg.MXCacheSize))
+		if err != nil {
+			return err
+		}
+		for _, k := range slices.Backward(known) { // the most recent last: the most recently used
+			mx.Seed(k.Domain, k.Provider)
+		}
 	}
 	if err := checkExposure(ctx, cfg, db, logger); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -253,6 +254,18 @@ func (r *Resolver) cached(domain string) (mailboxprovider.Provider, bool) {
 		return "", false
 	}
 	return e.p, true
+}
+
+// Seed remembers domain's provider from a stored answer (at start), for
+// half the TTL to the whole of it (spread, so that a cache filled at once
+// is not looked up again all at once). Unknown and a value not of the
+// table are ignored.
+func (r *Resolver) Seed(domain string, p mailboxprovider.Provider) {
+	if !p.Valid() || p == mailboxprovider.Unknown {
+		return
+	}
+	ttl := r.ttl/2 + rand.N(r.ttl/2+1)
+	r.cache.Add(clean(domain), entry{p, r.now().Add(ttl)})
 }
 
 // Run looks up the domains Peek queued, at most Concurrency at once, and

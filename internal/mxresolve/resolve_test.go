@@ -303,3 +303,25 @@ func BenchmarkPeek(b *testing.B) {
 		})
 	}
 }
+
+// TestSeed: a stored answer is served without a query until at most the
+// TTL has passed; Unknown and free text are not taken.
+func TestSeed(t *testing.T) {
+	t.Parallel()
+	srv := dnstest.Start(t)
+	srv.MX("seeded.test", "mx.seeded.test")
+	r, clk := newResolver(t, srv, Options{TTL: time.Hour})
+	r.Seed("Seeded.Test.", mailboxprovider.Zoho)
+	r.Seed("unknown.test", mailboxprovider.Unknown)
+	r.Seed("text.test", "free text")
+	if got := r.Peek("seeded.test"); got != mailboxprovider.Zoho {
+		t.Errorf("Peek(seeded.test) = %q, want the seeded zoho", got)
+	}
+	if n := r.cache.Len(); n != 1 {
+		t.Errorf("cache holds %d domains, want only the seeded answer", n)
+	}
+	clk.Add(time.Hour)
+	if got, err := r.Lookup(t.Context(), "seeded.test"); got != mailboxprovider.Other || err != nil || srv.Queries("seeded.test") != 1 {
+		t.Errorf("Lookup(seeded.test) a TTL later = %q, %v after %d queries, want other from one query", got, err, srv.Queries("seeded.test"))
+	}
+}

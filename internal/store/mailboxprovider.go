@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,4 +86,31 @@ func (db *DB) byMailboxProvider(inner string, counts int, args []any) (string, [
 		LEFT JOIN unnest($%d::text[], $%d::text[]) AS t (d, p) ON t.d = e.d
 		LEFT JOIN mailbox_domains m ON m.domain = e.d AND t.d IS NULL
 		GROUP BY 1, 2`, n+1, n+2, n+3), args
+}
+
+// MailboxDomain is a stored answer: a recipient domain's mailbox
+// provider and when it was looked up.
+type MailboxDomain struct {
+	Domain     string
+	Provider   mailboxprovider.Provider
+	ResolvedAt time.Time
+}
+
+// MailboxProviders returns at most limit stored answers, the most
+// recently looked up first, to fill a resolver's cache at start.
+func (db *DB) MailboxProviders(ctx context.Context, limit int) ([]MailboxDomain, error) {
+	var out []MailboxDomain
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT domain, mailbox_provider, resolved_at FROM mailbox_domains ORDER BY resolved_at DESC LIMIT $1`, max(limit, 0))
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (MailboxDomain, error) {
+			var m MailboxDomain
+			err := row.Scan(&m.Domain, &m.Provider, &m.ResolvedAt)
+			return m, err
+		})
+		return err
+	})
+	return out, err
 }

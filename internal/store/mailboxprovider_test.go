@@ -158,3 +158,27 @@ bounced_events_total{class="hard",mailbox_provider="unknown",provider="",reason=
 		t.Error(err)
 	}
 }
+
+// TestMailboxProviders: the stored answers come back, most recent first,
+// at most limit of them.
+func TestMailboxProviders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	at := now
+	db := dbtest.Open(t, store.Options{NowFunc: func() time.Time { return at }})
+	for i, d := range []string{"a.example", "b.example", "c.example"} {
+		at = now.Add(time.Duration(i) * time.Minute)
+		if err := db.SaveMailboxProvider(ctx, d, mailboxprovider.Known()[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.MailboxProviders(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Domain != "c.example" || got[0].Provider != mailboxprovider.Known()[2] || got[1].Domain != "b.example" ||
+		!got[0].ResolvedAt.Equal(now.Add(2*time.Minute)) {
+		t.Errorf("MailboxProviders(2) = %+v, want c.example then b.example", got)
+	}
+}
