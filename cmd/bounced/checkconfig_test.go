@@ -191,6 +191,11 @@ func TestStatsCommand(t *testing.T) {
 	if err != nil || !strings.Contains(got, "gmail.com") || !strings.Contains(got, "yahoo.com") {
 		t.Errorf("stats --group-by domain = %v:\n%s", err, got)
 	}
+	got, err = statsOf(append(rng, "--group-by", "mailbox_provider")...)
+	t.Logf("stats --group-by mailbox_provider:\n%s", got)
+	if err != nil || squeeze(got, "google") == "" || squeeze(got, "yahoo") == "" || strings.Contains(got, "gmail.com") {
+		t.Errorf("stats --group-by mailbox_provider = %v, want google and yahoo rows:\n%s", err, got)
+	}
 	if got, err := statsOf("--since", "2020-01-01T00:00:00Z", "--until", "2020-01-02T00:00:00Z"); err != nil || !strings.Contains(got, "no events in this range") {
 		t.Errorf("stats of an empty range = %v:\n%s", err, got)
 	}

@@ -36,7 +36,7 @@ func commandList() []commandInfo {
 		{"import", "[--scope S] [--reason manual|unsubscribe|import] [--note N] [--progress auto|always|never] [--json] [--url U] [--token-file F] [--timeout D] FILE|-",
 			"upload a CSV of suppressions to a running bounced (POST /v1/suppressions/import)"},
 		{"check-config", "[flags]", "print what the configuration enables (secrets masked) and check the\ndatabase, listen addresses, IMAP logins, Maildirs, certificates and webhook keys"},
-		{"stats", "[--bucket hour|day] [--group-by domain|provider|source|reason] [--groups N] [--since T] [--until T] [--tenant T]",
+		{"stats", "[--bucket hour|day] [--group-by domain|provider|source|reason|mailbox_provider] [--groups N] [--since T] [--until T] [--tenant T]",
 			"bounce and complaint rates (GET /v1/stats) as a table"},
 		{"healthcheck", "[--addr A] [--timeout D]", "probe a running bounced's /healthz (container health checks)"},
 		{"version", "", "print the version, commit and Go version"},

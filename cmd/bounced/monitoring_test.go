@@ -216,7 +216,7 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 	}
 	walk(d.Panels)
-	for _, want := range []string{"bounce rate (hard", "bounce rate by provider", "bounce rate by reason", "complaint rate",
+	for _, want := range []string{"bounce rate (hard", "bounce rate by provider", "bounce rate by mailbox provider", "bounce rate by reason", "complaint rate",
 		"hard vs soft", "suppressions added", "webhook rejects", "ingest latency", "mailbox lag"} {
 		if !slices.ContainsFunc(titles, func(s string) bool { return strings.Contains(s, want) }) {
 			t.Errorf("no panel titled like %q", want)
@@ -309,7 +309,7 @@ func TestPrometheusRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"BouncedBounceRateHigh", "BouncedComplaintRateHigh", "BouncedWebhookSignatureFailures",
+	for _, want := range []string{"BouncedBounceRateHigh", "BouncedMailboxProviderBounceRateHigh", "BouncedComplaintRateHigh", "BouncedWebhookSignatureFailures",
 		"BouncedMailboxStalled", "BouncedDatabaseDown", "BouncedIngestFailing"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)

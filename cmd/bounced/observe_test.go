@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/smtp"
@@ -18,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bounced/bounced/internal/dbtest"
+	"github.com/bounced/bounced/internal/dnstest"
 	"github.com/bounced/bounced/internal/dsntest"
 )
 
@@ -41,7 +43,11 @@ func startObserved(t *testing.T) observed {
 	t.Helper()
 	kit := kitFor(t)
 	admin := "admin-token-for-the-metrics-test-0123456789"
+	// example.com's mail goes to Microsoft 365, says the DNS server bounced asks.
+	dns := dnstest.Start(t)
+	dns.MX("example.com", "example-com.mail.protection.outlook.com")
 	vars := []string{
+		"BOUNCED_MX_RESOLVER", dns.Addr,
 		"BOUNCED_DATABASE_URL", dbtest.URL(t),
 		"BOUNCED_ADMIN_KEY", admin,
 		"BOUNCED_MAILDIR", maildirWith(t, dsntest.DSN("md", dsntest.Rcpt{Address: "maildir-user@example.com", Status: "5.1.1"})),
@@ -62,6 +68,11 @@ func startObserved(t *testing.T) observed {
 	o := observed{base: base, admin: admin}
 	eventually(t, "the Maildir message", func() bool {
 		return o.status(t, "GET", "/v1/suppressions/maildir-user@example.com", "", nil) == 200
+	})
+	// The Maildir message's domain was new: counted unknown, and looked
+	// up in the background, before anything else is sent.
+	eventually(t, "example.com's MX lookup", func() bool {
+		return strings.Contains(string(o.scrape(t)), `bounced_mx_lookups_total{outcome="provider"} 1`)
 	})
 
 	// SMTP: a DSN for the bounce domain.
@@ -163,6 +174,33 @@ func (o observed) must(t *testing.T, method, path, ctype string, body []byte, wa
 	}
 }
 
+func (o observed) getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	req, err := http.NewRequest("GET", o.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+o.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d, %v", path, resp.StatusCode, err)
+	}
+}
+
+// squeezeAll returns the first line of text holding every part.
+func squeezeAll(text string, parts ...string) string {
+	for line := range strings.Lines(text) {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return line
+		}
+	}
+	return ""
+}
+
 func (o observed) scrape(t *testing.T) []byte {
 	t.Helper()
 	resp, err := http.Get(o.base + "/metrics")
@@ -194,7 +232,9 @@ func parseMetrics(t *testing.T, exposition []byte) map[string]*dto.MetricFamily 
 // (providers, mailboxes), route patterns and status codes.
 var bouncedMetrics = map[string][]string{
 	"bounced_build_info":                                       {"commit", "goversion", "version"},
-	"bounced_events_total":                                     {"class", "provider", "reason", "source", "type"},
+	"bounced_events_total":                                     {"class", "mailbox_provider", "provider", "reason", "source", "type"},
+	"bounced_mx_lookups_total":                                 {"outcome"},
+	"bounced_mx_lookups_dropped_total":                         nil,
 	"bounced_sent_reported_total":                              nil,
 	"bounced_suppressions_added_total":                         {"reason", "scope_kind"},
 	"bounced_suppressions_removed_total":                       {"reason", "scope_kind"},
@@ -285,11 +325,13 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	// Each source of events shows up with its own labels.
 	for _, want := range []string{
-		`bounced_events_total{class="hard",provider="",reason="user_unknown",source="http",type="bounce"} 1`,
-		`bounced_events_total{class="hard",provider="smtp",reason="user_unknown",source="smtp",type="bounce"} 1`,
-		`bounced_events_total{class="hard",provider="generic",reason="user_unknown",source="webhook",type="bounce"} 1`,
-		`bounced_events_total{class="sender",provider="generic",reason="auth_required",source="webhook",type="bounce"} 1`,
-		`bounced_events_total{class="complaint",provider="generic",reason="complaint",source="webhook",type="complaint"} 1`,
+		`bounced_events_total{class="hard",mailbox_provider="microsoft",provider="",reason="user_unknown",source="http",type="bounce"} 1`,
+		`bounced_events_total{class="hard",mailbox_provider="microsoft",provider="smtp",reason="user_unknown",source="smtp",type="bounce"} 1`,
+		`bounced_events_total{class="hard",mailbox_provider="microsoft",provider="generic",reason="user_unknown",source="webhook",type="bounce"} 1`,
+		`bounced_events_total{class="sender",mailbox_provider="microsoft",provider="generic",reason="auth_required",source="webhook",type="bounce"} 1`,
+		`bounced_events_total{class="complaint",mailbox_provider="microsoft",provider="generic",reason="complaint",source="webhook",type="complaint"} 1`,
+		`bounced_mx_lookups_total{outcome="provider"} 1`,
+		`bounced_mx_lookups_dropped_total 0`,
 		`bounced_webhook_requests_total{outcome="replayed",provider="generic"} 1`,
 		`bounced_webhook_rejected_total{provider="generic",reason="bad_signature"} 1`,
 		`bounced_suppressions_added_total{reason="manual",scope_kind="list"} 1`,
@@ -303,6 +345,17 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The Maildir message came first, before example.com was looked up.
+	if squeezeAll(string(exposition), `source="maildir"`, `mailbox_provider="unknown"`, `type="bounce"`) == "" {
+		t.Errorf("/metrics lacks the Maildir bounce counted with mailbox_provider unknown")
+	}
+	// The lookup's answer was stored: stats by mailbox provider place
+	// example.com's events with Microsoft.
+	eventually(t, "stats by mailbox provider", func() bool {
+		var st struct{ Items []struct{ Key string } }
+		o.getJSON(t, "/v1/stats?group_by=mailbox_provider", &st)
+		return len(st.Items) > 0 && !slices.ContainsFunc(st.Items, func(i struct{ Key string }) bool { return i.Key != "microsoft" })
+	})
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", exposition)
 	}

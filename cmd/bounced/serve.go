@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/ingest"
 	"github.com/bounced/bounced/internal/ingest/webhook"
+	"github.com/bounced/bounced/internal/mailboxprovider"
+	"github.com/bounced/bounced/internal/mxresolve"
 	"github.com/bounced/bounced/internal/pgserver"
 	"github.com/bounced/bounced/internal/store"
 )
@@ -63,14 +66,21 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // openDB connects to the configured database, or starts the private one.
 // The returned stop function closes everything it opened.
-func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer) (*store.DB, func(), error) {
-	return openDBShared(ctx, cfg, logger, reg, false)
+func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, mx *mxresolve.Resolver) (*store.DB, func(), error) {
+	return openDBWith(ctx, cfg, logger, reg, false, mx)
 }
 
 // openDBShared is openDB; with share, a private PostgreSQL that a running
 // bounced already serves is used through its socket instead of refused
 // (for commands such as apikey run beside `bounced serve`).
 func openDBShared(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, share bool) (*store.DB, func(), error) {
+	return openDBWith(ctx, cfg, logger, reg, share, nil)
+}
+
+// openDBWith is openDBShared; mx, when lookups are on, names the mailbox
+// providers of recorded events' domains (commands that only read pass
+// nil, and their stats still say unknown for unplaced domains).
+func openDBWith(ctx context.Context, cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, share bool, mx *mxresolve.Resolver) (*store.DB, func(), error) {
 	url := cfg.DatabaseURL
 	var pg *pgserver.Server
 	if url == "" {
@@ -102,13 +112,48 @@ func openDBShared(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	if cacheSize == 0 {
 		cacheSize = -1 // off
 	}
-	db, err := store.Open(ctx, url, store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize,
-		RetentionMonths: int(cfg.RetentionMonths), MaxConns: int32(cfg.DBMaxConns)})
+	opts := store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize,
+		RetentionMonths: int(cfg.RetentionMonths), MaxConns: int32(cfg.DBMaxConns)}
+	switch {
+	case mx != nil:
+		opts.MailboxProviderFunc = mx.Peek
+	case cfg.MXLookup == "on":
+		opts.MailboxProviderFunc = tableOnly
+	}
+	db, err := store.Open(ctx, url, opts)
 	if err != nil {
 		stopPG()
 		return nil, nil, err
 	}
 	return db, func() { db.Close(); stopPG() }, nil
+}
+
+// newMXResolver returns the resolver of recipient domains' mailbox
+// providers, or nil when BOUNCED_MX_LOOKUP is off.
+func newMXResolver(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer,
+	save func(context.Context, string, mailboxprovider.Provider) error) (*mxresolve.Resolver, error) {
+	if cfg.MXLookup != "on" {
+		return nil, nil
+	}
+	dns := net.DefaultResolver
+	if server := cfg.MXResolver; server != "" {
+		dns = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		}}
+	}
+	return mxresolve.New(mxresolve.Options{Resolver: dns, Timeout: cfg.MXTimeout, CacheSize: int(cfg.MXCacheSize),
+		TTL: cfg.MXCacheTTL, Concurrency: int(cfg.MXConcurrency), SaveFunc: save, Logger: logger, Registerer: reg})
+}
+
+// tableOnly places a domain by the built-in table alone, for commands
+// that record events without looking MX hosts up: any other domain is
+// unknown, as it is to serve until its lookup.
+func tableOnly(domain string) mailboxprovider.Provider {
+	if p, ok := mailboxprovider.ForDomain(domain); ok {
+		return p
+	}
+	return mailboxprovider.Unknown
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -125,13 +170,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	buildInfo.WithLabelValues(bi.version, bi.commit, bi.goVersion).Set(1)
 	reg.MustRegister(buildInfo)
 
-	db, closeDB, err := openDB(ctx, cfg, logger, reg)
+	// Recipient domains' mailbox providers: looked up in the background,
+	// each answer stored once the database is open (before Run starts).
+	var stored *store.DB
+	mx, err := newMXResolver(cfg, logger, reg, func(ctx context.Context, domain string, p mailboxprovider.Provider) error {
+		return stored.SaveMailboxProvider(ctx, domain, p)
+	})
+	if err != nil {
+		return err
+	}
+	db, closeDB, err := openDB(ctx, cfg, logger, reg, mx)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	stored = db
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
+	}
+	if mx != nil {
+		// The stored answers, so a restart does not count every known
+		// domain unknown until it is looked up again.
+		known, err := db.MailboxProviders(ctx, int(cfg.MXCacheSize))
+		if err != nil {
+			return err
+		}
+		for _, k := range slices.Backward(known) { // the most recent last: the most recently used
+			mx.Seed(k.Domain, k.Provider)
+		}
 	}
 	if err := checkExposure(ctx, cfg, db, logger); err != nil {
 		return err
@@ -191,6 +257,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); _ = db.Run(bgCtx) }()
 	defer func() { stopBG(); <-bgDone }()
+	if mx != nil {
+		mxDone := make(chan struct{})
+		go func() { defer close(mxDone); _ = mx.Run(bgCtx) }()
+		defer func() { stopBG(); <-mxDone }()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -16,7 +16,9 @@ import (
 )
 
 const statsText = `Prints what GET /v1/stats answers, as a table: per hour or day (UTC),
-optionally per domain, provider, source or reason, the messages sent
+optionally per domain, provider (the ESP or mailbox events came in
+through), source, reason or mailbox_provider (the recipient domain's:
+google, microsoft, yahoo..., other, unknown), the messages sent
 (reported on POST /v1/sent for the row's own group, else every delivery,
 acceptance and failure of the group seen),
 deliveries, bounces (hard, soft, sender-side), complaints, delays and the
@@ -30,7 +32,7 @@ func stats(ctx context.Context, args []string, getenv func(string) string, stdou
 	var groups int
 	h := help{name: "stats", text: statsText, settings: true, flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&bucket, "bucket", "hour", "hour or day")
-		fs.StringVar(&groupBy, "group-by", "none", "none, domain, provider, source or reason")
+		fs.StringVar(&groupBy, "group-by", "none", "none, domain, provider, source, reason or mailbox_provider")
 		fs.IntVar(&groups, "groups", store.StatsGroupsDefault, "the biggest groups shown; the rest are summed as (other)")
 		fs.StringVar(&since, "since", "", "start: RFC 3339 time, or a duration back from --until such as 48h or 7d (default 24h, or 30d by day)")
 		fs.StringVar(&until, "until", "", "end (RFC 3339; default now)")
@@ -60,7 +62,7 @@ func stats(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{fmt.Sprintf("stats: --bucket %q is not hour or day", bucket)}
 	}
 	if !q.GroupBy.Valid() {
-		return usageError{fmt.Sprintf("stats: --group-by %q is not none, domain, provider, source or reason", groupBy)}
+		return usageError{fmt.Sprintf("stats: --group-by %q is not none, domain, provider, source, reason or mailbox_provider", groupBy)}
 	}
 	if groups < 1 || groups > store.StatsGroupsMax {
 		return usageError{fmt.Sprintf("stats: --groups must be from 1 to %d", store.StatsGroupsMax)}

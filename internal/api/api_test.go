@@ -285,7 +285,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	r := h.get("/metrics")
 	for _, name := range []string{
 		`bounced_messages_received_total{source="http"} 1`,
-		`bounced_events_total{class="hard",provider="",reason="user_unknown",source="http",type="bounce"} 1`,
+		`bounced_events_total{class="hard",mailbox_provider="other",provider="",reason="user_unknown",source="http",type="bounce"} 1`, // no MX lookups in this harness
 		`bounced_suppressions_added_total{reason="user_unknown",scope_kind="global"} 1`,
 		`bounced_http_request_duration_seconds_bucket{code="201",method="POST",route="/v1/messages"`,
 		`bounced_db_pool_max_conns`,

@@ -35,7 +35,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) error {
 		sq.GroupBy = store.GroupNone
 	}
 	if !sq.GroupBy.Valid() {
-		return badRequest("group_by", "group_by must be none, domain, source, provider or reason")
+		return badRequest("group_by", "group_by must be none, domain, source, provider, reason or mailbox_provider")
 	}
 	if sq.Groups, err = groupsParam(r); err != nil {
 		return err

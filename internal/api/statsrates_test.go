@@ -87,6 +87,14 @@ func TestStatsRatesOverHTTP(t *testing.T) {
 			hour(hB) + " other.example 3/observed bounce=1 complaint=0",
 			hour(hC) + " y.example 5/observed bounce=1 complaint=0",
 		}},
+		// gmail.com by the built-in table; without MX lookups (this
+		// harness has none) every other domain is other.
+		{"&group_by=mailbox_provider", []string{
+			hour(hA) + " other 1/observed bounce=0 complaint=<nil>",
+			hour(hB) + " google 10/reported bounce=0.1 complaint=0",
+			hour(hB) + " other 3/observed bounce=1 complaint=0",
+			hour(hC) + " other 5/observed bounce=1 complaint=0",
+		}},
 	} {
 		var got []string
 		for _, row := range stats(tt.query) {

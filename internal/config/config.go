@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -33,6 +34,13 @@ const (
 	MaxRecipientsPerMessageDefault = 200
 	MailTrustDefault               = "any"
 	AdminKeyMinLen                 = 24
+	// MX lookups of recipient domains, for their mailbox providers
+	// (the defaults are internal/mxresolve's).
+	MXLookupDefault      = "on"
+	MXTimeoutDefault     = 2 * time.Second
+	MXCacheSizeDefault   = 100_000
+	MXCacheTTLDefault    = 24 * time.Hour
+	MXConcurrencyDefault = 4
 )
 
 // Config is everything bounced can be told.
@@ -75,6 +83,18 @@ type Config struct {
 	// MailTrust is any (every bounce received as mail may suppress) or
 	// sent (only one about a message reported through POST /v1/sent).
 	MailTrust string
+	// MXLookup is on (recipient domains' MX hosts are looked up to find
+	// their mailbox providers) or off (only the built-in table of the
+	// providers' own domains). MXResolver is the DNS server asked
+	// (host:port; empty: the system's). Each lookup takes at most
+	// MXTimeout, MXConcurrency run at once, and MXCacheSize domains are
+	// remembered for MXCacheTTL.
+	MXLookup      string
+	MXResolver    string
+	MXTimeout     time.Duration
+	MXCacheSize   int64
+	MXCacheTTL    time.Duration
+	MXConcurrency int64
 }
 
 // option binds one setting to its flag and environment variable.
@@ -107,6 +127,12 @@ func (c *Config) options() []option {
 		intOpt("max-recipients-per-message", "BOUNCED_MAX_RECIPIENTS_PER_MESSAGE", "most recipients recorded from one bounce message; the rest are one parse error", &c.MaxRecipientsPerMessage),
 		strOpt("mail-trust", "BOUNCED_MAIL_TRUST", "bounce mail that may suppress: any, or sent (only about a message reported through /v1/sent)", &c.MailTrust),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
+		strOpt("mx-lookup", "BOUNCED_MX_LOOKUP", "look recipient domains' MX hosts up to find their mailbox providers: on, or off (only the built-in table of providers' domains)", &c.MXLookup),
+		strOpt("mx-resolver", "BOUNCED_MX_RESOLVER", "DNS server (host:port) asked for MX records (empty: the system's)", &c.MXResolver),
+		durOpt("mx-timeout", "BOUNCED_MX_TIMEOUT", "longest one MX lookup may take", &c.MXTimeout),
+		intOpt("mx-cache-size", "BOUNCED_MX_CACHE_SIZE", "recipient domains whose mailbox provider is kept in memory", &c.MXCacheSize),
+		durOpt("mx-cache-ttl", "BOUNCED_MX_CACHE_TTL", "how long a domain's looked-up mailbox provider is kept (a failed lookup: 5m)", &c.MXCacheTTL),
+		intOpt("mx-concurrency", "BOUNCED_MX_CONCURRENCY", "most MX lookups in flight at once", &c.MXConcurrency),
 	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
 }
 
@@ -138,6 +164,11 @@ func New(webhooks ...WebhookProvider) Config {
 		MaxConnections:          MaxConnectionsDefault,
 		MaxRecipientsPerMessage: MaxRecipientsPerMessageDefault,
 		MailTrust:               MailTrustDefault,
+		MXLookup:                MXLookupDefault,
+		MXTimeout:               MXTimeoutDefault,
+		MXCacheSize:             MXCacheSizeDefault,
+		MXCacheTTL:              MXCacheTTLDefault,
+		MXConcurrency:           MXConcurrencyDefault,
 		Mailboxes:               defaultMailboxes(),
 		Webhooks:                defaultWebhooks(webhooks),
 		GroupCommit:             defaultGroupCommit(),
@@ -248,6 +279,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max-connections: %d is not between 1 and 1000000", c.MaxConnections)
 	case c.RetentionMonths < 0 || c.RetentionMonths > 1200:
 		return fmt.Errorf("config: retention-months: %d is not between 0 (keep everything) and 1200", c.RetentionMonths)
+	case c.MXLookup != "on" && c.MXLookup != "off":
+		return fmt.Errorf("config: mx-lookup: %q is not on or off", c.MXLookup)
+	case c.MXTimeout <= 0 || c.MXTimeout > time.Minute:
+		return fmt.Errorf("config: mx-timeout: %s is not between 0 and 1m", c.MXTimeout)
+	case c.MXCacheSize < 1 || c.MXCacheSize > 10_000_000:
+		return fmt.Errorf("config: mx-cache-size: %d is not between 1 and 10000000", c.MXCacheSize)
+	case c.MXCacheTTL < time.Minute:
+		return fmt.Errorf("config: mx-cache-ttl: %s is shorter than 1m", c.MXCacheTTL)
+	case c.MXConcurrency < 1 || c.MXConcurrency > 256:
+		return fmt.Errorf("config: mx-concurrency: %d is not between 1 and 256", c.MXConcurrency)
+	}
+	if c.MXResolver != "" {
+		if _, port, err := net.SplitHostPort(c.MXResolver); err != nil || port == "" {
+			return fmt.Errorf("config: mx-resolver: %q is not host:port", c.MXResolver)
+		}
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err

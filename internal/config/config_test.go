@@ -121,6 +121,21 @@ func TestLoad(t *testing.T) {
 		{"bad bool", nil, env("BOUNCED_WEBHOOK_SES_AUTO_CONFIRM", "maybe"), nil, "BOUNCED_WEBHOOK_SES_AUTO_CONFIRM"},
 		{"bad window", []string{"--webhook-timestamp-window", "0s"}, env(), nil, "webhook-timestamp-window"},
 		{"bad group commit", []string{"--group-commit-workers", "0"}, env(), nil, "group-commit-workers"},
+		{"mx defaults", nil, env(), func(c Config) bool {
+			return c.MXLookup == "on" && c.MXResolver == "" && c.MXTimeout == MXTimeoutDefault && c.MXCacheSize == MXCacheSizeDefault &&
+				c.MXCacheTTL == MXCacheTTLDefault && c.MXConcurrency == MXConcurrencyDefault
+		}, ""},
+		{"mx settings", []string{"--mx-resolver", "127.0.0.1:5353", "--mx-timeout", "500ms"}, env("BOUNCED_MX_LOOKUP", "off", "BOUNCED_MX_CACHE_SIZE", "10",
+			"BOUNCED_MX_CACHE_TTL", "1h", "BOUNCED_MX_CONCURRENCY", "2"), func(c Config) bool {
+			return c.MXLookup == "off" && c.MXResolver == "127.0.0.1:5353" && c.MXTimeout == 500*time.Millisecond && c.MXCacheSize == 10 &&
+				c.MXCacheTTL == time.Hour && c.MXConcurrency == 2
+		}, ""},
+		{"bad mx lookup", nil, env("BOUNCED_MX_LOOKUP", "maybe"), nil, "mx-lookup"},
+		{"mx resolver without port", []string{"--mx-resolver", "127.0.0.1"}, env(), nil, "mx-resolver"},
+		{"mx timeout too long", []string{"--mx-timeout", "1h"}, env(), nil, "mx-timeout"},
+		{"mx cache empty", []string{"--mx-cache-size", "0"}, env(), nil, "mx-cache-size"},
+		{"mx cache ttl too short", []string{"--mx-cache-ttl", "1s"}, env(), nil, "mx-cache-ttl"},
+		{"mx concurrency unbounded", []string{"--mx-concurrency", "100000"}, env(), nil, "mx-concurrency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bounced/bounced/internal/mailboxprovider"
 )
 
 var (
@@ -57,6 +59,12 @@ type Options struct {
 	// MaintenanceInterval is how often Run makes events partitions and
 	// applies the retention (MaintenanceIntervalDefault when 0).
 	MaintenanceInterval time.Duration
+	// MailboxProviderFunc names the mailbox provider of a recipient
+	// domain for the events metric, without waiting (mxresolve's Peek).
+	// Nil means no MX lookups run: the built-in table places the
+	// providers' own domains and every other domain is Other; else a
+	// domain no stored lookup places is Unknown in stats.
+	MailboxProviderFunc func(domain string) mailboxprovider.Provider
 }
 
 // DB is bounced's database.
@@ -75,6 +83,8 @@ type DB struct {
 	cleanupEvery  time.Duration
 	retention     int
 	maintainEvery time.Duration
+
+	mailboxProvider func(domain string) mailboxprovider.Provider
 }
 
 // Open connects to the database at url. It does not apply migrations; call
@@ -94,7 +104,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc, keys: newKeyCache(),
 		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault),
-		retention:    max(opts.RetentionMonths, 0), maintainEvery: cmp.Or(opts.MaintenanceInterval, MaintenanceIntervalDefault)}
+		retention:    max(opts.RetentionMonths, 0), maintainEvery: cmp.Or(opts.MaintenanceInterval, MaintenanceIntervalDefault),
+		mailboxProvider: opts.MailboxProviderFunc}
 	if opts.CheckCacheSize >= 0 {
 		db.cache = newCheckCache(cmp.Or(opts.CheckCacheSize, CheckCacheSizeDefault))
 	}

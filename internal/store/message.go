@@ -160,7 +160,7 @@ func (p *prepared) message(id int64, eventIDs []int64) Message {
 func (db *DB) countRecorded(in Input, res recorded) {
 	for _, ev := range res.events {
 		db.invalidate(parse.AddressKey(ev.Address))
-		db.metrics.countEvent(in.Source, in.Provider, ev)
+		db.metrics.countEvent(in.Source, in.Provider, db.mailboxProviderOf(ev.Address), ev)
 	}
 	for _, a := range res.added {
 		db.metrics.countAdded(string(a.reason), a.scope, 1)

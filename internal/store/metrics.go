@@ -28,8 +28,8 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, db *DB) (*metrics
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "events_total",
-			Help: "Events recorded from reports and webhooks, by type, class, reason, source and provider (the ESP or configured mailbox).",
-		}, []string{"type", "class", "reason", "source", "provider"}),
+			Help: "Events recorded from reports and webhooks, by type, class, reason, source, provider (the ESP or configured mailbox) and mailbox_provider (the recipient's: google, microsoft, yahoo..., other, unknown).",
+		}, []string{"type", "class", "reason", "source", "provider", "mailbox_provider"}),
 		suppressionsAdded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Name: "suppressions_added_total",
 			Help: "Addresses newly put on a suppression list, by reason and scope kind (global, tenant, list, stream, other).",
@@ -106,9 +106,10 @@ func providerLabel(p string) string {
 	return p
 }
 
-func (m *metrics) countEvent(source, provider string, ev parse.Event) {
+// countEvent counts ev; mailboxProvider is one of mailboxprovider.Known.
+func (m *metrics) countEvent(source, provider, mailboxProvider string, ev parse.Event) {
 	m.events.WithLabelValues(string(ev.Type), string(ev.Class), reasonLabel(ev.Reason), sourceLabel(source),
-		providerLabel(provider)).Inc()
+		providerLabel(provider), mailboxProvider).Inc()
 }
 
 func (m *metrics) countAdded(reason, scope string, n int) {

@@ -31,12 +31,16 @@ const (
 	GroupSource   StatsGroup = "source"
 	GroupProvider StatsGroup = "provider"
 	GroupReason   StatsGroup = "reason"
+	// GroupMailboxProvider breaks events down by the recipient domain's
+	// mailbox provider (google, microsoft, yahoo..., other, unknown; see
+	// internal/mailboxprovider), not the ingest source's provider.
+	GroupMailboxProvider StatsGroup = "mailbox_provider"
 )
 
 // Valid reports whether g is a known grouping.
 func (g StatsGroup) Valid() bool {
 	switch g {
-	case GroupNone, GroupDomain, GroupSource, GroupProvider, GroupReason:
+	case GroupNone, GroupDomain, GroupSource, GroupProvider, GroupReason, GroupMailboxProvider:
 		return true
 	}
 	return false
@@ -150,10 +154,10 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 	var sent []sentVolume
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		var err error
-		if counted, err = countEvents(ctx, tx, q); err != nil {
+		if counted, err = db.countEvents(ctx, tx, q); err != nil {
 			return err
 		}
-		sent, err = reportedVolume(ctx, tx, q)
+		sent, err = db.reportedVolume(ctx, tx, q)
 		return err
 	})
 	if err != nil {
@@ -165,12 +169,15 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 // statsKeyExpr is the column a grouping breaks events down by.
 func statsKeyExpr(g StatsGroup) string {
 	return map[StatsGroup]string{GroupNone: "''", GroupDomain: "domain", GroupSource: "source",
-		GroupProvider: "provider", GroupReason: "reason"}[g]
+		GroupProvider: "provider", GroupReason: "reason", GroupMailboxProvider: "domain"}[g]
 }
 
 // sentByGroup reports whether reported volume can be broken down as the
-// grouping asks: by domain or provider (otherwise a bucket has a total).
-func sentByGroup(g StatsGroup) bool { return g == GroupDomain || g == GroupProvider }
+// grouping asks: by domain, provider or the domain's mailbox provider
+// (otherwise a bucket has a total).
+func sentByGroup(g StatsGroup) bool {
+	return g == GroupDomain || g == GroupProvider || g == GroupMailboxProvider
+}
 
 // statsArgs are the arguments of the stats queries: bucket, since,
 // until, and the tenant when only one is counted ($4).
@@ -183,11 +190,12 @@ func statsArgs(q StatsQuery) ([]any, string) {
 }
 
 // countEvents counts the events of q by bucket and key: one row per
-// bucket and key, with the counters of StatsRow set.
-func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, error) {
+// bucket and key, with the counters of StatsRow set. By mailbox provider
+// it counts by domain first, then sums the domains of each provider.
+func (db *DB) countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, error) {
 	args, tenantCond := statsArgs(q)
-	rows, err := tx.Query(ctx, `
-		SELECT date_trunc($1, occurred_at, 'UTC'), `+statsKeyExpr(q.GroupBy)+`,
+	query := `
+		SELECT date_trunc($1, occurred_at, 'UTC'), ` + statsKeyExpr(q.GroupBy) + `,
 			count(*) FILTER (WHERE type = 'delivery'),
 			count(*) FILTER (WHERE type = 'bounce' AND class = 'hard'),
 			count(*) FILTER (WHERE type = 'bounce' AND class = 'soft'),
@@ -198,9 +206,13 @@ func countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, erro
 			count(*) FILTER (WHERE type = 'sent'),
 			count(*) FILTER (WHERE unverified)
 		FROM events
-		WHERE occurred_at >= $2 AND occurred_at < $3 AND `+tenantCond+`
+		WHERE occurred_at >= $2 AND occurred_at < $3 AND ` + tenantCond + `
 			AND type IN ('delivery', 'bounce', 'complaint', 'delay', 'auto_reply', 'sent')
-		GROUP BY 1, 2`, args...)
+		GROUP BY 1, 2`
+	if q.GroupBy == GroupMailboxProvider {
+		query, args = db.byMailboxProvider(query, 9, args)
+	}
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -224,23 +236,28 @@ type sentVolume struct {
 // reportedVolume sums the sent volume reported for q by bucket, and by
 // key where the grouping allows (see sentByGroup). Only volume reported
 // for the same group is a denominator: by domain (provider) the reports
-// that name that domain (provider); otherwise the reports that name
+// that name that domain (provider), by mailbox provider the reports that
+// name a domain of that mailbox provider; otherwise the reports that name
 // neither, totals of all mail, since a report for one domain counts none
 // of the other domains' mail whose events the row counts.
-func reportedVolume(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]sentVolume, error) {
+func (db *DB) reportedVolume(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]sentVolume, error) {
 	args, tenantCond := statsArgs(q)
 	sentKey := "''"
 	switch q.GroupBy {
-	case GroupDomain:
+	case GroupDomain, GroupMailboxProvider:
 		sentKey, tenantCond = statsKeyExpr(q.GroupBy), tenantCond+` AND domain <> ''`
 	case GroupProvider:
 		sentKey, tenantCond = statsKeyExpr(q.GroupBy), tenantCond+` AND provider <> ''`
 	default:
 		tenantCond += ` AND domain = '' AND provider = ''`
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT date_trunc($1, hour, 'UTC'), `+sentKey+`, sum(count)::bigint FROM sent_counts
-		WHERE hour >= $2 AND hour < $3 AND `+tenantCond+` GROUP BY 1, 2`, args...)
+	query := `
+		SELECT date_trunc($1, hour, 'UTC'), ` + sentKey + `, sum(count)::bigint FROM sent_counts
+		WHERE hour >= $2 AND hour < $3 AND ` + tenantCond + ` GROUP BY 1, 2`
+	if q.GroupBy == GroupMailboxProvider {
+		query, args = db.byMailboxProvider(query, 1, args)
+	}
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func TestFoldStatsRates(t *testing.T) {
 				sent = append(sent, sentVolume{b, key, rng.Int64N(10)})
 			}
 		}
-		for _, g := range []StatsGroup{GroupNone, GroupDomain, GroupReason} {
+		for _, g := range []StatsGroup{GroupNone, GroupDomain, GroupReason, GroupMailboxProvider} {
 			for _, r := range foldStats(StatsQuery{GroupBy: g, Groups: 2}, counted, sent) {
 				for _, rate := range []*float64{r.BounceRate, r.ComplaintRate} {
 					if rate != nil && (*rate < 0 || *rate > 1) {
