@@ -12,6 +12,7 @@ import (
 
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
+	"github.com/bounced/bounced/internal/store"
 )
 
 // Generic is bounced's own documented JSON shape, for any sender that can
@@ -92,6 +93,12 @@ type GenericEvent struct {
 	ID string `json:"id,omitempty"`
 	// OriginalMessageID is the Message-ID of the mail the event is about.
 	OriginalMessageID string `json:"original_message_id,omitempty"`
+	// Scope is the list the event belongs to ("list:news",
+	// "tenant:acme/list:news"), validated as every scope is; inside the
+	// tenant of the credentials when they are bound to one. Empty: the
+	// list of the message reported sent it names, else the credentials'
+	// tenant's own list, else global.
+	Scope string `json:"scope,omitempty"`
 }
 
 func (g *generic) decode(req *request) (*decoded, error) { return decodeGeneric(req.body, req.now) }
@@ -110,6 +117,9 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 			if _, err := parse.ParseStatus(e.Status); err != nil {
 				return nil, fmt.Errorf("event %d: status %q is not an enhanced status code such as 5.1.1", i, e.Status)
 			}
+		}
+		if err := store.CheckScope(e.Scope); err != nil {
+			return nil, fmt.Errorf("event %d: scope: %w", i, err)
 		}
 		var at time.Time
 		if e.OccurredAt != "" {
@@ -148,9 +158,14 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 		}
 		ev.OccurredAt = at
 		ev.OriginalMessageID = trimAngle(e.OriginalMessageID)
+		ev.Scope = e.Scope
 		ev.ProviderEventID = e.ID
 		if ev.ProviderEventID == "" {
-			ev.ProviderEventID = parse.ProviderKey(Generic, typ, parse.KeyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID)
+			parts := []string{Generic, typ, parse.KeyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID}
+			if e.Scope != "" {
+				parts = append(parts, e.Scope) // the same event on two lists is two events
+			}
+			ev.ProviderEventID = parse.ProviderKey(parts...)
 		}
 		d.add(typ, ev)
 	}
