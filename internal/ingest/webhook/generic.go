@@ -12,7 +12,6 @@ import (
 
 	"github.com/bounced/bounced/internal/config"
 	"github.com/bounced/bounced/internal/parse"
-	"github.com/bounced/bounced/internal/store"
 )
 
 // Generic is bounced's own documented JSON shape, for any sender that can
@@ -118,9 +117,6 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 				return nil, fmt.Errorf("event %d: status %q is not an enhanced status code such as 5.1.1", i, e.Status)
 			}
 		}
-		if err := store.CheckScope(e.Scope); err != nil {
-			return nil, fmt.Errorf("event %d: scope: %w", i, err)
-		}
 		var at time.Time
 		if e.OccurredAt != "" {
 			t, err := time.Parse(time.RFC3339Nano, e.OccurredAt)
@@ -158,7 +154,7 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 		}
 		ev.OccurredAt = at
 		ev.OriginalMessageID = trimAngle(e.OriginalMessageID)
-		ev.Scope = e.Scope
+		ev.Scope = e.Scope // validated, and placed in the tenant, by the receiver (attribute)
 		ev.ProviderEventID = e.ID
 		if ev.ProviderEventID == "" {
 			parts := []string{Generic, typ, parse.KeyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID}
