@@ -270,6 +270,9 @@ func (m Mailboxes) imapString() string {
 		}
 		fmt.Fprintf(&b, "%sHOST=%s\n%sPORT=%d\n%sTLS=%s\n%sUSER=%s\n%sPASSWORD=%s\n%sFOLDER=%s\n%sACTION=%s\n",
 			p, mb.Host, p, mb.Port, p, mb.TLS, p, mb.User, p, pw, p, mb.Folder, p, mb.Action)
+		if mb.Tenant != "" {
+			fmt.Fprintf(&b, "%sTENANT=%s\n", p, mb.Tenant)
+		}
 	}
 	return b.String()
 }

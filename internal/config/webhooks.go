@@ -148,13 +148,10 @@ func (w *Webhooks) options() []option {
 			opts = append(opts, w.settingOpt(p.Name, st))
 		}
 	}
-	if len(w.table) > 0 {
-		opts = append(opts, option{flag: "webhook-tenants", env: "BOUNCED_WEBHOOK_TENANTS", secret: true,
-			usage: `webhook credentials bound to tenants, JSON: {"TENANT": {"PROVIDER": {"SETTING": ["value", ...]}}}; BOUNCED_WEBHOOK_TENANTS_FILE reads it from a file`,
-			set:   w.setTenants,
-			get:   func() string { return w.tenantsJSON }})
-	}
-	return opts
+	return append(opts, option{flag: "webhook-tenants", env: "BOUNCED_WEBHOOK_TENANTS", secret: true,
+		usage: `webhook credentials bound to tenants, JSON: {"TENANT": {"PROVIDER": {"SETTING": ["value", ...]}}}; BOUNCED_WEBHOOK_TENANTS_FILE reads it from a file`,
+		set:   w.setTenants,
+		get:   func() string { return w.tenantsJSON }})
 }
 
 // setTenants reads BOUNCED_WEBHOOK_TENANTS: by tenant, by provider, each

@@ -271,6 +271,20 @@ func (r *Receiver) Configured() []string {
 	return out
 }
 
+// Tenants lists, by provider, the tenants with credentials bound to
+// them, for providers that have any.
+func (r *Receiver) Tenants() map[string][]string {
+	out := map[string][]string{}
+	for name, bs := range r.providers {
+		for _, b := range bs {
+			if b.tenant != "" {
+				out[name] = append(out[name], b.tenant)
+			}
+		}
+	}
+	return out
+}
+
 // Receive reads one webhook request for provider from body (which the
 // caller caps), verifies and decodes it and records it. It answers:
 //   - store.ErrNotFound for a provider that is not configured;
