@@ -128,13 +128,19 @@ func printEnabled(w io.Writer, cfg config.Config) {
 		row("retention", "keep everything")
 	}
 	var hooks []string
+	var bound map[string][]string
 	if r, err := webhook.New(cfg.Webhooks, nil, webhook.Options{}); err == nil {
-		hooks = r.Configured()
+		hooks, bound = r.Configured(), r.Tenants()
 	}
 	if len(hooks) == 0 {
 		row("webhooks", "none (every /v1/webhooks/ route answers 404)")
 	} else {
 		row("webhooks", "%s", strings.Join(hooks, ", "))
+	}
+	for _, name := range hooks {
+		if ts := bound[name]; len(ts) > 0 {
+			row("webhook "+name, "credentials bound to tenants %s", strings.Join(ts, ", "))
+		}
 	}
 	mc := cfg.Mailboxes
 	for _, mb := range mc.IMAP {

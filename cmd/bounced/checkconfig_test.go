@@ -69,6 +69,12 @@ func TestCheckConfigCommand(t *testing.T) {
 			shows: []string{"ok    database: PostgreSQL", "(current)", "ok    events partitions", "ok    api keys: required",
 				"ok    webhooks: keys read for brevo, generic, mailgun, mailjet, mandrill, postal, postmark, resend, sendgrid, ses, sparkpost", "messages waiting in new/", "1 messages waiting",
 				"ok    smtp listen", "ok    lmtp socket", "admin key set", "prefix bounces", "no problems found"}},
+		{name: "webhook credentials bound to a tenant", edit: func(m map[string]string) {
+			m["BOUNCED_WEBHOOK_TENANTS"] = `{"acme": {"generic": {"secrets": ["a-secret-of-acme"]}}}`
+		}, shows: []string{"credentials bound to tenants acme", "no problems found"}},
+		{name: "a webhook credential bound twice", edit: func(m map[string]string) {
+			m["BOUNCED_WEBHOOK_TENANTS"] = `{"acme": {"generic": {"secrets": ["s1"]}}, "globex": {"generic": {"secrets": ["s1"]}}}`
+		}, fails: []string{"bind each credential once"}},
 		{name: "invalid configuration", edit: func(m map[string]string) { m["BOUNCED_AUTH"] = "maybe" },
 			fails: []string{`configuration: config: auth: "maybe" is not auto, on or off`}},
 		{name: "database down", edit: func(m map[string]string) {

@@ -64,7 +64,7 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: logger, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
-		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
+		Trust: ingest.Trust(cfg.MailTrust), Sent: db, Lookup: db})
 	if err != nil {
 		return err
 	}

@@ -72,9 +72,17 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 		}
 		runners = append(runners, m)
 	}
+	maildirTenants, err := mc.MaildirTenantMap()
+	if err != nil {
+		return nil, err
+	}
+	smtpTenants, err := mc.SMTPTenantMap()
+	if err != nil {
+		return nil, err
+	}
 	for _, path := range mc.Maildirs {
 		w, err := ingest.NewMaildir(ingest.MaildirConfig{
-			Path: path, Action: ingest.MaildirAction(mc.MaildirAction), MoveTo: mc.MaildirMoveTo,
+			Path: path, Tenant: maildirTenants[path], Action: ingest.MaildirAction(mc.MaildirAction), MoveTo: mc.MaildirMoveTo,
 			PollInterval: mc.MaildirPollInterval, MaxMessageBytes: cfg.MaxBodyBytes,
 			UnhealthyAfter: mc.UnhealthyAfter, VERP: verp,
 		}, ingest.MaildirDeps{Ingester: guarded, Logger: logger, Metrics: metrics})
@@ -86,7 +94,7 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 	var receivers []*ingest.Receiver
 	if mc.SMTPListen != "" || mc.LMTPSocket != "" {
 		rcfg := ingest.SMTPConfig{
-			Hostname: mc.SMTPHostname, Domains: mc.SMTPDomains, Addresses: mc.SMTPAddresses,
+			Hostname: mc.SMTPHostname, Domains: mc.SMTPDomains, Addresses: mc.SMTPAddresses, Tenants: smtpTenants,
 			MaxMessageBytes: mc.SMTPMaxMessageBytes, MaxRecipients: int(mc.SMTPMaxRecipients),
 			MaxConnections: int(mc.SMTPMaxConnections), ReadTimeout: mc.SMTPTimeout, WriteTimeout: mc.SMTPTimeout,
 			UnhealthyAfter: mc.UnhealthyAfter, VERP: verp,
@@ -154,7 +162,7 @@ func startMailboxes(ctx context.Context, cfg config.Config, db *store.DB, mail *
 func imapConfig(cfg config.Config, mb config.IMAPMailbox) (ingest.IMAPConfig, error) {
 	mc := cfg.Mailboxes
 	icfg := ingest.IMAPConfig{
-		Name: mb.Name, Host: mb.Host, Port: mb.Port, TLS: ingest.TLSMode(mb.TLS), AllowPlain: mb.AllowPlain,
+		Name: mb.Name, Tenant: mb.Tenant, Host: mb.Host, Port: mb.Port, TLS: ingest.TLSMode(mb.TLS), AllowPlain: mb.AllowPlain,
 		User: mb.User, Password: mb.Password, Folder: mb.Folder, Action: ingest.Action(mb.Action),
 		MoveTo: mb.MoveTo, Keyword: mb.Keyword, PollInterval: mb.PollInterval, DisableIdle: !mb.Idle,
 		IdleTimeout: mb.IdleTimeout, MaxMessageBytes: cfg.MaxBodyBytes, LeaseTTL: mc.LeaseTTL,

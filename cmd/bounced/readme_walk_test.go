@@ -228,7 +228,7 @@ export -p | grep -E '^declare -x [A-Za-z_][A-Za-z0-9_]*=' | grep -vE '^declare -
 func knownSetting(t *testing.T) func(string) bool {
 	t.Helper()
 	names := knownSettings(t)
-	imap := regexp.MustCompile(`^BOUNCED_IMAP_[A-Z0-9_]+_(HOST|PORT|TLS|TLS_CA_FILE|ALLOW_PLAIN|USER|PASSWORD|PASSWORD_FILE|FOLDER|ACTION|MOVE_TO|KEYWORD|IDLE|POLL_INTERVAL|IDLE_TIMEOUT)$`)
+	imap := regexp.MustCompile(`^BOUNCED_IMAP_[A-Z0-9_]+_(HOST|PORT|TLS|TLS_CA_FILE|ALLOW_PLAIN|USER|PASSWORD|PASSWORD_FILE|FOLDER|ACTION|MOVE_TO|KEYWORD|IDLE|POLL_INTERVAL|IDLE_TIMEOUT|TENANT)$`)
 	return func(name string) bool {
 		return names[name] || name == "DATABASE_URL" || name == "BOUNCED_IMAP_MAILBOXES" || imap.MatchString(name)
 	}

@@ -220,7 +220,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer group.Close()
 	mail, err := ingest.NewMail(group, ingest.MailOptions{Logger: logger, Registerer: reg, MaxRecipients: int(cfg.MaxRecipientsPerMessage),
-		Trust: ingest.Trust(cfg.MailTrust), Sent: db})
+		Trust: ingest.Trust(cfg.MailTrust), Sent: db, Lookup: db})
 	if err != nil {
 		return err
 	}

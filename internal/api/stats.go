@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -122,6 +123,9 @@ type sentMessage struct {
 	MessageID string     `json:"message_id"`
 	Recipient string     `json:"recipient,omitempty"`
 	At        *time.Time `json:"at,omitempty"`
+	// Scope is the list the message went to, inside the key's tenant:
+	// bounces and complaints about it are recorded there.
+	Scope string `json:"scope,omitempty"`
 }
 
 type sentRequest struct {
@@ -153,7 +157,7 @@ func (s *Server) postSent(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Items) > store.CheckMax:
 		return &TooManyItemsError{Param: "items", Limit: store.CheckMax}
 	}
-	msgs, err := s.sentMessages(req.Messages)
+	msgs, err := s.sentMessages(who(r), req.Messages)
 	if err != nil {
 		return err
 	}
@@ -197,7 +201,7 @@ func (s *Server) postSent(w http.ResponseWriter, r *http.Request) error {
 }
 
 // sentMessages validates the messages of a sent report.
-func (s *Server) sentMessages(in []sentMessage) ([]store.SentMessage, error) {
+func (s *Server) sentMessages(p principal, in []sentMessage) ([]store.SentMessage, error) {
 	if len(in) > store.CheckMax {
 		return nil, &TooManyItemsError{Param: "messages", Limit: store.CheckMax}
 	}
@@ -210,6 +214,16 @@ func (s *Server) sentMessages(in []sentMessage) ([]store.SentMessage, error) {
 			return nil, badRequest(param+".message_id", "message_id must be a Message-ID or VERP token of 1 to 998 characters")
 		}
 		out[i] = store.SentMessage{MessageID: id, At: now}
+		if m.Scope != "" {
+			q, err := store.QualifyScope(p.tenant, m.Scope)
+			if errors.Is(err, store.ErrBadScope) {
+				return nil, badRequest(param+".scope", "%s", strings.TrimPrefix(err.Error(), "store: bad scope: "))
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[i].Scope = q
+		}
 		if m.At != nil {
 			if m.At.After(now.Add(time.Hour)) {
 				return nil, badRequest(param+".at", "at is in the future")

@@ -19,8 +19,10 @@ import (
 
 // BenchmarkWebhook posts signed webhooks to the real server over loopback
 // HTTP, recording through the group committer into PostgreSQL with fsync
-// on: single-event generic requests and SendGrid batches of 500. Each
-// iteration is one request, acknowledged only after its commit.
+// on: single-event generic requests, the same naming the Message-ID of a
+// message reported sent (one attribution lookup each), and SendGrid
+// batches of 500. Each iteration is one request, acknowledged only after
+// its commit.
 func BenchmarkWebhook(b *testing.B) {
 	kit, err := webhooktest.New()
 	if err != nil {
@@ -50,19 +52,38 @@ func BenchmarkWebhook(b *testing.B) {
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var seq atomic.Int64
+	// Messages reported sent, for the attributed shape to find.
+	for i := range 50 {
+		msgs := make([]store.SentMessage, 1000)
+		for j := range msgs {
+			msgs[j] = store.SentMessage{MessageID: fmt.Sprintf("<m%d@bench.example>", i*1000+j), Scope: "tenant:acme/list:news"}
+		}
+		if err := db.RecordSentMessages(ctx, "acme", msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, shape := range []struct {
 		provider string
 		events   int
-	}{{webhook.Generic, 1}, {webhook.SendGrid, 500}} {
-		b.Run(fmt.Sprintf("%s/events=%d", shape.provider, shape.events), func(b *testing.B) {
+		attrib   bool
+	}{{webhook.Generic, 1, false}, {webhook.Generic, 1, true}, {webhook.SendGrid, 500, false}} {
+		name := fmt.Sprintf("%s/events=%d", shape.provider, shape.events)
+		if shape.attrib {
+			name += "/attributed"
+		}
+		b.Run(name, func(b *testing.B) {
 			b.SetParallelism(32) // 32 requests in flight per core
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					n := seq.Add(1)
 					var body []byte
-					if shape.events == 1 {
+					switch {
+					case shape.attrib:
+						body = fmt.Appendf(nil, `{"recipient":"bench%d@example.com","status":"5.1.1","diagnostic":"550 5.1.1 unknown","id":"bench-%d","original_message_id":"<m%d@bench.example>"}`,
+							n%50000, n, n%50000)
+					case shape.events == 1:
 						body = fmt.Appendf(nil, `{"recipient":"bench%d@example.com","status":"5.1.1","diagnostic":"550 5.1.1 unknown","id":"bench-%d"}`, n%50000, n)
-					} else {
+					default:
 						var buf bytes.Buffer
 						buf.WriteByte('[')
 						for j := range shape.events {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,16 +33,21 @@ type Mailboxes struct {
 	IMAPNames []string
 	IMAP      []IMAPMailbox
 	// Maildirs to watch (paths, comma-separated in the variable).
-	Maildirs            []string
+	Maildirs []string
+	// MaildirTenants binds Maildirs to tenants: PATH=TENANT entries.
+	MaildirTenants      []string
 	MaildirAction       string
 	MaildirMoveTo       string
 	MaildirPollInterval time.Duration
 
-	SMTPListen          string // host:port; empty: no SMTP receiver
-	LMTPSocket          string // unix socket path; empty: no LMTP receiver
-	LMTPSocketMode      string // octal
-	SMTPDomains         []string
-	SMTPAddresses       []string
+	SMTPListen     string // host:port; empty: no SMTP receiver
+	LMTPSocket     string // unix socket path; empty: no LMTP receiver
+	LMTPSocketMode string // octal
+	SMTPDomains    []string
+	SMTPAddresses  []string
+	// SMTPTenants binds recipient domains or addresses of the SMTP/LMTP
+	// receiver to tenants: DOMAIN=TENANT or ADDRESS=TENANT entries.
+	SMTPTenants         []string
 	SMTPHostname        string
 	SMTPMaxMessageBytes int64
 	SMTPMaxRecipients   int64
@@ -79,6 +85,9 @@ type IMAPMailbox struct {
 	PollInterval time.Duration
 	Idle         bool
 	IdleTimeout  time.Duration
+	// Tenant binds the mailbox to a tenant: its events are recorded in
+	// that tenant's scopes only. Empty for none.
+	Tenant string
 }
 
 func defaultMailboxes() Mailboxes {
@@ -100,6 +109,7 @@ func (m *Mailboxes) options() []option {
 	return []option{
 		listOpt("imap-mailboxes", "BOUNCED_IMAP_MAILBOXES", "IMAP mailbox names; each is set with BOUNCED_IMAP_<NAME>_HOST, _USER, _PASSWORD(_FILE), ...", &m.IMAPNames),
 		listOpt("maildir", "BOUNCED_MAILDIR", "Maildir paths to watch", &m.Maildirs),
+		listOpt("maildir-tenants", "BOUNCED_MAILDIR_TENANTS", "PATH=TENANT: the events of the Maildir at PATH belong to TENANT", &m.MaildirTenants),
 		strOpt("maildir-action", "BOUNCED_MAILDIR_ACTION", "after commit: seen (new/ to cur/), move (to a Maildir++ folder) or delete", &m.MaildirAction),
 		strOpt("maildir-move-to", "BOUNCED_MAILDIR_MOVE_TO", "Maildir++ folder for the move action (default Processed)", &m.MaildirMoveTo),
 		durOpt("maildir-poll-interval", "BOUNCED_MAILDIR_POLL_INTERVAL", "rescan interval besides file notifications (default 30s)", &m.MaildirPollInterval),
@@ -108,6 +118,7 @@ func (m *Mailboxes) options() []option {
 		strOpt("lmtp-socket-mode", "BOUNCED_LMTP_SOCKET_MODE", "permissions of the LMTP socket (octal)", &m.LMTPSocketMode),
 		listOpt("smtp-domains", "BOUNCED_SMTP_DOMAINS", "domains the SMTP/LMTP receiver accepts mail for", &m.SMTPDomains),
 		listOpt("smtp-addresses", "BOUNCED_SMTP_ADDRESSES", "single addresses the SMTP/LMTP receiver accepts mail for", &m.SMTPAddresses),
+		listOpt("smtp-tenants", "BOUNCED_SMTP_TENANTS", "DOMAIN=TENANT or ADDRESS=TENANT: bounces received for that domain or address belong to TENANT", &m.SMTPTenants),
 		strOpt("smtp-hostname", "BOUNCED_SMTP_HOSTNAME", "name in the SMTP greeting (default: the host name)", &m.SMTPHostname),
 		intOpt("smtp-max-message-bytes", "BOUNCED_SMTP_MAX_MESSAGE_BYTES", "largest message accepted by SMTP/LMTP", &m.SMTPMaxMessageBytes),
 		intOpt("smtp-max-recipients", "BOUNCED_SMTP_MAX_RECIPIENTS", "recipients accepted per message", &m.SMTPMaxRecipients),
@@ -154,6 +165,7 @@ func (m *Mailboxes) loadIMAP(getenv func(string) string) error {
 			strOpt("", p+"ACTION", "", &mb.Action),
 			strOpt("", p+"MOVE_TO", "", &mb.MoveTo),
 			strOpt("", p+"KEYWORD", "", &mb.Keyword),
+			strOpt("", p+"TENANT", "", &mb.Tenant),
 			durOpt("", p+"POLL_INTERVAL", "", &mb.PollInterval),
 			durOpt("", p+"IDLE_TIMEOUT", "", &mb.IdleTimeout),
 			intPtrOpt(p+"PORT", &mb.Port),
@@ -196,6 +208,8 @@ func (m Mailboxes) validate() error {
 			return fmt.Errorf("config: %sPORT: %d is not a TCP port", p, mb.Port)
 		case mb.PollInterval < 0 || mb.IdleTimeout < 0:
 			return fmt.Errorf("config: %sPOLL_INTERVAL and IDLE_TIMEOUT must not be negative", p)
+		case mb.Tenant != "" && !ValidTenant(mb.Tenant):
+			return fmt.Errorf("config: %sTENANT: %q is not a tenant name (1-63 of a-z 0-9 . _ -)", p, mb.Tenant)
 		}
 	}
 	switch m.MaildirAction {
@@ -205,6 +219,12 @@ func (m Mailboxes) validate() error {
 	}
 	if (m.SMTPListen != "" || m.LMTPSocket != "") && len(m.SMTPDomains) == 0 && len(m.SMTPAddresses) == 0 {
 		return errors.New("config: smtp-domains: the SMTP/LMTP receiver needs the domains (or smtp-addresses) it accepts mail for")
+	}
+	if _, err := m.MaildirTenantMap(); err != nil {
+		return err
+	}
+	if _, err := m.SMTPTenantMap(); err != nil {
+		return err
 	}
 	if (m.SMTPTLSCertFile == "") != (m.SMTPTLSKeyFile == "") {
 		return errors.New("config: smtp-tls-cert-file and smtp-tls-key-file go together")
@@ -250,6 +270,9 @@ func (m Mailboxes) imapString() string {
 		}
 		fmt.Fprintf(&b, "%sHOST=%s\n%sPORT=%d\n%sTLS=%s\n%sUSER=%s\n%sPASSWORD=%s\n%sFOLDER=%s\n%sACTION=%s\n",
 			p, mb.Host, p, mb.Port, p, mb.TLS, p, mb.User, p, pw, p, mb.Folder, p, mb.Action)
+		if mb.Tenant != "" {
+			fmt.Fprintf(&b, "%sTENANT=%s\n", p, mb.Tenant)
+		}
 	}
 	return b.String()
 }
@@ -292,4 +315,77 @@ func boolOpt(env string, p *bool) option {
 			return nil
 		},
 		get: func() string { return strconv.FormatBool(*p) }}
+}
+
+var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidTenant reports whether t can name a tenant: 1 to 63 of a-z, 0-9,
+// '.', '_' and '-', starting with a letter or digit (as store.ValidTenant).
+func ValidTenant(t string) bool { return tenantName.MatchString(t) }
+
+// bindings reads KEY=TENANT entries (the last '=' separates them) into a
+// map, refusing a bad tenant, an empty or repeated key.
+func bindings(setting string, entries []string, key func(string) string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, e := range entries {
+		i := strings.LastIndexByte(e, '=')
+		if i < 0 {
+			return nil, fmt.Errorf("config: %s: %q is not KEY=TENANT", setting, e)
+		}
+		k, t := key(strings.TrimSpace(e[:i])), strings.TrimSpace(e[i+1:])
+		switch {
+		case k == "":
+			return nil, fmt.Errorf("config: %s: %q names nothing before =", setting, e)
+		case !ValidTenant(t):
+			return nil, fmt.Errorf("config: %s: %q is not a tenant name (1-63 of a-z 0-9 . _ -)", setting, t)
+		case out[k] != "":
+			return nil, fmt.Errorf("config: %s: %q is bound twice", setting, k)
+		}
+		out[k] = t
+	}
+	return out, nil
+}
+
+// MaildirTenantMap returns MaildirTenants by path; every path must be one
+// of Maildirs.
+func (m Mailboxes) MaildirTenantMap() (map[string]string, error) {
+	out, err := bindings("maildir-tenants", m.MaildirTenants, func(s string) string { return s })
+	if err != nil {
+		return nil, err
+	}
+	for path := range out {
+		if !slices.Contains(m.Maildirs, path) {
+			return nil, fmt.Errorf("config: maildir-tenants: %q is not one of the Maildirs (maildir)", path)
+		}
+	}
+	return out, nil
+}
+
+// SMTPTenantMap returns SMTPTenants by lower-cased domain or address;
+// each must be one the receiver accepts mail for (smtp-domains,
+// smtp-addresses, or an address at one of the domains).
+func (m Mailboxes) SMTPTenantMap() (map[string]string, error) {
+	out, err := bindings("smtp-tenants", m.SMTPTenants, strings.ToLower)
+	if err != nil {
+		return nil, err
+	}
+	accepted := func(k string) bool {
+		for _, d := range m.SMTPDomains {
+			if strings.EqualFold(d, k) || strings.HasSuffix(k, "@"+strings.ToLower(d)) {
+				return true
+			}
+		}
+		for _, a := range m.SMTPAddresses {
+			if strings.EqualFold(a, k) {
+				return true
+			}
+		}
+		return false
+	}
+	for k := range out {
+		if !accepted(k) {
+			return nil, fmt.Errorf("config: smtp-tenants: %q is not a domain or address the receiver accepts (smtp-domains, smtp-addresses)", k)
+		}
+	}
+	return out, nil
 }

@@ -80,6 +80,22 @@ func TestLoadMailboxes(t *testing.T) {
 		{"bad socket mode", nil, env("BOUNCED_LMTP_SOCKET_MODE", "rw"), nil, "lmtp-socket-mode"},
 		{"bad verp separator", nil, env("BOUNCED_VERP_SEPARATOR", "="), nil, "verp-separator"},
 		{"tiny lease", nil, env("BOUNCED_MAILBOX_LEASE_TTL", "10ms"), nil, "lease-ttl"},
+		{"imap tenant", nil, with("BOUNCED_IMAP_B_TENANT", "acme"), func(m Mailboxes) bool { return m.IMAP[0].Tenant == "acme" }, ""},
+		{"bad imap tenant", nil, with("BOUNCED_IMAP_B_TENANT", "Acme Inc"), nil, "BOUNCED_IMAP_B_TENANT"},
+		{"maildir tenants", nil, env("BOUNCED_MAILDIR", "/m/a,/m/b", "BOUNCED_MAILDIR_TENANTS", "/m/a=acme"), func(m Mailboxes) bool {
+			got, err := m.MaildirTenantMap()
+			return err == nil && len(got) == 1 && got["/m/a"] == "acme"
+		}, ""},
+		{"maildir tenant of an unwatched path", nil, env("BOUNCED_MAILDIR", "/m/a", "BOUNCED_MAILDIR_TENANTS", "/m/c=acme"), nil, "not one of the Maildirs"},
+		{"maildir bound twice", nil, env("BOUNCED_MAILDIR", "/m/a", "BOUNCED_MAILDIR_TENANTS", "/m/a=acme,/m/a=globex"), nil, "bound twice"},
+		{"smtp tenants", nil, env("BOUNCED_SMTP_LISTEN", ":25", "BOUNCED_SMTP_DOMAINS", "b.acme.example,b.example.net",
+			"BOUNCED_SMTP_TENANTS", "B.acme.example=acme,bounces@b.example.net=globex"), func(m Mailboxes) bool {
+			got, err := m.SMTPTenantMap()
+			return err == nil && len(got) == 2 && got["b.acme.example"] == "acme" && got["bounces@b.example.net"] == "globex"
+		}, ""},
+		{"smtp tenant of a domain not accepted", nil, env("BOUNCED_SMTP_LISTEN", ":25", "BOUNCED_SMTP_DOMAINS", "b.example.net",
+			"BOUNCED_SMTP_TENANTS", "other.example=acme"), nil, "smtp-tenants"},
+		{"smtp tenant without =", nil, env("BOUNCED_SMTP_TENANTS", "acme"), nil, "KEY=TENANT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

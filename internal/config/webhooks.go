@@ -1,8 +1,10 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +38,13 @@ type Webhooks struct {
 	TimestampWindow time.Duration
 	// Providers holds each provider's settings by provider name.
 	Providers map[string]ProviderSettings
+	// Tenants holds the credentials bound to tenants: by tenant, each
+	// provider's settings (read from BOUNCED_WEBHOOK_TENANTS, JSON). A
+	// request that verifies with a tenant's credentials is that tenant's:
+	// its events are recorded in the tenant's scopes only.
+	Tenants map[string]map[string]ProviderSettings
+	// tenantsJSON is Tenants as given, for printing (masked).
+	tenantsJSON string
 
 	// table is the providers whose settings were read (see Load).
 	table []WebhookProvider
@@ -68,7 +77,13 @@ type WebhookSetting struct {
 	// Default is the value when nothing sets it ("true" or "false" for a
 	// Bool setting).
 	Default []string
+	// Credential settings tell senders apart (every Secret setting is
+	// one): a value may be bound to one tenant, or to none, not to two.
+	Credential bool
 }
+
+// identifies reports whether a setting's values tell senders apart.
+func (st WebhookSetting) identifies() bool { return st.Secret || st.Credential }
 
 // ProviderSettings are one provider's settings by setting name: a list's
 // entries, or one "true" or "false".
@@ -133,7 +148,83 @@ func (w *Webhooks) options() []option {
 			opts = append(opts, w.settingOpt(p.Name, st))
 		}
 	}
-	return opts
+	return append(opts, option{flag: "webhook-tenants", env: "BOUNCED_WEBHOOK_TENANTS", secret: true,
+		usage: `webhook credentials bound to tenants, JSON: {"TENANT": {"PROVIDER": {"SETTING": ["value", ...]}}}; BOUNCED_WEBHOOK_TENANTS_FILE reads it from a file`,
+		set:   w.setTenants,
+		get:   func() string { return w.tenantsJSON }})
+}
+
+// setTenants reads BOUNCED_WEBHOOK_TENANTS: by tenant, by provider, each
+// setting's values (a string, a list of strings, or true/false for a
+// Bool setting). Settings a tenant does not give take their defaults.
+func (w *Webhooks) setTenants(v string) error {
+	w.tenantsJSON, w.Tenants = v, nil
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var raw map[string]map[string]map[string]json.RawMessage
+	dec := json.NewDecoder(strings.NewReader(v))
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf(`not JSON of the form {"TENANT": {"PROVIDER": {"SETTING": ["value"]}}}: %w`, err)
+	}
+	w.Tenants = map[string]map[string]ProviderSettings{}
+	for tenant, providers := range raw {
+		w.Tenants[tenant] = map[string]ProviderSettings{}
+		for provider, settings := range providers {
+			var decl *WebhookProvider
+			for i := range w.table {
+				if w.table[i].Name == provider {
+					decl = &w.table[i]
+				}
+			}
+			if decl == nil {
+				return fmt.Errorf("tenant %q: no webhook provider %q", tenant, provider)
+			}
+			s := ProviderSettings{}
+			for _, st := range decl.Settings {
+				if st.Default != nil {
+					s[st.Name] = slices.Clone(st.Default)
+				}
+			}
+			for name, value := range settings {
+				i := slices.IndexFunc(decl.Settings, func(st WebhookSetting) bool { return st.Name == name })
+				if i < 0 {
+					return fmt.Errorf("tenant %q: provider %s has no setting %q", tenant, provider, name)
+				}
+				vals, err := settingValues(decl.Settings[i], value)
+				if err != nil {
+					return fmt.Errorf("tenant %q: %s %s: %w", tenant, provider, name, err)
+				}
+				s[name] = vals
+			}
+			w.Tenants[tenant][provider] = s
+		}
+	}
+	return nil
+}
+
+// settingValues reads one setting's JSON value.
+func settingValues(st WebhookSetting, v json.RawMessage) ([]string, error) {
+	if st.Bool {
+		var b bool
+		if err := json.Unmarshal(v, &b); err != nil {
+			return nil, errors.New("must be true or false")
+		}
+		return []string{strconv.FormatBool(b)}, nil
+	}
+	var one string
+	if err := json.Unmarshal(v, &one); err == nil {
+		return splitList(one), nil
+	}
+	var list []string
+	if err := json.Unmarshal(v, &list); err != nil {
+		return nil, errors.New("must be a string or a list of strings")
+	}
+	var out []string
+	for _, e := range list {
+		out = append(out, splitList(e)...)
+	}
+	return out, nil
 }
 
 // settingOpt binds a provider's setting to its flag and variable.
@@ -185,24 +276,87 @@ func (w Webhooks) validate() error {
 		return errors.New("config: webhook-timestamp-window: must be positive")
 	}
 	for _, p := range w.table {
-		s := w.Providers[p.Name]
-		for _, st := range p.Settings {
-			if !st.UserPassword {
-				continue
-			}
-			for _, cred := range s.List(st.Name) {
-				if user, pass, ok := strings.Cut(cred, ":"); !ok || user == "" || pass == "" {
-					return fmt.Errorf("config: %s: every entry must be user:password", WebhookSettingFlag(p.Name, st.Name))
-				}
-			}
+		if err := checkProvider(p, w.Providers[p.Name]); err != nil {
+			return fmt.Errorf("config: %w", err)
 		}
-		if p.Check != nil {
-			if err := p.Check(s); err != nil {
-				return fmt.Errorf("config: %w", err)
+	}
+	return w.validateTenants()
+}
+
+// checkProvider validates one set of a provider's settings.
+func checkProvider(p WebhookProvider, s ProviderSettings) error {
+	for _, st := range p.Settings {
+		if !st.UserPassword {
+			continue
+		}
+		for _, cred := range s.List(st.Name) {
+			if user, pass, ok := strings.Cut(cred, ":"); !ok || user == "" || pass == "" {
+				return fmt.Errorf("%s: every entry must be user:password", WebhookSettingFlag(p.Name, st.Name))
 			}
 		}
 	}
+	if p.Check != nil {
+		return p.Check(s)
+	}
 	return nil
+}
+
+// validateTenants checks the credentials bound to tenants: tenant names,
+// each provider's settings as its own are checked, and no credential
+// bound twice (to two tenants, or to a tenant and to none), nor a
+// wildcard bound to a tenant: a request must verify with one binding
+// only, so that which tenant it belongs to is never a matter of order.
+func (w Webhooks) validateTenants() error {
+	for _, p := range w.table {
+		owner := map[string]string{} // "setting\x00value" -> tenant ("" for none)
+		claim := func(tenant string, s ProviderSettings) error {
+			for _, st := range p.Settings {
+				if !st.identifies() {
+					continue
+				}
+				for _, v := range s.List(st.Name) {
+					if tenant != "" && v == "*" {
+						return fmt.Errorf("config: webhook-tenants: tenant %q: %s %s: * is not a credential of one tenant", tenant, p.Name, st.Name)
+					}
+					k := st.Name + "\x00" + v
+					if prev, ok := owner[k]; ok {
+						return fmt.Errorf("config: webhook-tenants: a %s %s value is bound to %s and to %s; bind each credential once",
+							p.Name, st.Name, boundTo(prev), boundTo(tenant))
+					}
+					owner[k] = tenant
+				}
+			}
+			return nil
+		}
+		if err := claim("", w.Providers[p.Name]); err != nil {
+			return err
+		}
+		for _, tenant := range slices.Sorted(maps.Keys(w.Tenants)) {
+			s, ok := w.Tenants[tenant][p.Name]
+			if !ok {
+				continue
+			}
+			if err := checkProvider(p, s); err != nil {
+				return fmt.Errorf("config: webhook-tenants: tenant %q: %w", tenant, err)
+			}
+			if err := claim(tenant, s); err != nil {
+				return err
+			}
+		}
+	}
+	for tenant := range w.Tenants {
+		if !ValidTenant(tenant) {
+			return fmt.Errorf("config: webhook-tenants: %q is not a tenant name (1-63 of a-z 0-9 . _ -)", tenant)
+		}
+	}
+	return nil
+}
+
+func boundTo(t string) string {
+	if t == "" {
+		return "no tenant"
+	}
+	return "tenant " + strconv.Quote(t)
 }
 
 func (g GroupCommit) validate() error {

@@ -54,9 +54,12 @@ const (
 type IMAPConfig struct {
 	// Name identifies the mailbox in metrics, logs, leases and checkpoints.
 	Name string
-	Host string
-	Port int // 0: 993 with TLSImplicit, else 143
-	TLS  TLSMode
+	// Tenant binds the mailbox to a tenant ("" for none): its events are
+	// recorded in that tenant's scopes only.
+	Tenant string
+	Host   string
+	Port   int // 0: 993 with TLSImplicit, else 143
+	TLS    TLSMode
 	// AllowPlain permits TLSPlain to a host that is not loopback.
 	AllowPlain bool
 	// TLSConfig overrides the TLS client settings (a private CA, say).
@@ -545,7 +548,7 @@ func (m *IMAP) readBatch(ctx context.Context, c *imapclient.Client, cp *store.Ch
 			ingestErr = err
 			break
 		}
-		env := Envelope{Source: "imap", Provider: m.cfg.Name, VERP: m.cfg.VERP}
+		env := Envelope{Source: "imap", Provider: m.cfg.Name, VERP: m.cfg.VERP, Tenant: m.cfg.Tenant}
 		// Each message has its own time: a slow one cannot use up the
 		// others'. The message in hand is finished even when ctx ends.
 		msgCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)

@@ -60,6 +60,19 @@ type SentMatcher interface {
 
 var _ SentMatcher = (*store.DB)(nil)
 
+// SentLookup finds the messages reported sent (POST /v1/sent) that a
+// bounce names, to attribute its events to their tenant and list (see
+// store.SentRecords.ScopeFor); it returns store.ErrUnavailable when the
+// database is down.
+type SentLookup interface {
+	SentRecords(ctx context.Context, ids, addresses []string) (store.SentRecords, error)
+}
+
+var (
+	_ SentLookup = (*store.DB)(nil)
+	_ SentLookup = (*store.GroupCommitter)(nil)
+)
+
 // MailOptions are a Mail ingester's settings and dependencies; zero fields
 // take defaults.
 type MailOptions struct {
@@ -72,6 +85,9 @@ type MailOptions struct {
 	// Trust is TrustAny when empty; TrustSent needs Sent.
 	Trust Trust
 	Sent  SentMatcher
+	// Lookup attributes events to the tenant and list of the message
+	// reported sent they are about; nil attributes by the mailbox only.
+	Lookup SentLookup
 }
 
 // Mail ingests raw bounce messages.
@@ -82,6 +98,7 @@ type Mail struct {
 	maxRecipients int
 	trust         Trust
 	sent          SentMatcher
+	lookup        SentLookup
 	unverified    *prometheus.CounterVec
 	received      *prometheus.CounterVec
 	parsed        *prometheus.CounterVec
@@ -104,6 +121,7 @@ func NewMail(rec Recorder, opts MailOptions) (*Mail, error) {
 		maxRecipients: cmp.Or(max(opts.MaxRecipients, 0), MaxRecipientsDefault),
 		trust:         cmp.Or(opts.Trust, TrustAny),
 		sent:          opts.Sent,
+		lookup:        opts.Lookup,
 		unverified: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bounced", Subsystem: "ingest", Name: "unverified_total",
 			Help: "Events from mail that matched no message reported sent (BOUNCED_MAIL_TRUST=sent): recorded, not suppressing; by source.",
@@ -170,6 +188,9 @@ type Envelope struct {
 	// parse.Options.VERP): its recipient stands in when the report itself
 	// names none. The zero value is off.
 	VERP parse.VERP
+	// Tenant is the tenant the mailbox is bound to ("" for none): its
+	// events are recorded in that tenant's scopes only.
+	Tenant string
 }
 
 // withEnvelopeTo writes the VERP addresses among the envelope recipients
@@ -274,6 +295,9 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 	if err := m.verify(ctx, rep, in.Events); err != nil {
 		return store.Outcome{}, err
 	}
+	if err := m.attribute(ctx, env.Tenant, rep, in.Events); err != nil {
+		return store.Outcome{}, err
+	}
 	if capped != nil {
 		in.Error = capped.Error()
 		if perr != nil {
@@ -328,6 +352,62 @@ func (m *Mail) verify(ctx context.Context, rep *parse.Report, evs []parse.Event)
 	}
 	for i := range evs {
 		evs[i].Unverified = !sent[parse.AddressKey(evs[i].Address)]
+	}
+	return nil
+}
+
+// attribute sets each event's scope (see store.SentRecords.ScopeFor): the
+// mailbox's tenant bounds it, the message reported sent that the bounce
+// names (its VERP token for the recipient first, then its Message-IDs)
+// gives the tenant and list, and the returned message's List-Id the list.
+func (m *Mail) attribute(ctx context.Context, tenant string, rep *parse.Report, evs []parse.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	var mids []string
+	if rep.OriginalMessageID != "" {
+		mids = append(mids, rep.OriginalMessageID)
+	}
+	var listID string
+	if rep.Original != nil {
+		if rep.Original.MessageID != "" {
+			mids = append(mids, rep.Original.MessageID)
+		}
+		listID = rep.Original.ListID
+	}
+	// Each recipient's VERP token is its own: the address it was sent
+	// to names the message.
+	tokens := map[string]string{}
+	verps := rep.VERPs
+	if len(verps) == 0 && rep.VERP != nil {
+		verps = []parse.VERPMatch{*rep.VERP}
+	}
+	for _, v := range verps {
+		if k := parse.AddressKey(v.Recipient); v.Token != "" && tokens[k] == "" {
+			tokens[k] = v.Token
+		}
+	}
+	var recs store.SentRecords
+	if m.lookup != nil && (len(mids) > 0 || len(tokens) > 0) {
+		ids := slices.Clone(mids)
+		for _, t := range tokens {
+			ids = append(ids, t)
+		}
+		addrs := make([]string, len(evs))
+		for i, ev := range evs {
+			addrs[i] = ev.Address
+		}
+		var err error
+		if recs, err = m.lookup.SentRecords(ctx, ids, addrs); err != nil {
+			return err
+		}
+	}
+	for i := range evs {
+		a := store.Attribution{Tenant: tenant, IDs: mids, ListID: listID}
+		if t := tokens[parse.AddressKey(evs[i].Address)]; t != "" {
+			a.IDs = append([]string{t}, mids...)
+		}
+		evs[i].Scope = recs.ScopeFor(a, evs[i].Address)
 	}
 	return nil
 }

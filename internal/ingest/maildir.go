@@ -38,7 +38,10 @@ const (
 // MaildirConfig describes one watched Maildir.
 type MaildirConfig struct {
 	// Name labels the Maildir in metrics and logs; the path by default.
-	Name   string
+	Name string
+	// Tenant binds the Maildir to a tenant ("" for none): its events are
+	// recorded in that tenant's scopes only.
+	Tenant string
 	Path   string
 	Action MaildirAction
 	MoveTo string // MaildirMove's Maildir++ folder, without the leading dot
@@ -220,7 +223,7 @@ func (m *Maildir) deliver(ctx context.Context, name string) error {
 		m.logger.ErrorContext(ctx, "unreadable message left in new/", "file", name, "error", err)
 		return nil
 	}
-	env := Envelope{Source: "maildir", Provider: m.cfg.Name, VERP: m.cfg.VERP}
+	env := Envelope{Source: "maildir", Provider: m.cfg.Name, VERP: m.cfg.VERP, Tenant: m.cfg.Tenant}
 	// The file in hand is finished even when ctx ends meanwhile.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()

@@ -111,7 +111,7 @@ func newMail(t *testing.T) (*ingest.Mail, *store.DB, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t)})
+	mail, err := ingest.NewMail(db, ingest.MailOptions{Logger: dbtest.Logger(t), Lookup: db})
 	if err != nil {
 		t.Fatal(err)
 	}

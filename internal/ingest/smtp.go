@@ -44,8 +44,14 @@ type SMTPConfig struct {
 	Hostname string
 	// Domains and Addresses are what mail is accepted for; any other
 	// recipient is refused with 550 5.1.1. Nothing is ever relayed.
-	Domains         []string
-	Addresses       []string
+	Domains   []string
+	Addresses []string
+	// Tenants binds recipient addresses or domains (lower case) to
+	// tenants: a message's events are recorded in its recipients'
+	// tenant's scopes only. A transaction holds the recipients of one
+	// tenant (or of none); a recipient of another is told 451 4.5.3 and
+	// sent again in a transaction of its own.
+	Tenants         map[string]string
 	MaxMessageBytes int64
 	MaxRecipients   int
 	// MaxConnections caps concurrent connections; more are told 421.
@@ -230,19 +236,24 @@ var (
 		Message: "Temporary local problem, message not stored; try again later"}
 	errNoSuchUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 		Message: "No such mailbox here; this server accepts bounces for its own domains only"}
+	// errOtherTenant defers a recipient bound to another tenant than the
+	// transaction's first: the sending MTA retries it on its own.
+	errOtherTenant = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+		Message: "Recipient of another tenant; send it in a transaction of its own"}
 	errBadAddress = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 		Message: "Bad recipient address syntax"}
 )
 
 // session is one SMTP transaction at a time on one connection.
 type session struct {
-	r     *Receiver
-	from  string
-	rcpts []string
+	r      *Receiver
+	from   string
+	rcpts  []string
+	tenant string // of rcpts
 }
 
 func (s *session) Reset() {
-	s.from, s.rcpts = "", nil
+	s.from, s.rcpts, s.tenant = "", nil, ""
 }
 
 func (s *session) Logout() error { return nil }
@@ -263,8 +274,22 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.r.logger.Info("recipient refused", "domain", parse.AddressDomain(parse.AddressKey(addr)))
 		return errNoSuchUser
 	}
-	s.rcpts = append(s.rcpts, addr)
+	tenant := s.r.tenantOf(addr)
+	if len(s.rcpts) > 0 && tenant != s.tenant {
+		return errOtherTenant
+	}
+	s.rcpts, s.tenant = append(s.rcpts, addr), tenant
 	return nil
+}
+
+// tenantOf returns the tenant mail for addr (normalised) belongs to: its
+// address's binding, else its domain's, else none.
+func (r *Receiver) tenantOf(addr string) string {
+	key := parse.AddressKey(addr)
+	if t, ok := r.cfg.Tenants[key]; ok {
+		return t
+	}
+	return r.cfg.Tenants[parse.AddressDomain(key)]
 }
 
 func (s *session) Data(rd io.Reader) error {
@@ -287,6 +312,7 @@ func (s *session) Data(rd io.Reader) error {
 	raw = withEnvelopeTo(raw, s.r.cfg.VERP, s.rcpts)
 	env := Envelope{
 		Source: s.r.cfg.Name, Provider: s.r.cfg.Name, MailFrom: s.from, RcptTo: s.rcpts, VERP: s.r.cfg.VERP,
+		Tenant: s.tenant,
 	}
 	out, err := s.r.deps.Ingester.IngestEnvelope(ctx, env, raw)
 	if err != nil {

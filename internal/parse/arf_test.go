@@ -2,6 +2,7 @@ package parse
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -55,5 +56,21 @@ func TestFeedbackReports(t *testing.T) {
 				t.Errorf("Parse() source ip %q arrival %q", rep.Feedback.SourceIP, rep.ArrivalDate)
 			}
 		})
+	}
+}
+
+func TestFeedbackReportListID(t *testing.T) {
+	t.Parallel()
+	raw := []byte(strings.Replace(string(arfReport("abuse", "")), "Subject: Hi\n",
+		"Subject: Hi\nList-Id: =?utf-8?q?Caf=C3=A9_news?=\n <news.example.org>\n", 1))
+	rep, err := Parse(raw)
+	if err != nil {
+		t.Fatalf("Parse() error %v", err)
+	}
+	if rep.Original == nil || rep.Original.ListID != "Café news <news.example.org>" {
+		t.Fatalf("Parse() original %+v, want List-Id %q", rep.Original, "Café news <news.example.org>")
+	}
+	if rep, _ := Parse(arfReport("abuse", "")); rep.Original == nil || rep.Original.ListID != "" {
+		t.Errorf("Parse() without List-Id: original %+v, want no list id", rep.Original)
 	}
 }

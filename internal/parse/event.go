@@ -71,6 +71,11 @@ type Event struct {
 	// is recorded and counted, and never suppresses nor counts towards a
 	// soft-bounce threshold.
 	Unverified bool `json:"unverified,omitempty"`
+	// Scope is the suppression scope the event is attributed to, when
+	// the ingester knows one (a message reported sent, a credential or
+	// mailbox bound to a tenant, a scope the sender named); empty for the
+	// scope of its input. parse never sets it.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Events derives one event per recipient of rep that has a usable

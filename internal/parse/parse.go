@@ -341,6 +341,7 @@ func originalFrom(h header) *Original {
 		From:            h.text("From"),
 		To:              h.text("To"),
 		ListUnsubscribe: h.get("List-Unsubscribe"),
+		ListID:          h.text("List-Id"),
 	}
 	for _, f := range h {
 		if len(f.name) > 2 && (f.name[0] == 'X' || f.name[0] == 'x') && f.name[1] == '-' {

@@ -67,12 +67,15 @@ type Report struct {
 
 // Original is what the report returned of the message that bounced.
 type Original struct {
-	MessageID       string            `json:"message_id,omitempty"`
-	Subject         string            `json:"subject,omitempty"`
-	From            string            `json:"from,omitempty"`
-	To              string            `json:"to,omitempty"`
-	ListUnsubscribe string            `json:"list_unsubscribe,omitempty"`
-	XHeaders        map[string]string `json:"x_headers,omitempty"`
+	MessageID       string `json:"message_id,omitempty"`
+	Subject         string `json:"subject,omitempty"`
+	From            string `json:"from,omitempty"`
+	To              string `json:"to,omitempty"`
+	ListUnsubscribe string `json:"list_unsubscribe,omitempty"`
+	// ListID is the returned message's List-Id field (RFC 2919), which
+	// names the mailing list it was sent to.
+	ListID   string            `json:"list_id,omitempty"`
+	XHeaders map[string]string `json:"x_headers,omitempty"`
 }
 
 // Recipient is the outcome for one address.

@@ -54,9 +54,9 @@ type batchPlan struct {
 }
 
 // planBatch normalises the batch's events (an event without a usable
-// address is dropped, an unknown scope is global, a provider event id
-// seen earlier in the batch is a replay), decides each under the policy
-// and layers them.
+// address is dropped, an event's own scope wins over its input's, an
+// unknown scope is global, a provider event id seen earlier in the batch
+// is a replay), decides each under the policy and layers them.
 func planBatch(ps []*prepared, pol *Policy) *batchPlan {
 	p := &batchPlan{ps: ps, pol: pol, now: ps[0].received, writer: make([]bool, len(ps)), rawID: make([]int64, len(ps))}
 	first := map[[32]byte]bool{}
@@ -67,11 +67,17 @@ func planBatch(ps []*prepared, pol *Policy) *batchPlan {
 		}
 		first[in.sum], p.writer[i] = true, true
 		p.nRaw++
-		scope := in.in.Scope
-		if scope == "" || CheckScope(scope) != nil {
-			scope = GlobalScope
+		inScope := in.in.Scope
+		if inScope == "" || CheckScope(inScope) != nil {
+			inScope = GlobalScope
 		}
 		for _, ev := range in.in.Events {
+			// An event attributed to a scope of its own (see
+			// parse.Event.Scope) is recorded there.
+			scope := inScope
+			if ev.Scope != "" && CheckScope(ev.Scope) == nil {
+				scope = ev.Scope
+			}
 			if ev.OccurredAt.IsZero() {
 				ev.OccurredAt = in.received
 			}

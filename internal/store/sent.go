@@ -20,6 +20,11 @@ type SentMessage struct {
 	MessageID string
 	Recipient string // normalised; "" matches any recipient
 	At        time.Time
+	// Scope is the list the message was sent to: a scope of the tenant
+	// it is recorded in (see QualifyScope), or "" for the tenant's own
+	// list (global without a tenant). Bounces and complaints about the
+	// message are attributed to it (see SentRecords).
+	Scope string
 }
 
 // sentKey is the form message ids are compared in: without the angle
@@ -27,15 +32,29 @@ type SentMessage struct {
 func sentKey(id string) string { return messageKey(id) }
 
 // RecordSentMessages keeps msgs, in tenant, for SentMessageRetention, so
-// that bounces about them count as verified. Recording one again is a
-// no-op.
+// that bounces about them count as verified and are attributed to their
+// scope. Recording one again keeps the later time and the scope last
+// given. A scope outside tenant is ErrForbiddenScope, a malformed one
+// ErrBadScope.
 func (db *DB) RecordSentMessages(ctx context.Context, tenant string, msgs []SentMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	keys, addrs, ats := make([]string, len(msgs)), make([]string, len(msgs)), make([]time.Time, len(msgs))
+	scopes := make([]string, len(msgs))
 	now := db.now()
 	for i, m := range msgs {
+		if m.Scope != "" {
+			if err := CheckScope(m.Scope); err != nil {
+				return err
+			}
+			if TenantOf(m.Scope) != tenant {
+				return ErrForbiddenScope
+			}
+			if m.Scope != TenantScope(tenant) {
+				scopes[i] = m.Scope
+			}
+		}
 		keys[i] = sentKey(m.MessageID)
 		if m.Recipient != "" {
 			addrs[i] = parse.AddressKey(m.Recipient)
@@ -47,11 +66,12 @@ func (db *DB) RecordSentMessages(ctx context.Context, tenant string, msgs []Sent
 	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
-			INSERT INTO sent_messages (message_key, address_key, tenant, sent_at)
-			SELECT k, a, $4, t FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(k, a, t)
+			INSERT INTO sent_messages (message_key, address_key, tenant, sent_at, scope)
+			SELECT k, a, $4, t, sc FROM unnest($1::text[], $2::text[], $3::timestamptz[], $5::text[]) AS u(k, a, t, sc)
 			WHERE k <> ''
-			ON CONFLICT (message_key, address_key, tenant) DO UPDATE SET sent_at = greatest(sent_messages.sent_at, EXCLUDED.sent_at)`,
-			keys, addrs, ats, tenant)
+			ON CONFLICT (message_key, address_key, tenant) DO UPDATE
+				SET sent_at = greatest(sent_messages.sent_at, EXCLUDED.sent_at), scope = EXCLUDED.scope`,
+			keys, addrs, ats, tenant, scopes)
 		return err
 	})
 }

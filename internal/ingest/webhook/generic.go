@@ -92,6 +92,12 @@ type GenericEvent struct {
 	ID string `json:"id,omitempty"`
 	// OriginalMessageID is the Message-ID of the mail the event is about.
 	OriginalMessageID string `json:"original_message_id,omitempty"`
+	// Scope is the list the event belongs to ("list:news",
+	// "tenant:acme/list:news"), validated as every scope is; inside the
+	// tenant of the credentials when they are bound to one. Empty: the
+	// list of the message reported sent it names, else the credentials'
+	// tenant's own list, else global.
+	Scope string `json:"scope,omitempty"`
 }
 
 func (g *generic) decode(req *request) (*decoded, error) { return decodeGeneric(req.body, req.now) }
@@ -148,9 +154,14 @@ func decodeGeneric(body []byte, now time.Time) (*decoded, error) {
 		}
 		ev.OccurredAt = at
 		ev.OriginalMessageID = trimAngle(e.OriginalMessageID)
+		ev.Scope = e.Scope // validated, and placed in the tenant, by the receiver (attribute)
 		ev.ProviderEventID = e.ID
 		if ev.ProviderEventID == "" {
-			ev.ProviderEventID = parse.ProviderKey(Generic, typ, parse.KeyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID)
+			parts := []string{Generic, typ, parse.KeyAddress(e.Recipient), e.Status, e.ReplyCode, e.Diagnostic, e.OccurredAt, e.OriginalMessageID}
+			if e.Scope != "" {
+				parts = append(parts, e.Scope) // the same event on two lists is two events
+			}
+			ev.ProviderEventID = parse.ProviderKey(parts...)
 		}
 		d.add(typ, ev)
 	}

@@ -23,7 +23,7 @@ func init() {
 	register(spec{
 		name: Postal,
 		settings: []config.WebhookSetting{
-			{Name: "public-keys", Usage: "Postal servers' signing public keys (base64 DER or PEM)"},
+			{Name: "public-keys", Usage: "Postal servers' signing public keys (base64 DER or PEM)", Credential: true},
 		},
 		build: func(b *builder) (provider, error) {
 			keys := b.settings.List("public-keys")

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +51,17 @@ type SubscriptionKeeper interface {
 	ForgetSubscription(ctx context.Context, provider, topic string) error
 }
 
+// SentLookup finds the messages reported sent (POST /v1/sent) that
+// events name, to attribute them to their tenant and list (see
+// store.SentRecords.ScopeFor); it returns store.ErrUnavailable when the
+// database is down. A Recorder that is one is used as one.
+type SentLookup interface {
+	SentRecords(ctx context.Context, ids, addresses []string) (store.SentRecords, error)
+}
+
 var (
+	_ SentLookup         = (*store.DB)(nil)
+	_ SentLookup         = (*store.GroupCommitter)(nil)
 	_ Recorder           = (*store.DB)(nil)
 	_ Recorder           = (*store.GroupCommitter)(nil)
 	_ NonceClaimer       = (*store.DB)(nil)
@@ -70,8 +82,12 @@ type Options struct {
 
 // Receiver verifies, decodes and stores webhook requests.
 type Receiver struct {
-	providers map[string]provider
+	// providers holds each configured provider's bindings: one per
+	// tenant with credentials of its own, then the unbound one, in the
+	// order a request is verified against them.
+	providers map[string][]binding
 	rec       Recorder
+	lookup    SentLookup
 	logger    *slog.Logger
 	now       func() time.Time
 	metrics   metrics
@@ -149,6 +165,13 @@ func clipType(t string) string {
 	return t
 }
 
+// binding is a provider built from the credentials of one tenant ("" for
+// the credentials bound to none).
+type binding struct {
+	tenant string
+	p      provider
+}
+
 // provider is one ESP's authentication and payload format.
 type provider interface {
 	// verify authenticates req; it returns a *RejectError when it cannot.
@@ -174,12 +197,16 @@ type Summary struct {
 	Unknown  int            `json:"unknown"`
 	// Unaddressed counts events without a usable recipient address.
 	Unaddressed int `json:"unaddressed"`
+	// Tenant is the tenant whose credentials the request verified with,
+	// when they are bound to one.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // New builds a receiver for every provider cfg has credentials for. A nil
 // rec makes a receiver that only checks cfg.
 func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
-	r := &Receiver{providers: map[string]provider{}, rec: rec, logger: opts.Logger, now: opts.NowFunc}
+	r := &Receiver{providers: map[string][]binding{}, rec: rec, logger: opts.Logger, now: opts.NowFunc}
+	r.lookup, _ = rec.(SentLookup)
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
@@ -196,13 +223,31 @@ func New(cfg config.Webhooks, rec Recorder, opts Options) (*Receiver, error) {
 	keeper, _ := rec.(SubscriptionKeeper)
 	var errs []error
 	for _, name := range Providers() {
-		p, err := registry[name].build(&builder{settings: cfg.Providers[name], window: window, client: client, logger: r.logger,
-			recording: rec != nil, nonces: nonces, subscriptions: keeper})
+		build := func(settings config.ProviderSettings) (provider, error) {
+			return registry[name].build(&builder{settings: settings, window: window, client: client, logger: r.logger,
+				recording: rec != nil, nonces: nonces, subscriptions: keeper})
+		}
+		for _, tenant := range slices.Sorted(maps.Keys(cfg.Tenants)) {
+			settings, ok := cfg.Tenants[tenant][name]
+			if !ok {
+				continue
+			}
+			p, err := build(settings)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("webhook: tenant %q: %s: %w", tenant, name, err))
+			case p == nil:
+				errs = append(errs, fmt.Errorf("webhook: tenant %q: %s: no credentials", tenant, name))
+			default:
+				r.providers[name] = append(r.providers[name], binding{tenant: tenant, p: p})
+			}
+		}
+		p, err := build(cfg.Providers[name])
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("webhook: %s: %w", name, err))
 		case p != nil:
-			r.providers[name] = p
+			r.providers[name] = append(r.providers[name], binding{p: p})
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -226,6 +271,20 @@ func (r *Receiver) Configured() []string {
 	return out
 }
 
+// Tenants lists, by provider, the tenants with credentials bound to
+// them, for providers that have any.
+func (r *Receiver) Tenants() map[string][]string {
+	out := map[string][]string{}
+	for name, bs := range r.providers {
+		for _, b := range bs {
+			if b.tenant != "" {
+				out[name] = append(out[name], b.tenant)
+			}
+		}
+	}
+	return out
+}
+
 // Receive reads one webhook request for provider from body (which the
 // caller caps), verifies and decodes it and records it. It answers:
 //   - store.ErrNotFound for a provider that is not configured;
@@ -239,8 +298,8 @@ func (r *Receiver) Configured() []string {
 // A verified payload that cannot be decoded is stored with parse status
 // failed and returned without error; the caller reports it.
 func (r *Receiver) Receive(ctx context.Context, providerName string, header http.Header, body io.Reader) (store.Outcome, error) {
-	p := r.providers[providerName]
-	if p == nil {
+	bindings := r.providers[providerName]
+	if len(bindings) == 0 {
 		return store.Outcome{}, fmt.Errorf("webhook: provider %q: %w", providerName, store.ErrNotFound)
 	}
 	raw, err := io.ReadAll(body)
@@ -252,7 +311,8 @@ func (r *Receiver) Receive(ctx context.Context, providerName string, header http
 		return store.Outcome{}, err
 	}
 	req := &request{header: header, body: raw, now: r.now()}
-	if err := p.verify(ctx, req); err != nil {
+	b, err := verifyBinding(ctx, bindings, req)
+	if err != nil {
 		var rej *RejectError
 		if errors.As(err, &rej) {
 			r.reject(providerName, rej.Reason)
@@ -260,8 +320,16 @@ func (r *Receiver) Receive(ctx context.Context, providerName string, header http
 		}
 		return store.Outcome{}, err
 	}
+	p := b.p
 	in := store.Input{Source: "webhook", Provider: providerName, ContentType: contentType(header), Raw: raw}
 	d, derr := decodeSafely(p, req)
+	if derr == nil {
+		derr = r.attribute(ctx, b.tenant, d)
+		if errors.Is(derr, store.ErrUnavailable) {
+			r.metrics.requests.WithLabelValues(providerName, "unavailable").Inc()
+			return store.Outcome{}, derr
+		}
+	}
 	if derr != nil {
 		in.Status, in.Error = store.ParseFailed, derr.Error()
 	} else {
@@ -272,7 +340,8 @@ func (r *Receiver) Receive(ctx context.Context, providerName string, header http
 			}
 		}
 		in.Status, in.Kind, in.Events = store.ParseParsed, d.kind, d.events
-		in.Result = Summary{Provider: providerName, Kind: d.kind, Events: len(d.events), Types: d.types, Ignored: d.ignored, Unknown: d.unknown, Unaddressed: d.unaddressed}
+		in.Result = Summary{Provider: providerName, Kind: d.kind, Events: len(d.events), Types: d.types, Ignored: d.ignored, Unknown: d.unknown,
+			Unaddressed: d.unaddressed, Tenant: b.tenant}
 	}
 	out, err := r.rec.Record(ctx, in)
 	if err != nil {
@@ -294,6 +363,63 @@ func (r *Receiver) Receive(ctx context.Context, providerName string, header http
 		r.count(providerName, d)
 	}
 	return out, nil
+}
+
+// verifyBinding authenticates req with each binding in turn and returns
+// the first it verifies with. Credentials are bound once (config checks
+// it), so at most one can verify; tenants' bindings come first all the
+// same, so were two ever to verify, the narrower would win. A request
+// none verifies gets the last binding's refusal (the unbound one's, when
+// there is one); an error that is not a refusal (the database is down)
+// ends the search.
+func verifyBinding(ctx context.Context, bindings []binding, req *request) (binding, error) {
+	var err error
+	for _, b := range bindings {
+		if err = b.p.verify(ctx, req); err == nil {
+			return b, nil
+		}
+		var rej *RejectError
+		if !errors.As(err, &rej) {
+			return binding{}, err
+		}
+	}
+	return binding{}, err
+}
+
+// attribute places each event in its scope (store.SentRecords.ScopeFor):
+// inside the tenant the credentials are bound to, in the scope the sender
+// named (the generic webhook's scope), else in the tenant and list of the
+// message reported sent the event names by its Message-ID. A named scope
+// that the tenant may not use is an error: the request is stored, not
+// read, and answered 422.
+func (r *Receiver) attribute(ctx context.Context, tenant string, d *decoded) error {
+	var ids, addrs []string
+	for _, ev := range d.events {
+		if ev.OriginalMessageID != "" && ev.Scope == "" {
+			ids, addrs = append(ids, ev.OriginalMessageID), append(addrs, ev.Address)
+		}
+	}
+	var recs store.SentRecords
+	if r.lookup != nil && len(ids) > 0 {
+		var err error
+		if recs, err = r.lookup.SentRecords(ctx, ids, addrs); err != nil {
+			return err
+		}
+	}
+	for i, ev := range d.events {
+		a := store.Attribution{Tenant: tenant}
+		if ev.Scope != "" {
+			q, err := store.QualifyScope(tenant, ev.Scope)
+			if err != nil {
+				return fmt.Errorf("event %d: scope %q: %w", i, ev.Scope, err)
+			}
+			a.Scope = q
+		} else if ev.OriginalMessageID != "" {
+			a.IDs = []string{ev.OriginalMessageID}
+		}
+		d.events[i].Scope = recs.ScopeFor(a, ev.Address)
+	}
+	return nil
 }
 
 // decodeSafely turns a decoder panic into an error: a payload must never

@@ -42,7 +42,7 @@ func init() {
 	register(spec{
 		name: SES,
 		settings: []config.WebhookSetting{
-			{Name: "topic-arns", Usage: "SNS topic ARNs accepted on /v1/webhooks/ses (* for any)"},
+			{Name: "topic-arns", Usage: "SNS topic ARNs accepted on /v1/webhooks/ses (* for any)", Credential: true},
 			{Name: "cert-hosts", Usage: "hosts SNS signing certificates may come from (* is one DNS label)", Default: config.SNSCertHostsDefault},
 			{Name: "auto-confirm", Usage: "confirm SNS subscriptions by fetching their SubscribeURL", Bool: true, Default: []string{"true"}},
 		},
