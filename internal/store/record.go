@@ -199,9 +199,13 @@ func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan, also []s
 	// the tables (a fresh table has none, and then looks small enough to
 	// scan whole, row after row of the batch).
 	b.Queue("SET LOCAL enable_seqscan = off")
+	// The subscriptions a change is delivered to are read whole (a few
+	// rows, no index): at the cost of a disabled scan, which must not
+	// make the planner compile the statement (JIT takes a second).
+	b.Queue("SET LOCAL jit = off")
 	b.Queue(insertInputsSQL, plan.inputArgs()...)
 	if err := sendRound(ctx, conn, b, func(br pgx.BatchResults) error {
-		for range 2 { // BEGIN, SET LOCAL
+		for range 3 { // BEGIN, SET LOCAL ×2
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -525,8 +529,9 @@ const (
 // suppressSQL puts a layer's entries on their lists, or merges them into
 // the entries there (suppressMergeSQL), and returns each entry's event
 // and whether it newly suppressed its address (inserted, or brought back
-// from an expired entry). A change that alters what a check answers
-// notifies the other replicas' caches.
+// from an expired entry); each address newly suppressed is a change
+// (changesSQL). A change that alters what a check answers notifies the
+// other replicas' caches.
 var suppressSQL = `
 		WITH n AS (
 			SELECT sc AS scope, a AS address, k AS address_key, d AS domain, re AS reason, cl AS class, st AS status,
@@ -541,7 +546,7 @@ var suppressSQL = `
 		), upd AS (
 			UPDATE suppressions s SET ` + suppressMergeSQL + `
 			FROM n WHERE n.known AND ` + keyIs("n.address_key") + ` AND s.scope = n.scope
-			RETURNING s.address_key, s.last_event_id,
+			RETURNING s.address_key, s.scope, s.last_event_id,
 				coalesce(s.first_event_id = s.last_event_id, false) AS added,
 				coalesce(s.state_event_id = s.last_event_id, false) AS changed
 		), ins AS (
@@ -553,9 +558,15 @@ var suppressSQL = `
 				note, created_at
 			FROM n WHERE NOT n.known
 			ORDER BY address_key, scope
-			RETURNING address_key, last_event_id, true AS added, true AS changed
+			RETURNING address_key, scope, last_event_id, true AS added, true AS changed
 		), done AS (
 			SELECT * FROM upd UNION ALL SELECT * FROM ins
-		)
+		), addition AS (
+			SELECT 'suppression_added' AS type, n.scope, n.address, n.reason, n.class, n.status, n.reply_code, n.source,
+				n.provider, n.last_event_id AS event_id, n.created_by AS actor, n.note, n.expires_at,
+				n.first_seen_at AS occurred_at
+			FROM done JOIN n ON n.address_key = done.address_key AND n.scope = done.scope
+			WHERE done.added
+		), ` + changesSQL("addition", "$17") + `
 		SELECT last_event_id, added FROM done,
 			LATERAL (SELECT CASE WHEN done.changed THEN pg_notify('` + channelSuppressions + `', done.address_key) END) x`
