@@ -17,10 +17,11 @@ import (
 
 const statsText = `Prints what GET /v1/stats answers, as a table: per hour or day (UTC),
 optionally per domain, provider, source or reason, the messages sent
-(reported on POST /v1/sent, else every delivery, acceptance and failure
-seen),
+(reported on POST /v1/sent for the row's own group, else every delivery,
+acceptance and failure of the group seen),
 deliveries, bounces (hard, soft, sender-side), complaints, delays and the
-bounce and complaint rates. It reads the database directly; beside a
+bounce and complaint rates ("-" where the sent count cannot be their
+denominator). It reads the database directly; beside a
 running bounced serve on the private PostgreSQL, it uses that server.
 `
 
@@ -161,16 +162,15 @@ func printStats(w io.Writer, q store.StatsQuery, rows []store.StatsRow) {
 	if q.GroupBy == store.GroupNone && len(rows) > 1 {
 		fmt.Fprintf(tw, "total\t%d\t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", total.Sent, total.Delivered, total.Bounced,
 			total.Hard, total.Soft, total.Sender, total.Complaints, total.Delays,
-			percent(ratio(total.Bounced, total.Sent)), percent(ratio(total.Complaints, total.Sent)))
+			percent(store.Rate(total.Bounced, total.Sent)), percent(store.Rate(total.Complaints, total.Sent)))
 	}
 	tw.Flush()
 }
 
-func ratio(n, d int64) float64 {
-	if d == 0 {
-		return 0
+// percent prints a rate, or "-" where there is none (no denominator).
+func percent(f *float64) string {
+	if f == nil {
+		return "-"
 	}
-	return float64(n) / float64(d)
+	return strconv.FormatFloat(*f*100, 'f', 2, 64) + "%"
 }
-
-func percent(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" }

@@ -71,9 +71,11 @@ var accessRules = map[string]access{
 	"GET /v1/recipients/{email}":        {scope: store.KeyEventsRead},
 	"POST /v1/recipients/{email}/reset": {scope: store.KeySuppressionsWrite},
 	"GET /v1/stats":                     {scope: store.KeyEventsRead},
+	"GET /v1/sender-health":             {scope: store.KeyEventsRead},
 	"POST /v1/sent":                     {scope: store.KeyEventsWrite},
 	"GET /v1/policy":                    {},
 	"PUT /v1/policy":                    {scope: store.KeyPolicyWrite, global: true},
+	"PATCH /v1/policy":                  {scope: store.KeyPolicyWrite, global: true},
 }
 
 func accessFor(method, pattern string) access {

@@ -77,8 +77,8 @@ func TestAuthModes(t *testing.T) {
 	problemOf(t, on.doAs("", "GET", "/v1/suppressions", "", nil, false), 401)
 	cfg := newHarness(t, api.Options{AdminKey: adminKey})
 	problemOf(t, cfg.doAs("", "GET", "/v1/suppressions", "", nil, false), 401)
-	if r := cfg.doAs(adminKey, "PUT", "/v1/policy", "application/json", []byte(`{"soft_threshold":4}`), true); r.status != 200 {
-		t.Errorf("PUT /v1/policy with the configured admin key = %d %s", r.status, r.body)
+	if r := cfg.doAs(adminKey, "PATCH", "/v1/policy", "application/merge-patch+json", []byte(`{"soft_threshold":4}`), true, "If-Match", `"0"`); r.status != 200 {
+		t.Errorf("PATCH /v1/policy with the configured admin key = %d %s", r.status, r.body)
 	}
 	var p store.Policy
 	cfg.doAs(adminKey, "GET", "/v1/policy", "", nil, true).json(t, &p)
@@ -141,6 +141,7 @@ func TestTenantIsolation(t *testing.T) {
 		{"b cannot delete the global entry", b, "DELETE", "/v1/suppressions/global@example.com?scope=global", 404},
 		{"b cannot read raw messages", b, "GET", "/v1/messages/1", 403},
 		{"b cannot change the global policy", b, "PUT", "/v1/policy", 403},
+		{"b cannot patch the global policy", b, "PATCH", "/v1/policy", 403},
 		{"b cannot see a's recipient state", b, "GET", "/v1/recipients/shared@example.com?tenant=a", 403},
 		{"b sees nothing of the address", b, "GET", "/v1/recipients/shared@example.com", 404},
 		{"b cannot read a's stats", b, "GET", "/v1/stats?tenant=a", 403},

@@ -22,7 +22,23 @@ var (
 	ErrBodyTooLarge         = errors.New("api: request body too large")
 	ErrMethodNotAllowed     = errors.New("api: method not allowed")
 	ErrWebhookNotConfigured = errors.New("api: webhook provider not configured")
+	// ErrPreconditionRequired is an edit that says not which version it
+	// edits (no If-Match, no version).
+	ErrPreconditionRequired = errors.New("api: precondition required")
 )
+
+// PreconditionFailedError is an edit of a version that is no longer the
+// stored one; Param names what carried it (If-Match or version).
+type PreconditionFailedError struct{ Param string }
+
+func (e *PreconditionFailedError) Error() string { return "api: precondition failed: " + e.Param }
+
+// MissingFieldsError is a document that lacks required fields.
+type MissingFieldsError struct{ Fields []string }
+
+func (e *MissingFieldsError) Error() string {
+	return "api: missing fields: " + strings.Join(e.Fields, ", ")
+}
 
 // unsupportedMediaType is the MediaTypeError of a route that takes the
 // accepted media types.
@@ -93,6 +109,8 @@ type problem struct {
 	// Extension members.
 	Param string `json:"param,omitempty"`
 	RawID int64  `json:"raw_id,omitempty"`
+	// Fields lists every missing field of a 422.
+	Fields []string `json:"fields,omitempty"`
 }
 
 func problemType(slug string) string { return "urn:bounced:problem:" + slug }
@@ -109,6 +127,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooMany *TooManyItemsError
 	var policyErr *store.PolicyError
 	var notReady *NotReadyError
+	var precondition *PreconditionFailedError
+	var missing *MissingFieldsError
 	var refusal webhookRefusal
 	switch {
 	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrBadKey):
@@ -132,9 +152,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = fmt.Sprintf("at most %d items per request; split the request", tooMany.Limit)
 	case errors.As(err, &policyErr):
 		p.Status, p.Type, p.Title, p.Detail, p.Param = http.StatusBadRequest, problemType("bad-request"), "Bad request", policyErr.Detail, policyErr.Field
-	case errors.Is(err, store.ErrVersionMismatch):
-		p.Status, p.Type, p.Title = http.StatusConflict, problemType("version-mismatch"), "Version mismatch"
+	case errors.As(err, &precondition), errors.Is(err, store.ErrVersionMismatch):
+		p.Status, p.Type, p.Title = http.StatusPreconditionFailed, problemType("version-mismatch"), "Version mismatch"
 		p.Detail, p.Param = "the policy changed since you read it; GET it again and reapply your change", "version"
+		if precondition != nil {
+			p.Param = precondition.Param
+		}
+	case errors.Is(err, ErrPreconditionRequired):
+		p.Status, p.Type, p.Title = http.StatusPreconditionRequired, problemType("precondition-required"), "Precondition required"
+		p.Detail, p.Param = "send If-Match with the ETag GET answered (or the version you read in the body), so that an edit never overwrites another unseen", "If-Match"
+	case errors.As(err, &missing):
+		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, problemType("missing-fields"), "Missing fields"
+		p.Detail = "PUT replaces the whole document: send every field (missing: " + strings.Join(missing.Fields, ", ") +
+			"), or PATCH with application/merge-patch+json to change some"
+		p.Param, p.Fields = missing.Fields[0], missing.Fields
 	case errors.Is(err, store.ErrBadFilter), errors.Is(err, store.ErrBadStats), errors.Is(err, store.ErrBadScope):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, problemType("bad-request"), "Bad request", storeDetail(err)
 	case errors.As(err, &bad):

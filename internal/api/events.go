@@ -34,10 +34,36 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("type", "unknown event type %q", v)
 		}
 	}
+	if v := q.Get("class"); v != "" {
+		f.Class = parse.Class(v)
+		switch f.Class {
+		case parse.ClassHard, parse.ClassSoft, parse.ClassSender, parse.ClassComplaint, parse.ClassNone:
+		default:
+			return badRequest("class", "class must be hard, soft, sender, complaint or none")
+		}
+	}
+	if v := q.Get("reason"); v != "" {
+		f.Reason = parse.Reason(v)
+		if !store.ValidSuppressionReason(f.Reason) {
+			return badRequest("reason", "unknown reason %s", quoteValue(v))
+		}
+	}
+	total, err := totalParam(r)
+	if err != nil {
+		return err
+	}
 	items, next, err := s.deps.Events.ListEvents(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newPage(items, next))
+	p := newPage(items, next)
+	if total {
+		n, err := s.deps.Events.CountEvents(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		p.Total = &n
+	}
+	writePage(w, r, p)
 	return nil
 }

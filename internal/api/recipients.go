@@ -49,6 +49,10 @@ func (s *Server) getRecipient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	total, err := totalParam(r)
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	v := recipientView{Email: email, Tenant: tenant, Suppressions: []store.Suppression{}}
 	state, err := s.deps.Recipients.GetTenantRecipient(ctx, tenant, email)
@@ -99,8 +103,10 @@ func (s *Server) getRecipient(w http.ResponseWriter, r *http.Request) error {
 	if v.State != nil {
 		v.SoftWindow.Count = v.State.SoftCount
 	}
-	hist, next, err := s.deps.Events.ListEvents(ctx, store.EventFilter{Address: email, Tenant: tenant, OnlyTenant: true,
-		Cursor: r.URL.Query().Get("cursor"), Limit: limit})
+	histFilter := store.EventFilter{Address: email, Tenant: tenant, OnlyTenant: true}
+	pageFilter := histFilter
+	pageFilter.Cursor, pageFilter.Limit = r.URL.Query().Get("cursor"), limit
+	hist, next, err := s.deps.Events.ListEvents(ctx, pageFilter)
 	if err != nil {
 		return err
 	}
@@ -108,6 +114,15 @@ func (s *Server) getRecipient(w http.ResponseWriter, r *http.Request) error {
 	if v.State == nil && !v.Suppressed && len(hist) == 0 {
 		return ErrNotFound
 	}
+	if total {
+		n, err := s.deps.Events.CountEvents(ctx, histFilter)
+		if err != nil {
+			return err
+		}
+		v.History.Total = &n
+	}
+	// The next page of the history is this view with the next cursor.
+	setNextLink(w, r, next)
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }

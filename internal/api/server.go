@@ -43,10 +43,11 @@ type SuppressionStore interface {
 	DeleteSuppression(ctx context.Context, email, scope, actor, note string) (store.Suppression, error)
 }
 
-// EventLister lists events; it returns store.ErrBadCursor for a cursor it
-// did not issue.
+// EventLister lists and counts events; ListEvents returns
+// store.ErrBadCursor for a cursor it did not issue.
 type EventLister interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, string, error)
+	CountEvents(ctx context.Context, f store.EventFilter) (int64, error)
 }
 
 // BulkSuppressions checks, adds and removes many addresses at once.
@@ -73,16 +74,17 @@ type RecipientStore interface {
 }
 
 // StatsStore counts events and records sent volume and sent messages;
-// Stats returns store.ErrBadStats for a malformed query.
+// Stats and SenderHealth return store.ErrBadStats for a malformed query.
 type StatsStore interface {
 	Stats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
+	SenderHealth(ctx context.Context, q store.SenderHealthQuery) (store.SenderHealth, error)
 	RecordSent(ctx context.Context, tenant, reportID string, counts []store.SentCount) (bool, error)
 	RecordSentMessages(ctx context.Context, tenant string, msgs []store.SentMessage) error
 }
 
 // PolicyStore reads and replaces the suppression policy. Put returns a
 // *store.PolicyError for an invalid policy and store.ErrVersionMismatch
-// when the caller edited an older version.
+// when the caller edited another version than the stored one.
 type PolicyStore interface {
 	GetPolicy(ctx context.Context) (store.Policy, error)
 	PutPolicy(ctx context.Context, p store.Policy, actor string) (store.Policy, error)
@@ -101,6 +103,7 @@ type KeyStore interface {
 // issue.
 type QuarantineLister interface {
 	ListQuarantinedMail(ctx context.Context, cursor string, limit int) ([]store.QuarantinedMail, string, error)
+	CountQuarantinedMail(ctx context.Context) (int64, error)
 }
 
 // Pinger checks the database answers.
@@ -236,9 +239,11 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/recipients/{email}", s.getRecipient},
 		{"POST", "/v1/recipients/{email}/reset", s.resetRecipient},
 		{"GET", "/v1/stats", s.getStats},
+		{"GET", "/v1/sender-health", s.getSenderHealth},
 		{"POST", "/v1/sent", s.postSent},
 		{"GET", "/v1/policy", s.getPolicy},
 		{"PUT", "/v1/policy", s.putPolicy},
+		{"PATCH", "/v1/policy", s.patchPolicy},
 		{"GET", "/v1/codes", s.listCodes},
 		{"GET", "/v1/codes/{code}", s.getCode},
 	}
@@ -319,7 +324,11 @@ func New(deps Deps, opts Options) (*Server, error) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 	for _, rt := range s.routes() {
-		r.Method(rt.method, rt.pattern, s.authorize(accessFor(rt.method, rt.pattern), s.handler(rt.handle)))
+		handle := rt.handle
+		if names, ok := queryParams[rt.method+" "+rt.pattern]; ok {
+			handle = knownParams(names, handle)
+		}
+		r.Method(rt.method, rt.pattern, s.authorize(accessFor(rt.method, rt.pattern), s.handler(handle)))
 	}
 	s.router = r
 	return s, nil

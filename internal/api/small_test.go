@@ -256,6 +256,7 @@ func TestUnsupportedMediaTypeNamesTheRoutesTypes(t *testing.T) {
 		{"POST", "/v1/suppressions", "application/json", "message/rfc822"},
 		{"POST", "/v1/suppressions/check", "application/json", "message/rfc822"},
 		{"PUT", "/v1/policy", "application/json", "message/rfc822"},
+		{"PATCH", "/v1/policy", "application/merge-patch+json", "message/rfc822"},
 		{"POST", "/v1/sent", "application/json", "message/rfc822"},
 		{"POST", "/v1/suppressions/import", "text/csv", "message/rfc822"},
 		{"POST", "/v1/messages", "message/rfc822", "application/json"},

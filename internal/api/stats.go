@@ -27,12 +27,8 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) error {
 	if sq.Tenant, sq.OnlyTenant, err = who(r).tenantFilter(r); err != nil {
 		return err
 	}
-	sq.Bucket = store.StatsBucket(q.Get("bucket"))
-	if sq.Bucket == "" {
-		sq.Bucket = store.BucketHour
-	}
-	if sq.Bucket != store.BucketHour && sq.Bucket != store.BucketDay {
-		return badRequest("bucket", "bucket must be hour or day")
+	if sq.Bucket, err = bucketParam(r); err != nil {
+		return err
 	}
 	sq.GroupBy = store.StatsGroup(q.Get("group_by"))
 	if sq.GroupBy == "none" {
@@ -41,28 +37,11 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) error {
 	if !sq.GroupBy.Valid() {
 		return badRequest("group_by", "group_by must be none, domain, source, provider or reason")
 	}
-	if v := q.Get("groups"); v != "" {
-		if sq.Groups, err = strconv.Atoi(v); err != nil || sq.Groups < 1 || sq.Groups > store.StatsGroupsMax {
-			return badRequest("groups", "groups must be a number from 1 to %d", store.StatsGroupsMax)
-		}
-	}
-	if sq.Until, err = timeParam(r, "until"); err != nil {
+	if sq.Groups, err = groupsParam(r); err != nil {
 		return err
 	}
-	if sq.Since, err = timeParam(r, "since"); err != nil {
+	if sq.Since, sq.Until, err = s.statsWindow(r, sq.Bucket); err != nil {
 		return err
-	}
-	if sq.Until.IsZero() {
-		sq.Until = s.now()
-	}
-	if sq.Since.IsZero() {
-		sq.Since = sq.Until.Add(-24 * time.Hour)
-		if sq.Bucket == store.BucketDay {
-			sq.Since = sq.Until.Add(-30 * 24 * time.Hour)
-		}
-	}
-	if !sq.Until.After(sq.Since) {
-		return badRequest("until", "until must be after since")
 	}
 	rows, err := s.deps.Stats.Stats(r.Context(), sq)
 	if err != nil {
@@ -80,6 +59,55 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// bucketParam reads the bucket of a time series: hour (the default) or day.
+func bucketParam(r *http.Request) (store.StatsBucket, error) {
+	b := store.StatsBucket(r.URL.Query().Get("bucket"))
+	if b == "" {
+		b = store.BucketHour
+	}
+	if b != store.BucketHour && b != store.BucketDay {
+		return "", badRequest("bucket", "bucket must be hour or day")
+	}
+	return b, nil
+}
+
+// groupsParam reads how many groups a breakdown names (0: the default).
+func groupsParam(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("groups")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > store.StatsGroupsMax {
+		return 0, badRequest("groups", "groups must be a number from 1 to %d", store.StatsGroupsMax)
+	}
+	return n, nil
+}
+
+// statsWindow reads since and until: until defaults to now, since to 24
+// hours (hour buckets) or 30 days (day buckets) before until.
+func (s *Server) statsWindow(r *http.Request, bucket store.StatsBucket) (since, until time.Time, err error) {
+	if until, err = timeParam(r, "until"); err != nil {
+		return since, until, err
+	}
+	if since, err = timeParam(r, "since"); err != nil {
+		return since, until, err
+	}
+	if until.IsZero() {
+		until = s.now()
+	}
+	if since.IsZero() {
+		since = until.Add(-24 * time.Hour)
+		if bucket == store.BucketDay {
+			since = until.Add(-30 * 24 * time.Hour)
+		}
+	}
+	if !until.After(since) {
+		return since, until, badRequest("until", "until must be after since")
+	}
+	return since, until, nil
 }
 
 type sentItem struct {

@@ -113,12 +113,27 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) error 
 	if f.Limit, err = limitParam(r); err != nil {
 		return err
 	}
+	total, err := totalParam(r)
+	if err != nil {
+		return err
+	}
 	f.Cursor = r.URL.Query().Get("cursor")
 	items, next, err := s.deps.Suppressions.ListSuppressions(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newPage(items, next))
+	p := newPage(items, next)
+	if total {
+		g := f
+		g.Cursor, g.Limit = "", 0
+		n, err := s.deps.Exporter.CountSuppressions(r.Context(), g)
+		if err != nil {
+			return err
+		}
+		n64 := int64(n)
+		p.Total = &n64
+	}
+	writePage(w, r, p)
 	return nil
 }
 
@@ -350,14 +365,25 @@ type addRequest struct {
 	Items []addItem `json:"items"`
 }
 
+// addedItem is what became of one item: the entry (added or already
+// there), or, for an item of a bulk add that was refused, why.
 type addedItem struct {
 	Added bool `json:"added"`
-	store.Suppression
+	*store.Suppression
+	Error *itemError `json:"error,omitempty"`
+}
+
+// itemError says why one item of a bulk request was refused: the
+// parameter at fault ("items[3].email") and what to fix.
+type itemError struct {
+	Param  string `json:"param"`
+	Detail string `json:"detail"`
 }
 
 type addResponse struct {
 	Added    int         `json:"added"`
 	Existing int         `json:"existing"`
+	Failed   int         `json:"failed"`
 	Items    []addedItem `json:"items"`
 }
 
@@ -415,33 +441,49 @@ func (s *Server) addSuppressions(w http.ResponseWriter, r *http.Request) error {
 		return &TooManyItemsError{Param: "items", Limit: store.CheckMax}
 	}
 	p := who(r)
-	news := make([]store.NewSuppression, len(items))
+	// A bad item of a bulk add is reported in its place and the others
+	// are added; a single address that is bad is the request's error.
+	out := addResponse{Items: make([]addedItem, len(items))}
+	news := make([]store.NewSuppression, 0, len(items))
+	at := make([]int, 0, len(items)) // the item of each of news
 	for i, it := range items {
-		name := ""
-		if param != "" {
-			name = param + "[" + strconv.Itoa(i) + "]"
-		}
-		var err error
-		if news[i], err = s.newSuppression(p, it, name); err != nil {
-			return err
-		}
-	}
-	res, err := s.deps.Bulk.AddSuppressions(r.Context(), news, p.name, "api")
-	if err != nil {
-		return err
-	}
-	out := addResponse{Items: make([]addedItem, len(res))}
-	counted := map[int64]bool{}
-	for i, a := range res {
-		out.Items[i] = addedItem{Added: a.Added, Suppression: a.Suppression}
-		if counted[a.Suppression.ID] {
+		if param == "" {
+			ns, err := s.newSuppression(p, it, "")
+			if err != nil {
+				return err
+			}
+			news, at = append(news, ns), append(at, i)
 			continue
 		}
-		counted[a.Suppression.ID] = true
-		if a.Added {
-			out.Added++
-		} else {
-			out.Existing++
+		ns, err := s.newSuppression(p, it, param+"["+strconv.Itoa(i)+"]")
+		var bad *BadRequestError
+		switch {
+		case errors.As(err, &bad):
+			out.Items[i] = addedItem{Error: &itemError{Param: bad.Param, Detail: bad.Detail}}
+			out.Failed++
+		case err != nil:
+			return err // a scope the key may not use refuses the request
+		default:
+			news, at = append(news, ns), append(at, i)
+		}
+	}
+	if len(news) > 0 {
+		res, err := s.deps.Bulk.AddSuppressions(r.Context(), news, p.name, "api")
+		if err != nil {
+			return err
+		}
+		counted := map[int64]bool{}
+		for j, a := range res {
+			out.Items[at[j]] = addedItem{Added: a.Added, Suppression: &a.Suppression}
+			if counted[a.Suppression.ID] {
+				continue
+			}
+			counted[a.Suppression.ID] = true
+			if a.Added {
+				out.Added++
+			} else {
+				out.Existing++
+			}
 		}
 	}
 	status := http.StatusOK

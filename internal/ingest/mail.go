@@ -1,11 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -169,6 +172,35 @@ type Envelope struct {
 	VERP parse.VERP
 }
 
+// withEnvelopeTo writes the VERP addresses among the envelope recipients
+// of mail received over SMTP or LMTP into an Envelope-To field at its
+// top, as a delivery agent writes the recipient it delivers to. The
+// envelope is otherwise not kept in the bytes, and bytes are stored once:
+// the same bounce sent to two VERP addresses (two transactions with the
+// same bytes) would be taken for one message sent twice and the second
+// recipient lost. With the field each is stored as its own message, and
+// the same bytes sent again to the same addresses are still one. The
+// addresses are sorted, so their order in the transaction does not
+// matter. Mail to no VERP address is left as it is.
+func withEnvelopeTo(raw []byte, v parse.VERP, rcpts []string) []byte {
+	var verps []string
+	for _, r := range rcpts {
+		if _, _, ok := v.Decode(r); ok && !slices.Contains(verps, r) {
+			verps = append(verps, r)
+		}
+	}
+	if len(verps) == 0 {
+		return raw
+	}
+	slices.Sort(verps)
+	eol := "\r\n"
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 && (i == 0 || raw[i-1] != '\r') {
+		eol = "\n" // keep the message's own line breaks
+	}
+	field := "Envelope-To: " + strings.Join(verps, ","+eol+" ") + eol
+	return append([]byte(field), raw...)
+}
+
 // mailResult is the stored result of mail that came with an envelope.
 type mailResult struct {
 	*parse.Report
@@ -180,6 +212,9 @@ type envelopeResult struct {
 	RcptTo        []string `json:"rcpt_to,omitempty"`
 	VERPRecipient string   `json:"verp_recipient,omitempty"`
 	VERPToken     string   `json:"verp_token,omitempty"`
+	// VERPRecipients are every recipient decoded from a VERP address when
+	// there are several (VERPRecipient is the first).
+	VERPRecipients []string `json:"verp_recipients,omitempty"`
 	// RecipientFromVERP says the report named no recipient and the VERP
 	// recipient was used instead.
 	RecipientFromVERP bool `json:"recipient_from_verp,omitempty"`
@@ -210,6 +245,9 @@ func (m *Mail) IngestEnvelope(ctx context.Context, env Envelope, raw []byte) (st
 		e := envelopeResult{MailFrom: env.MailFrom, RcptTo: env.RcptTo}
 		if v := rep.VERP; v != nil {
 			e.VERPRecipient, e.VERPToken, e.RecipientFromVERP = v.Recipient, v.Token, v.Used
+		}
+		for _, v := range rep.VERPs {
+			e.VERPRecipients = append(e.VERPRecipients, v.Recipient)
 		}
 		result = mailResult{Report: rep, Envelope: e}
 	}
@@ -271,6 +309,11 @@ func (m *Mail) verify(ctx context.Context, rep *parse.Report, evs []parse.Event)
 	}
 	if rep.VERP != nil && rep.VERP.Token != "" {
 		ids = append(ids, rep.VERP.Token)
+	}
+	for _, v := range rep.VERPs[min(1, len(rep.VERPs)):] { // the first is rep.VERP
+		if v.Token != "" {
+			ids = append(ids, v.Token)
+		}
 	}
 	if rep.Original != nil && rep.Original.MessageID != "" {
 		ids = append(ids, rep.Original.MessageID)

@@ -284,6 +284,7 @@ func (s *session) Data(rd io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(base, s.r.cfg.WriteTimeout)
 	defer cancel()
+	raw = withEnvelopeTo(raw, s.r.cfg.VERP, s.rcpts)
 	env := Envelope{
 		Source: s.r.cfg.Name, Provider: s.r.cfg.Name, MailFrom: s.from, RcptTo: s.rcpts, VERP: s.r.cfg.VERP,
 	}

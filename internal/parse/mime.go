@@ -6,8 +6,10 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
+	"golang.org/x/text/encoding/charmap"
 )
 
 // The MIME reader below is deliberately small: bounce reports are read on
@@ -101,7 +103,12 @@ func unfold(v []byte) string {
 var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
 
 // decodeWords decodes RFC 2047 encoded words, keeping the input on error.
+// Raw 8-bit text that is not UTF-8 (RFC 6532 allows only UTF-8) is read
+// as Windows-1252 first, as in bodies (see fromUndeclared8bit).
 func decodeWords(s string) string {
+	if !utf8.ValidString(s) {
+		s = fromUndeclared8bit([]byte(s))
+	}
 	if !strings.Contains(s, "=?") {
 		return s
 	}
@@ -465,15 +472,20 @@ func unhex(c byte) (byte, bool) {
 
 // toUTF8 converts text in the named charset to UTF-8. Undeclared
 // ISO-2022-JP (common in Japanese carriers' bounces) is recognised by its
-// escape sequence. Unknown charsets leave the bytes as they are.
+// escape sequence, and undeclared 8-bit text that is not UTF-8 is read as
+// Windows-1252 (see fromUndeclared8bit). Unknown charsets leave the bytes
+// as they are.
 func toUTF8(b []byte, cs string) string {
 	cs = strings.ToLower(strings.Trim(strings.TrimSpace(cs), `"'`))
 	switch cs {
 	case "", "utf-8", "utf8", "us-ascii", "ascii":
-		if bytes.Contains(b, []byte("\x1b$B")) || bytes.Contains(b, []byte("\x1b$@")) {
+		switch {
+		case bytes.Contains(b, []byte("\x1b$B")) || bytes.Contains(b, []byte("\x1b$@")):
 			cs = "iso-2022-jp"
-		} else {
+		case utf8.Valid(b):
 			return string(b)
+		default:
+			return fromUndeclared8bit(b)
 		}
 	}
 	r, err := charset.Reader(cs, bytes.NewReader(b))
@@ -485,4 +497,28 @@ func toUTF8(b []byte, cs string) string {
 		return string(b)
 	}
 	return string(out)
+}
+
+// fromUndeclared8bit reads text declared as UTF-8 or ASCII, or not
+// declared at all, that is not valid UTF-8: every valid UTF-8 sequence is
+// kept, and each byte that starts none is read as Windows-1252 (a
+// superset of Latin-1, which mail servers in Western Europe write in
+// their diagnostics without saying so). Those bytes would otherwise end
+// as U+FFFD and the words around them unreadable.
+//
+// QUIRK(localized-mta): a server writes its localized diagnostic
+// ("Empfänger unbekannt") in Latin-1 into message/delivery-status, whose
+// charset RFC 3464 leaves undeclared (testdata/quirks/latin1-delivery-status.eml).
+func fromUndeclared8bit(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b) + len(b)/4)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			r = charmap.Windows1252.DecodeByte(b[0])
+		}
+		sb.WriteRune(r)
+		b = b[n:]
+	}
+	return sb.String()
 }

@@ -363,16 +363,24 @@ func originalFrom(h header) *Original {
 // like a bounce. Mail sent back to a VERP address is about its recipient
 // whatever it looks like: that is what the address is for.
 func (m *message) recoverRecipient(rep *Report, opt Options) {
-	match, found := opt.VERP.find(opt.EnvelopeTo, m.top, m.original)
-	if found {
-		rep.VERP = &match
-	}
-	if namesRecipient(rep) {
+	matches := opt.VERP.find(opt.EnvelopeTo, m.top, m.original)
+	named := namesRecipient(rep)
+	if len(matches) > 0 {
+		addrs := make([]string, len(matches))
+		for i := range matches {
+			matches[i].Used = !named
+			addrs[i] = matches[i].Recipient
+		}
+		rep.VERP = &matches[0]
+		if len(matches) > 1 {
+			rep.VERPs = matches
+		}
+		if !named {
+			m.standIn(rep, addrs...)
+		}
 		return
 	}
-	if found {
-		m.standIn(rep, match.Recipient)
-		rep.VERP.Used = true
+	if named {
 		return
 	}
 	if !m.hasOrig || len(opt.RecipientHeaders) == 0 ||

@@ -59,6 +59,10 @@ type Report struct {
 	// VERP is the VERP address the message was sent to, when
 	// Options.VERP is set and one was found.
 	VERP *VERPMatch `json:"verp,omitempty"`
+	// VERPs lists every VERP address found when there are several (a
+	// bounce sent to several VERP addresses at once), VERP first; each
+	// stands in for a recipient when the report names none.
+	VERPs []VERPMatch `json:"verps,omitempty"`
 }
 
 // Original is what the report returned of the message that bounced.

@@ -76,21 +76,39 @@ type VERPMatch struct {
 // envelope sender of the message that bounced: the VERP address itself).
 var verpHeaders = []string{"X-Original-To", "Delivered-To", "Envelope-To", "To"}
 
-// find looks for a VERP address of this shape: in the envelope
-// recipients, then each header of verpHeaders (every field of that name,
-// each an address list), then the returned message's Return-Path. The
-// first that decodes wins.
-func (v VERP) find(envelope []string, top, original header) (VERPMatch, bool) {
+// maxVERPMatches caps the VERP addresses one message is taken to be
+// about: an SMTP transaction's recipients, or one address list.
+const maxVERPMatches = 100
+
+// find looks for the VERP addresses of this shape a message was sent to,
+// in the first place that names any: every envelope recipient that
+// decodes (one transaction can carry the same bounce to several VERP
+// addresses), else the first field of verpHeaders, in that order, that
+// holds one (every address of its list that decodes), else the returned
+// message's Return-Path. Each original recipient is named once, with the
+// first of its addresses.
+func (v VERP) find(envelope []string, top, original header) []VERPMatch {
 	if v.Prefix == "" {
-		return VERPMatch{}, false
+		return nil
+	}
+	var out []VERPMatch
+	seen := map[string]bool{}
+	add := func(addr, field string) {
+		r, t, ok := v.Decode(addr)
+		if !ok || seen[AddressKey(r)] || len(out) == maxVERPMatches {
+			return
+		}
+		seen[AddressKey(r)] = true
+		out = append(out, VERPMatch{Recipient: r, Token: t, Field: field})
 	}
 	for _, a := range envelope {
-		if r, t, ok := v.Decode(a); ok {
-			return VERPMatch{Recipient: r, Token: t, Field: "envelope"}, true
-		}
+		add(a, "envelope")
 	}
-	try := func(h header, name string) (VERPMatch, bool) {
+	try := func(h header, name string) {
 		for _, f := range h {
+			if len(out) > 0 {
+				return
+			}
 			if !equalFoldBytes(f.name, name) {
 				continue
 			}
@@ -100,19 +118,15 @@ func (v VERP) find(envelope []string, top, original header) (VERPMatch, bool) {
 				addrs = []*mail.Address{{Address: strings.Trim(strings.TrimSpace(value), "<>")}}
 			}
 			for _, a := range addrs {
-				if r, t, ok := v.Decode(a.Address); ok {
-					return VERPMatch{Recipient: r, Token: t, Field: name}, true
-				}
+				add(a.Address, name)
 			}
 		}
-		return VERPMatch{}, false
 	}
 	for _, name := range verpHeaders {
-		if m, ok := try(top, name); ok {
-			return m, true
-		}
+		try(top, name)
 	}
-	return try(original, "Return-Path")
+	try(original, "Return-Path")
+	return out
 }
 
 // namesRecipient reports whether rep names a recipient address of its
@@ -133,7 +147,14 @@ func namesRecipient(rep *Report) bool {
 // failure, read from the report's text. With no code or known words
 // found, the failure counts as soft: nothing is suppressed on no
 // evidence, and a delay never suppresses.
-func (m *message) standIn(rep *Report, addr string) {
+//
+// Several addresses (a bounce sent to several VERP addresses at once)
+// each get a recipient, read alike: the report names none of them.
+func (m *message) standIn(rep *Report, addrs ...string) {
+	if len(addrs) == 0 {
+		return
+	}
+	addr := addrs[0]
 	var r Recipient
 	switch {
 	case len(rep.Recipients) > 0:
@@ -169,5 +190,9 @@ func (m *message) standIn(rep *Report, addr string) {
 		}
 	}
 	r.Suppress = r.Class.Suppresses()
-	rep.Recipients = []Recipient{r}
+	rep.Recipients = make([]Recipient, len(addrs))
+	for i, a := range addrs {
+		rep.Recipients[i] = r
+		rep.Recipients[i].Address = a
+	}
 }

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -147,6 +148,7 @@ func FuzzVERP(f *testing.F) {
 	f.Add([]byte("Delivered-To: bounces+jo=example.com@b.example.net\n\nx"), "")
 	f.Add([]byte("To: \"a\" <bounces+jo=example.com+t@b.example.net>, b@c\r\n\r\n"), "bounces+x=example.org@b")
 	f.Add([]byte("To: =?utf-8?q?x?= <\n"), "")
+	f.Add([]byte("To: bounces+a=example.com@b.example.net, bounces+b=example.org+t@b.example.net\n\n550 unknown\n"), "")
 	v := VERP{Prefix: "bounces", Separator: '+'}
 	f.Fuzz(func(t *testing.T, raw []byte, envelope string) {
 		rep, _ := ParseWithOptions(raw, Options{VERP: v, EnvelopeTo: []string{envelope}})
@@ -156,8 +158,74 @@ func FuzzVERP(f *testing.F) {
 		if _, err := NormalizeAddress(rep.VERP.Recipient); err != nil {
 			t.Fatalf("recipient %q is not a normalised address: %v", rep.VERP.Recipient, err)
 		}
-		if rep.VERP.Used && (len(rep.Recipients) != 1 || rep.Recipients[0].Address != rep.VERP.Recipient) {
-			t.Fatalf("VERP used, recipients %+v", rep.Recipients)
+		matches := rep.VERPs
+		if len(matches) == 0 {
+			matches = []VERPMatch{*rep.VERP}
+		}
+		if len(matches) == 1 && len(rep.VERPs) != 0 || matches[0] != *rep.VERP {
+			t.Fatalf("VERP %+v, VERPs %+v: want VERPs only for several, VERP first", rep.VERP, rep.VERPs)
+		}
+		if !rep.VERP.Used || strings.HasPrefix(string(raw), "From ") {
+			return // an mbox's messages each read their own
+		}
+		if len(rep.Recipients) != len(matches) {
+			t.Fatalf("VERP used, recipients %+v for %+v", rep.Recipients, matches)
+		}
+		for i, m := range matches {
+			if !m.Used || rep.Recipients[i].Address != m.Recipient {
+				t.Fatalf("VERP used, recipient %d %+v for %+v", i, rep.Recipients[i], m)
+			}
 		}
 	})
+}
+
+// TestVERPSeveral: a message sent to several VERP addresses at once (an
+// SMTP transaction with several RCPT TO, one To list) is about each of
+// their recipients; only the first was read once.
+func TestVERPSeveral(t *testing.T) {
+	t.Parallel()
+	v := VERP{Prefix: "bounces"}
+	anon := "From: MAILER-DAEMON@mx.example.org\nSubject: failure notice\n\n550 mailbox unavailable\n"
+	cases := []struct {
+		name, raw  string
+		envelope   []string
+		recipients []string
+		verps      int
+		used       bool
+	}{
+		{"two envelope recipients", anon, []string{"bounces+a=example.com+t1@b.example.net", "postmaster@b.example.net", "bounces+b=example.org+t2@b.example.net"},
+			[]string{"a@example.com", "b@example.org"}, 2, true},
+		{"one To list", "To: bounces+a=example.com@b.example.net, bounces+b=example.org@b.example.net\n" + anon, nil,
+			[]string{"a@example.com", "b@example.org"}, 2, true},
+		{"the first field of a name only", "Delivered-To: bounces+a=example.com@b.example.net\nDelivered-To: bounces+b=example.org@b.example.net\n" + anon, nil,
+			[]string{"a@example.com"}, 0, true},
+		{"one recipient under two tokens", anon, []string{"bounces+a=example.com+t1@b.example.net", "bounces+A=example.com+t2@b.example.net"},
+			[]string{"a@example.com"}, 0, true},
+		{"a report naming its own recipient", dsnFor("named@example.com"), []string{"bounces+a=example.com@b.example.net", "bounces+b=example.org@b.example.net"},
+			[]string{"named@example.com"}, 2, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep, _ := ParseWithOptions([]byte(tc.raw), Options{VERP: v, EnvelopeTo: tc.envelope})
+			var got []string
+			for _, r := range rep.Recipients {
+				got = append(got, r.Address)
+				if tc.used && (r.Status != rep.Recipients[0].Status || r.Reason != rep.Recipients[0].Reason || r.Action != ActionFailed) {
+					t.Errorf("stand-in %+v differs from %+v", r, rep.Recipients[0])
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.recipients, " ") {
+				t.Errorf("recipients = %v, want %v", got, tc.recipients)
+			}
+			if len(rep.VERPs) != tc.verps || rep.VERP == nil || rep.VERP.Used != tc.used {
+				t.Fatalf("VERP %+v VERPs %+v, want %d listed, used %v", rep.VERP, rep.VERPs, tc.verps, tc.used)
+			}
+			for _, m := range rep.VERPs {
+				if m.Used != tc.used {
+					t.Errorf("VERPs %+v: used %v, want %v", rep.VERPs, m.Used, tc.used)
+				}
+			}
+		})
+	}
 }

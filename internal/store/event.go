@@ -46,7 +46,7 @@ type Event struct {
 	Unverified bool `json:"unverified,omitempty"`
 }
 
-// EventFilter selects events for ListEvents.
+// EventFilter selects events for ListEvents and CountEvents.
 type EventFilter struct {
 	Address string // normalised; empty for all
 	// Tenant with OnlyTenant keeps the events of one tenant ("" for the
@@ -54,15 +54,16 @@ type EventFilter struct {
 	Tenant     string
 	OnlyTenant bool
 	Type       parse.EventType
-	Since      time.Time // inclusive
-	Until      time.Time // exclusive
-	Cursor     string
-	Limit      int
+	Class      parse.Class  // empty for all
+	Reason     parse.Reason // empty for all
+	Since      time.Time    // inclusive
+	Until      time.Time    // exclusive
+	Cursor     string       // ListEvents only
+	Limit      int          // ListEvents only
 }
 
-// ListEvents returns events newest first and the cursor of the next page
-// ("" when this is the last).
-func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, error) {
+// where is the condition of f without its cursor, and its arguments.
+func (f EventFilter) where() ([]string, []any) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -78,11 +79,28 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 	if f.Type != "" {
 		where = append(where, "type = "+arg(string(f.Type)))
 	}
+	if f.Class != "" {
+		where = append(where, "class = "+arg(string(f.Class)))
+	}
+	if f.Reason != "" {
+		where = append(where, "reason = "+arg(string(f.Reason)))
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "occurred_at >= "+arg(f.Since))
 	}
 	if !f.Until.IsZero() {
 		where = append(where, "occurred_at < "+arg(f.Until))
+	}
+	return where, args
+}
+
+// ListEvents returns events newest first and the cursor of the next page
+// ("" when this is the last).
+func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, error) {
+	where, args := f.where()
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
 	}
 	if f.Cursor != "" {
 		at, id, err := decodeTimeCursor(f.Cursor)
@@ -119,6 +137,21 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, e
 		next = encodeTimeCursor(last.OccurredAt, last.ID)
 	}
 	return out, next, nil
+}
+
+// CountEvents counts every event f selects (its cursor and limit aside).
+// It reads each matching row: its cost grows with the count.
+func (db *DB) CountEvents(ctx context.Context, f EventFilter) (int64, error) {
+	where, args := f.where()
+	q := `SELECT count(*) FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	var n int64
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, q, args...).Scan(&n)
+	})
+	return n, err
 }
 
 const eventColumns = `id, raw_id, address, domain, type, class, reason, status, reply_code, diagnostic,

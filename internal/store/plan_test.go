@@ -111,7 +111,7 @@ func TestFoldStats(t *testing.T) {
 	}
 	var lines []string
 	for _, r := range got {
-		lines = append(lines, fmt.Sprintf("%s %s sent %d %s bounce %v", r.BucketStart.Format("15:04"), r.Key, r.Sent, r.SentBasis, r.BounceRate))
+		lines = append(lines, fmt.Sprintf("%s %s sent %d %s bounce %s", r.BucketStart.Format("15:04"), r.Key, r.Sent, r.SentBasis, rateString(r.BounceRate)))
 	}
 	if fmt.Sprint(lines) != fmt.Sprint(want) {
 		t.Errorf("foldStats by domain, 2 groups =\n%s\nwant\n%s", lines, want)
@@ -120,7 +120,7 @@ func TestFoldStats(t *testing.T) {
 	q.GroupBy, q.Groups = GroupReason, 20
 	got = foldStats(q, []StatsRow{{BucketStart: h0, Key: "user_unknown", Hard: 2}, {BucketStart: h0, Key: "delivered", Delivered: 8}},
 		[]sentVolume{{h0, "", 40}})
-	if len(got) != 2 || got[0].Sent != 40 || got[0].SentBasis != SentReported || got[1].BounceRate != 0.05 {
+	if len(got) != 2 || got[0].Sent != 40 || got[0].SentBasis != SentReported || rateString(got[1].BounceRate) != "0.05" {
 		t.Errorf("foldStats by reason = %+v", got)
 	}
 }

@@ -276,9 +276,10 @@ func (db *DB) GetPolicy(ctx context.Context) (Policy, error) {
 // document than the one stored.
 var ErrVersionMismatch = errors.New("store: version mismatch")
 
-// PutPolicy replaces the policy. Zero fields take their defaults. When
-// p.Version is not 0 it must match the stored version (ErrVersionMismatch
-// otherwise). It returns *PolicyError for an invalid policy. Every replica
+// PutPolicy replaces the policy. Zero fields take their defaults. p.Version
+// must be the stored version, 0 while none was ever stored
+// (ErrVersionMismatch otherwise): an edit never overwrites another it did
+// not see. It returns *PolicyError for an invalid policy. Every replica
 // picks the change up through a notification.
 func (db *DB) PutPolicy(ctx context.Context, p Policy, actor string) (Policy, error) {
 	p = p.withDefaults()
@@ -304,7 +305,7 @@ func (db *DB) PutPolicy(ctx context.Context, p Policy, actor string) (Policy, er
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if want != 0 && want != cur {
+		if want != cur {
 			return fmt.Errorf("%w: stored policy is at version %d", ErrVersionMismatch, cur)
 		}
 		if _, err := tx.Exec(ctx, `

@@ -336,4 +336,8 @@ func TestPolicyValidation(t *testing.T) {
 	if again, err := db.PutPolicy(ctx, got, "bob"); err != nil || again.Version != 2 {
 		t.Errorf("PutPolicy(current version) = %+v, %v, want version 2", again, err)
 	}
+	// Version 0 is the defaults never stored, not "any version".
+	if _, err := db.PutPolicy(ctx, store.Policy{SoftThreshold: 6}, "carol"); !errors.Is(err, store.ErrVersionMismatch) {
+		t.Errorf("PutPolicy(version 0 over version 2) = %v, want ErrVersionMismatch", err)
+	}
 }

@@ -125,3 +125,12 @@ func (db *DB) ListQuarantinedMail(ctx context.Context, cursor string, limit int)
 	}
 	return out, next, nil
 }
+
+// CountQuarantinedMail counts the mail set aside.
+func (db *DB) CountQuarantinedMail(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FROM mail_attempts WHERE quarantined_at IS NOT NULL`).Scan(&n)
+	})
+	return n, err
+}

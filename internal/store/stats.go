@@ -75,8 +75,9 @@ const (
 type StatsRow struct {
 	BucketStart time.Time `json:"bucket_start"`
 	Key         string    `json:"key"`
-	// Sent is the reported volume, or else every delivery, acceptance and
-	// failure seen. With GroupSource or GroupReason it is the bucket's
+	// Sent is the volume reported for the row's own group (see
+	// reportedVolume), or else every delivery, acceptance and failure of
+	// the group seen. With GroupSource or GroupReason it is the bucket's
 	// total.
 	Sent      int64     `json:"sent"`
 	SentBasis SentBasis `json:"sent_basis"`
@@ -93,9 +94,23 @@ type StatsRow struct {
 	AutoReplies int64 `json:"auto_replies"`
 	// Unverified counts the events above that matched nothing reported
 	// sent (BOUNCED_MAIL_TRUST=sent): recorded, never suppressing.
-	Unverified    int64   `json:"unverified"`
-	BounceRate    float64 `json:"bounce_rate"`
-	ComplaintRate float64 `json:"complaint_rate"`
+	Unverified int64 `json:"unverified"`
+	// BounceRate is Bounced/Sent and ComplaintRate Complaints/Sent, each
+	// nil where Sent cannot be its denominator (see Rate).
+	BounceRate    *float64 `json:"bounce_rate"`
+	ComplaintRate *float64 `json:"complaint_rate"`
+}
+
+// Rate is n out of d, within 0..1: nil without a denominator (d is 0),
+// and nil when n exceeds d, which then does not count what n counts (a
+// report of fewer messages sent than bounced, complaints about mail sent
+// in earlier buckets). A rate is never clamped into range.
+func Rate(n, d int64) *float64 {
+	if d <= 0 || n < 0 || n > d {
+		return nil
+	}
+	r := float64(n) / float64(d)
+	return &r
 }
 
 // ErrBadStats means a stats query is malformed.
@@ -207,12 +222,21 @@ type sentVolume struct {
 }
 
 // reportedVolume sums the sent volume reported for q by bucket, and by
-// key where the grouping allows (see sentByGroup).
+// key where the grouping allows (see sentByGroup). Only volume reported
+// for the same group is a denominator: by domain (provider) the reports
+// that name that domain (provider); otherwise the reports that name
+// neither, totals of all mail, since a report for one domain counts none
+// of the other domains' mail whose events the row counts.
 func reportedVolume(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]sentVolume, error) {
 	args, tenantCond := statsArgs(q)
 	sentKey := "''"
-	if sentByGroup(q.GroupBy) {
-		sentKey = statsKeyExpr(q.GroupBy)
+	switch q.GroupBy {
+	case GroupDomain:
+		sentKey, tenantCond = statsKeyExpr(q.GroupBy), tenantCond+` AND domain <> ''`
+	case GroupProvider:
+		sentKey, tenantCond = statsKeyExpr(q.GroupBy), tenantCond+` AND provider <> ''`
+	default:
+		tenantCond += ` AND domain = '' AND provider = ''`
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT date_trunc($1, hour, 'UTC'), `+sentKey+`, sum(count)::bigint FROM sent_counts
@@ -323,10 +347,7 @@ func foldStats(q StatsQuery, counted []StatsRow, sent []sentVolume) []StatsRow {
 		default:
 			r.Sent, r.SentBasis = r.observed(), SentObserved
 		}
-		if r.Sent > 0 {
-			r.BounceRate = float64(r.Bounced) / float64(r.Sent)
-			r.ComplaintRate = float64(r.Complaints) / float64(r.Sent)
-		}
+		r.BounceRate, r.ComplaintRate = Rate(r.Bounced, r.Sent), Rate(r.Complaints, r.Sent)
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b StatsRow) int {

@@ -524,19 +524,23 @@ func TestStats(t *testing.T) {
 	got := func(rs []store.StatsRow) string {
 		var parts []string
 		for _, r := range rs {
-			parts = append(parts, fmt.Sprintf("%s %s sent=%d/%s d=%d h=%d s=%d snd=%d c=%d delay=%d rate=%.2f",
-				r.BucketStart.Format("15"), r.Key, r.Sent, r.SentBasis, r.Delivered, r.Hard, r.Soft, r.Sender, r.Complaints, r.Delays, r.BounceRate))
+			rate := "null"
+			if r.BounceRate != nil {
+				rate = fmt.Sprintf("%.2f", *r.BounceRate)
+			}
+			parts = append(parts, fmt.Sprintf("%s %s sent=%d/%s d=%d h=%d s=%d snd=%d c=%d delay=%d rate=%s",
+				r.BucketStart.Format("15"), r.Key, r.Sent, r.SentBasis, r.Delivered, r.Hard, r.Soft, r.Sender, r.Complaints, r.Delays, rate))
 		}
 		return strings.Join(parts, "; ")
 	}
 	first, second := h0.Format("15"), h0.Add(time.Hour).Format("15")
-	want := first + "  sent=100/reported d=1 h=1 s=1 snd=1 c=0 delay=0 rate=0.02; " + second + "  sent=0/observed d=0 h=0 s=0 snd=0 c=1 delay=1 rate=0.00"
+	want := first + "  sent=100/reported d=1 h=1 s=1 snd=1 c=0 delay=0 rate=0.02; " + second + "  sent=0/observed d=0 h=0 s=0 snd=0 c=1 delay=1 rate=null"
 	if got(rows) != want {
 		t.Errorf("Stats(hour) =\n%s\nwant\n%s", got(rows), want)
 	}
 	q.GroupBy = store.GroupDomain
 	rows, _ = db.Stats(ctx, q)
-	want = first + " x.example sent=2/observed d=0 h=1 s=1 snd=0 c=0 delay=0 rate=1.00; " + first + " y.example sent=2/observed d=1 h=0 s=0 snd=1 c=0 delay=0 rate=0.00; " + second + " y.example sent=0/observed d=0 h=0 s=0 snd=0 c=1 delay=1 rate=0.00"
+	want = first + " x.example sent=2/observed d=0 h=1 s=1 snd=0 c=0 delay=0 rate=1.00; " + first + " y.example sent=2/observed d=1 h=0 s=0 snd=1 c=0 delay=0 rate=0.00; " + second + " y.example sent=0/observed d=0 h=0 s=0 snd=0 c=1 delay=1 rate=null"
 	if got(rows) != want {
 		t.Errorf("Stats(by domain) =\n%s\nwant\n%s", got(rows), want)
 	}
