@@ -140,16 +140,24 @@ func (db *DB) ChangePosition(ctx context.Context, id int64) (Position, error) {
 	return Position{}, ErrNotFound
 }
 
+// ChangePage is what ReadChanges read.
+type ChangePage struct {
+	Changes []Change
+	// Next is where to read from next: after the last change returned,
+	// or, when fewer than the limit matched, after every change that
+	// could be read (so changes the filter skips are not read again).
+	Next Position
+	// Held says changes exist that could not be read yet, their
+	// transactions being younger than one still running: read again soon.
+	Held bool
+}
+
 // ReadChanges returns up to limit changes matching f after pos, in feed
-// order, and the position to read from next: after the last change
-// returned, or, when fewer than limit matched, after every change that
-// could be read (so changes f skips are not read again). Only changes of
-// transactions older than every transaction still running are read: none
-// can ever appear before the position returned.
-func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, limit int) ([]Change, Position, error) {
+// order. Only changes of transactions older than every transaction still
+// running are read: none can ever appear before the page's Next.
+func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, limit int) (ChangePage, error) {
 	limit = clampLimit(limit)
-	var out []Change
-	next := pos
+	page := ChangePage{Next: pos}
 	err := db.read(ctx, func(q *pgxpool.Pool) error {
 		// The horizon is read first, in a statement of its own: the rows
 		// are read under a later snapshot, which sees every transaction
@@ -185,23 +193,24 @@ func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, lim
 		var c Change
 		if _, err := pgx.ForEachRow(rows, changeDest(&c), func() error {
 			c.pos.id = c.ID
-			out = append(out, c)
+			page.Changes = append(page.Changes, c)
 			return nil
 		}); err != nil {
 			return err
 		}
-		switch {
-		case len(out) == limit:
-			next = out[len(out)-1].pos
-		case xmin-1 > pos.xid || xmin-1 == pos.xid && pos.id < math.MaxInt64:
-			next = Position{xid: xmin - 1, id: math.MaxInt64}
+		if len(page.Changes) == limit {
+			page.Next = page.Changes[len(page.Changes)-1].pos
+			return nil
 		}
-		return nil
+		if xmin-1 > pos.xid || xmin-1 == pos.xid && pos.id < math.MaxInt64 {
+			page.Next = Position{xid: xmin - 1, id: math.MaxInt64}
+		}
+		return q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM changes WHERE xid >= $1)`, xmin).Scan(&page.Held)
 	})
 	if err != nil {
-		return nil, pos, err
+		return ChangePage{Next: pos}, err
 	}
-	return out, next, nil
+	return page, nil
 }
 
 // changesSQL records, from the rows of the CTE or table src (type, scope,

@@ -22,13 +22,13 @@ func readAll(t *testing.T, db *store.DB, pos store.Position, f store.ChangeFilte
 	t.Helper()
 	var all []store.Change
 	for {
-		page, next, err := db.ReadChanges(context.Background(), pos, f, 2)
+		page, err := db.ReadChanges(context.Background(), pos, f, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, page...)
-		pos = next
-		if len(page) < 2 {
+		all = append(all, page.Changes...)
+		pos = page.Next
+		if len(page.Changes) < 2 {
 			return all, pos
 		}
 	}
@@ -192,6 +192,9 @@ func TestChangesWaitForOlderTransactions(t *testing.T) {
 	got, pos := readAll(t, db, start, store.ChangeFilter{})
 	if len(got) != 0 {
 		t.Fatalf("read %q while an older transaction runs, want nothing yet", describeChanges(got))
+	}
+	if page, err := db.ReadChanges(ctx, pos, store.ChangeFilter{}, 10); err != nil || !page.Held {
+		t.Errorf("ReadChanges() = %+v, %v, want the younger change held", page, err)
 	}
 	if _, err := older.Exec(ctx, `INSERT INTO changes (type, scope, address, reason, class, source, occurred_at)
 		VALUES ('suppression_added', 'global', 'older@example.com', 'manual', 'none', 'api', now())`); err != nil {

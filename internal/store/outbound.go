@@ -482,3 +482,14 @@ func (db *DB) DeliveryCounts(ctx context.Context) (pending, dead int64, err erro
 	}
 	return pending, dead, nil
 }
+
+// CountDeliveries counts a subscription's deliveries in state (every
+// state when empty).
+func (db *DB) CountDeliveries(ctx context.Context, subscriptionID int64, state DeliveryState) (int64, error) {
+	var n int64
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		return q.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE subscription_id = $1 AND ($2 = '' OR state = $2)`,
+			subscriptionID, string(state)).Scan(&n)
+	})
+	return n, err
+}
