@@ -75,6 +75,8 @@ type Config struct {
 	// MailTrust is any (every bounce received as mail may suppress) or
 	// sent (only one about a message reported through POST /v1/sent).
 	MailTrust string
+	// Outbound tunes outbound webhooks and the stream of changes.
+	Outbound Outbound
 }
 
 // option binds one setting to its flag and environment variable.
@@ -107,7 +109,7 @@ func (c *Config) options() []option {
 		intOpt("max-recipients-per-message", "BOUNCED_MAX_RECIPIENTS_PER_MESSAGE", "most recipients recorded from one bounce message; the rest are one parse error", &c.MaxRecipientsPerMessage),
 		strOpt("mail-trust", "BOUNCED_MAIL_TRUST", "bounce mail that may suppress: any, or sent (only about a message reported through /v1/sent)", &c.MailTrust),
 		intOpt("retention-months", "BOUNCED_RETENTION_MONTHS", "drop events and raw inputs older than this many months (0: keep everything)", &c.RetentionMonths),
-	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
+	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options(), c.Outbound.options())...)
 }
 
 // Load builds a Config from defaults, then the environment, then flags in
@@ -141,6 +143,7 @@ func New(webhooks ...WebhookProvider) Config {
 		Mailboxes:               defaultMailboxes(),
 		Webhooks:                defaultWebhooks(webhooks),
 		GroupCommit:             defaultGroupCommit(),
+		Outbound:                defaultOutbound(),
 	}
 }
 
@@ -261,7 +264,10 @@ func (c Config) Validate() error {
 	if err := c.Webhooks.validate(); err != nil {
 		return err
 	}
-	return c.GroupCommit.validate()
+	if err := c.GroupCommit.validate(); err != nil {
+		return err
+	}
+	return c.Outbound.validate()
 }
 
 // SlogLevel returns the configured log level.
