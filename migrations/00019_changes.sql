@@ -1,9 +1,11 @@
 -- +goose Up
 
 -- Changes of the suppression lists (an address added to a list, taken off
--- it, or expired), each written in the same transaction as the change
--- itself: the transactional outbox that outbound webhooks and the stream
--- (GET /v1/stream) deliver. One row per change of an entry, not per event.
+-- it, or expired) and the bounces and complaints recorded, each written in
+-- the same transaction as the change itself: the transactional outbox
+-- that outbound webhooks and the stream (GET /v1/stream) deliver. One row
+-- per change of an entry, and one per bounce or complaint event (other
+-- events, such as deliveries, are not in the feed).
 --
 -- Order: ids come from a sequence, and concurrent transactions commit in
 -- any order, so a reader that had read up to id N could later see a row
@@ -17,7 +19,7 @@
 CREATE TABLE changes (
     id          bigint      GENERATED ALWAYS AS IDENTITY,
     xid         bigint      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
-    type        text        NOT NULL CHECK (type IN ('suppression_added', 'suppression_removed')),
+    type        text        NOT NULL CHECK (type IN ('suppression_added', 'suppression_removed', 'bounce', 'complaint')),
     scope       text        NOT NULL,
     tenant      text        NOT NULL GENERATED ALWAYS AS (bounced_scope_tenant(scope)) STORED,
     address     text        NOT NULL,

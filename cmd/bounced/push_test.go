@@ -124,8 +124,9 @@ func apiCall(t *testing.T, method, url, admin string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-// TestOutboundWebhooksSurviveRestarts: bounced serve pushes suppression
-// changes (added by hand, by a hard bounce, removed) to a real receiver
+// TestOutboundWebhooksSurviveRestarts: bounced serve pushes changes (a
+// hard bounce, the suppression it caused, suppressions added by hand and
+// removed) to a real receiver
 // that verifies their signatures; the receiver is killed mid-delivery and
 // started again, bounced is restarted while deliveries wait, and every
 // change arrives at least once, none lost.
@@ -182,6 +183,7 @@ func TestOutboundWebhooksSurviveRestarts(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("bounce: %d", resp.StatusCode)
 	}
+	want["bounce bounced@example.org"] = true
 	want["suppression_added bounced@example.org"] = true
 
 	// The receiver dies on the third delivery; bounced stops while the

@@ -149,7 +149,7 @@ func streamFilter(r *http.Request) (store.ChangeFilter, error) {
 		for _, t := range strings.Split(v, ",") {
 			ct := store.ChangeType(strings.TrimSpace(t))
 			if !ct.Valid() {
-				return f, badRequest("type", "unknown type %s: suppression_added or suppression_removed", quoteValue(t))
+				return f, badRequest("type", "unknown type %s: %s", quoteValue(t), changeTypeNames)
 			}
 			f.Types = append(f.Types, ct)
 		}

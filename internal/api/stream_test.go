@@ -253,7 +253,7 @@ func TestStreamResumesWithoutGapsOrRepeats(t *testing.T) {
 		{"/v1/stream?after=x", "", "after"},
 		{"/v1/stream?after=999999", "", "after"},
 		{"/v1/stream", "-1", "Last-Event-ID"},
-		{"/v1/stream?type=bounce", "", "type"},
+		{"/v1/stream?type=delivery", "", "type"},
 	} {
 		var headers []string
 		if bad.lastID != "" {

@@ -16,6 +16,15 @@ import (
 // changes of the suppression lists. A subscription bound to a tenant gets
 // only that tenant's changes.
 
+// changeTypeNames lists the change types for problems.
+var changeTypeNames = func() string {
+	var names []string
+	for _, t := range store.ChangeTypes() {
+		names = append(names, string(t))
+	}
+	return strings.Join(names, ", ")
+}()
+
 // subscriptionsMaxScopes bounds a subscription's scope filter.
 const subscriptionsMaxScopes = 100
 
@@ -47,14 +56,14 @@ func (s *Server) checkSubscription(req *subscriptionRequest, tenant string) (typ
 	}
 	if req.EventTypes != nil {
 		if len(*req.EventTypes) == 0 {
-			return nil, nil, badRequest("event_types", "name at least one of suppression_added, suppression_removed")
+			return nil, nil, badRequest("event_types", "name at least one of %s", changeTypeNames)
 		}
 		ts := []store.ChangeType{}
 		seen := map[store.ChangeType]bool{}
 		for _, t := range *req.EventTypes {
 			ct := store.ChangeType(t)
 			if !ct.Valid() {
-				return nil, nil, badRequest("event_types", "unknown event type %s: suppression_added or suppression_removed", quoteValue(t))
+				return nil, nil, badRequest("event_types", "unknown event type %s: %s", quoteValue(t), changeTypeNames)
 			}
 			if !seen[ct] {
 				seen[ct] = true

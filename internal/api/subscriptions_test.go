@@ -120,7 +120,7 @@ func TestSubscriptionsLifecycle(t *testing.T) {
 	for _, bad := range []struct{ body, param string }{
 		{`{"url":"ftp://example.com/x"}`, "url"},
 		{`{}`, "url"},
-		{fmt.Sprintf(`{"url":%q,"event_types":["bounce"]}`, rcv.srv.URL), "event_types"},
+		{fmt.Sprintf(`{"url":%q,"event_types":["delivery"]}`, rcv.srv.URL), "event_types"},
 		{fmt.Sprintf(`{"url":%q,"secret":"whsec_short"}`, rcv.srv.URL), "secret"},
 		{fmt.Sprintf(`{"url":%q,"scopes":["tenant:acme/"]}`, rcv.srv.URL), "scopes"},
 		{fmt.Sprintf(`{"url":%q,"tenant":"acme","scopes":["tenant:other/x"]}`, rcv.srv.URL), ""}, // 403

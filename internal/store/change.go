@@ -31,15 +31,26 @@ const (
 	// ChangeSuppressionRemoved: the entry was deleted, or it expired and
 	// the cleanup removed it.
 	ChangeSuppressionRemoved ChangeType = "suppression_removed"
+	// ChangeBounce and ChangeComplaint: a bounce or a complaint event was
+	// recorded (whether or not it suppressed; one that did is also a
+	// suppression_added).
+	ChangeBounce    ChangeType = "bounce"
+	ChangeComplaint ChangeType = "complaint"
 )
 
 // ChangeTypes lists every change type.
 func ChangeTypes() []ChangeType {
-	return []ChangeType{ChangeSuppressionAdded, ChangeSuppressionRemoved}
+	return []ChangeType{ChangeSuppressionAdded, ChangeSuppressionRemoved, ChangeBounce, ChangeComplaint}
 }
 
 // Valid reports whether t is a known change type.
-func (t ChangeType) Valid() bool { return t == ChangeSuppressionAdded || t == ChangeSuppressionRemoved }
+func (t ChangeType) Valid() bool {
+	switch t {
+	case ChangeSuppressionAdded, ChangeSuppressionRemoved, ChangeBounce, ChangeComplaint:
+		return true
+	}
+	return false
+}
 
 // Change is one change of a suppression list, as webhooks and the stream
 // deliver it.

@@ -61,7 +61,8 @@ func describeChanges(cs []store.Change) []string {
 // TestChangesOfEveryPath: a bounce, a complaint, an add by hand, an
 // import, a delete and an expiry each record their change of the list,
 // once, in the transaction of the change; what changes nothing (a bounce
-// on an address already suppressed, a soft bounce) records none.
+// on an address already suppressed, a soft bounce) records none. Every
+// bounce and complaint event is a change of its own type too.
 func TestChangesOfEveryPath(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -107,7 +108,26 @@ func TestChangesOfEveryPath(t *testing.T) {
 		t.Fatalf("CleanupExpired() = %d, %v, want 1", n, err)
 	}
 
-	got, _ := waitChanges(t, db, start, store.ChangeFilter{}, 6)
+	all, _ := waitChanges(t, db, start, store.ChangeFilter{}, 10)
+	wantAll := []string{
+		"bounce hard@example.com global",
+		"suppression_added hard@example.com global",
+		"bounce hard@example.com global",
+		"bounce soft@example.com global",
+		"complaint angry@example.com tenant:acme/list:news",
+		"suppression_added angry@example.com tenant:acme",
+		"suppression_added manual@example.com list:news",
+		"suppression_added imported@example.com global",
+		"suppression_removed hard@example.com global",
+		"suppression_removed manual@example.com list:news",
+	}
+	if d := describeChanges(all); !slices.Equal(d, wantAll) {
+		t.Fatalf("changes =\n%q\nwant\n%q", d, wantAll)
+	}
+	if c := all[3]; c.Class != "soft" || c.Reason != "mailbox_full" || c.Status != "4.2.2" || c.EventID == nil {
+		t.Errorf("soft bounce's change = %+v", c)
+	}
+	got, _ := waitChanges(t, db, start, store.ChangeFilter{Types: []store.ChangeType{store.ChangeSuppressionAdded, store.ChangeSuppressionRemoved}}, 6)
 	want := []string{
 		"suppression_added hard@example.com global",
 		"suppression_added angry@example.com tenant:acme",
@@ -130,8 +150,8 @@ func TestChangesOfEveryPath(t *testing.T) {
 	}
 
 	// Filters: one tenant, one type, one scope.
-	tenant, _ := waitChanges(t, db, start, store.ChangeFilter{Tenant: "acme", OnlyTenant: true}, 1)
-	if d := describeChanges(tenant); !slices.Equal(d, []string{"suppression_added angry@example.com tenant:acme"}) {
+	tenant, _ := waitChanges(t, db, start, store.ChangeFilter{Tenant: "acme", OnlyTenant: true}, 2)
+	if d := describeChanges(tenant); !slices.Equal(d, []string{"complaint angry@example.com tenant:acme/list:news", "suppression_added angry@example.com tenant:acme"}) {
 		t.Errorf("acme's changes = %q", d)
 	}
 	removedOnly, _ := waitChanges(t, db, start, store.ChangeFilter{Types: []store.ChangeType{store.ChangeSuppressionRemoved}, Scopes: []string{"list:news"}}, 1)

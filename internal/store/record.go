@@ -386,53 +386,6 @@ const (
 		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('raw_messages', 'id'))::regclass) FROM generate_series(1, $1)),
 		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('events', 'id'))::regclass) FROM generate_series(1, $2))`
 
-	// insertInputsSQL stores the bytes of every input that is the first
-	// with its bytes, under its pre-allocated id (bytes stored before are
-	// skipped, and their id is never used), and the events of the inputs
-	// it stored, in batch order, but those whose provider event id this
-	// month's or last month's events hold already (a replay; ids twice in
-	// the batch are left out by planBatch). Provider ids are unique in each
-	// monthly partition of events (migration 00012), and the lookup reads
-	// the partitions of events created from the start of last month (UTC,
-	// the database's clock) until now: a provider event sent again more
-	// than a month later is recorded again. It returns the ids of the raw
-	// inputs (false) and events (true) it inserted.
-	insertInputsSQL = `
-		WITH raw AS (
-			INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
-				parse_status, parse_error, kind, result, deflated_size)
-			OVERRIDING SYSTEM VALUE
-			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size
-			FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
-				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[])
-				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size)
-			WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
-			ORDER BY id
-			RETURNING id
-		), ev AS (
-			INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, actor, note, occurred_at, evidence, unverified)
-			OVERRIDING SYSTEM VALUE
-			SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, '', '', occurred_at, evidence::jsonb, unverified
-			FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
-				$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-				$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::text[], $33::boolean[])
-				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
-					provider_event_id, scope, occurred_at, evidence, unverified)
-			WHERE t.raw_id IN (SELECT id FROM raw)
-				AND (t.provider_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM events e
-					WHERE e.source = t.source AND e.provider = t.provider AND e.provider_event_id = t.provider_event_id
-						AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
-						AND e.created_at < now() + interval '1 day'))
-			ORDER BY t.id
-			RETURNING id
-		)
-		SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
-
 	// windowedRecipientsSQL applies a layer's deliveries and counted
 	// failures to their recipients r and the soft window: a delivery
 	// deletes the counted failures up to its time, a counted failure is
@@ -525,6 +478,59 @@ const (
 			ORDER BY tenant, address_key
 			RETURNING tenant, address_key, soft_count`
 )
+
+// insertInputsSQL stores the bytes of every input that is the first
+// with its bytes, under its pre-allocated id (bytes stored before are
+// skipped, and their id is never used), and the events of the inputs
+// it stored, in batch order, but those whose provider event id this
+// month's or last month's events hold already (a replay; ids twice in
+// the batch are left out by planBatch). Provider ids are unique in each
+// monthly partition of events (migration 00012), and the lookup reads
+// the partitions of events created from the start of last month (UTC,
+// the database's clock) until now: a provider event sent again more
+// than a month later is recorded again. Each bounce and complaint
+// recorded is a change (changesSQL), delivered to the subscriptions
+// that want it. It returns the ids of the raw inputs (false) and
+// events (true) it inserted.
+var insertInputsSQL = `
+	WITH raw AS (
+		INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
+			parse_status, parse_error, kind, result, deflated_size)
+		OVERRIDING SYSTEM VALUE
+		SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size
+		FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::int[])
+			AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size)
+		WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
+		ORDER BY id
+		RETURNING id
+	), ev AS (
+		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+			scope, actor, note, occurred_at, evidence, unverified)
+		OVERRIDING SYSTEM VALUE
+		SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+			scope, '', '', occurred_at, evidence::jsonb, unverified
+		FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
+			$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
+			$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::text[], $33::boolean[])
+			AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
+				provider_event_id, scope, occurred_at, evidence, unverified)
+		WHERE t.raw_id IN (SELECT id FROM raw)
+			AND (t.provider_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM events e
+				WHERE e.source = t.source AND e.provider = t.provider AND e.provider_event_id = t.provider_event_id
+					AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
+					AND e.created_at < now() + interval '1 day'))
+		ORDER BY t.id
+		RETURNING id, type, scope, address, reason, class, status, reply_code, source, provider, occurred_at
+	), reported AS (
+		SELECT type, scope, address, reason, class, status, reply_code, source, provider, id AS event_id,
+			'' AS actor, '' AS note, NULL::timestamptz AS expires_at, occurred_at
+		FROM ev WHERE type IN ('bounce', 'complaint')
+	), ` + changesSQL("reported", "coalesce((SELECT max(x) FROM unnest($7::timestamptz[]) x), now())") + `
+	SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
 
 // suppressSQL puts a layer's entries on their lists, or merges them into
 // the entries there (suppressMergeSQL), and returns each entry's event
