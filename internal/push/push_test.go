@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -501,5 +502,38 @@ func TestBackoff(t *testing.T) {
 		if got < want*8/10 || got > want*12/10 {
 			t.Errorf("Backoff(%d) = %v, want %v ±20%%", n, got, want)
 		}
+	}
+}
+
+// TestDelivererDiesHoldingDeliveries: a deliverer that claimed
+// deliveries and died before sending them (its process killed) holds
+// them only for the lease; then another sends them, and the dead one's
+// late settlement changes nothing.
+func TestDelivererDiesHoldingDeliveries(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64
+	db := dbtest.Open(t, store.Options{NowFunc: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	secret := push.NewSecret()
+	rcv := startReceiver(t, secret, "127.0.0.1:0")
+	sub := subscribe(t, db, rcv.url(), secret)
+	suppress(t, db, "a@example.com", "b@example.com", "c@example.com")
+	ctx := context.Background()
+	held, err := db.ClaimDeliveries(ctx, 10, time.Minute)
+	if err != nil || len(held) != 3 {
+		t.Fatalf("ClaimDeliveries() = %d jobs, %v; want 3", len(held), err)
+	}
+	deliverer(t, db, push.Options{})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rcv.ids()); n != 0 {
+		t.Fatalf("%d deliveries sent while another deliverer held them", n)
+	}
+	offset.Store(int64(2 * time.Minute)) // the lease runs out
+	waitFor(t, "the held deliveries to be sent", func() bool { return len(rcv.ids()) == 3 && allDelivered(t, db, sub.ID) })
+	// The dead deliverer's attempt, settled late, is stale.
+	if err := db.SettleDelivery(ctx, held[0], store.DeliveryOutcome{State: store.DeliveryDead, Error: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	if !allDelivered(t, db, sub.ID) {
+		t.Error("a stale settlement undid a delivery")
 	}
 }
