@@ -39,6 +39,8 @@ func commandList() []commandInfo {
 		{"stats", "[--bucket hour|day] [--group-by domain|provider|source|reason|mailbox_provider] [--groups N] [--since T] [--until T] [--tenant T]",
 			"bounce and complaint rates (GET /v1/stats) as a table"},
 		{"healthcheck", "[--addr A] [--timeout D]", "probe a running bounced's /healthz (container health checks)"},
+		{"webhook-receiver", "[--listen A] --secret S|--secret-file F [--count N] [--timeout D]",
+			"receive outbound webhooks, check their signatures and print them (to try a subscription)"},
 		{"version", "", "print the version, commit and Go version"},
 		{"help", "[COMMAND]", "this list, or a command's own help"},
 	}

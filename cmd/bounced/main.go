@@ -11,6 +11,7 @@
 //	bounced import FILE    upload a CSV of suppressions to a running bounced
 //	bounced check-config   validate the configuration and what it reaches
 //	bounced stats          bounce and complaint rates in a table
+//	bounced webhook-receiver  receive and verify outbound webhooks (to try a subscription)
 //	bounced version        print the version
 package main
 
@@ -112,6 +113,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return checkConfig(ctx, args, getenv, stdout, stderr)
 	case "stats":
 		return stats(ctx, args, getenv, stdout, stderr)
+	case "webhook-receiver":
+		return webhookReceiver(ctx, args, stdout, stderr)
 	case "version":
 		return versionCmd(args, stdout)
 	case "help":

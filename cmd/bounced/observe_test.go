@@ -268,6 +268,10 @@ var bouncedMetrics = map[string][]string{
 	"bounced_http_request_duration_seconds":                    {"code", "method", "route"},
 	"bounced_http_requests_in_flight":                          nil,
 	"bounced_http_auth_refused_total":                          {"reason"},
+	"bounced_outbound_attempts_total":                          {"outcome"},
+	"bounced_outbound_dead_total":                              nil,
+	"bounced_outbound_attempt_duration_seconds":                nil,
+	"bounced_outbound_deliveries":                              {"state"},
 }
 
 func labelNames(m *dto.Metric) []string {

@@ -123,6 +123,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	listen := freePort(t)
+	hookListen := freePort(t) // the webhook receiver's 127.0.0.1:8026
 	serverEnv := []string{"BOUNCED_DATA_DIR", filepath.Join(dir, ".bounced"), "BOUNCED_LISTEN", listen}
 	_, stop := startServeAs(t, env(serverEnv...), io.Discard)
 	defer func() { _ = stop() }()
@@ -170,7 +171,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		}
 		ran++
 		want := expectedStatuses(b.text)
-		got, out := runReadmeBlock(t, dir, shellEnv, listen, b.text)
+		got, out := runReadmeBlock(t, dir, shellEnv, listen, hookListen, b.text)
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d curl answers, want %d (one per curl):\n%s", where, len(got), len(want), out)
 		}
@@ -192,9 +193,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 // runReadmeBlock runs one block in bash in dir with the variables earlier
 // blocks set, its localhost:8025 pointing at listen, and returns the HTTP
 // status of each curl in order and everything it printed.
-func runReadmeBlock(t *testing.T, dir string, shellEnv []string, listen, block string) ([]int, string) {
+func runReadmeBlock(t *testing.T, dir string, shellEnv []string, listen, hookListen, block string) ([]int, string) {
 	t.Helper()
-	block = strings.NewReplacer("localhost:8025", listen, "127.0.0.1:8025", listen).Replace(block)
+	block = strings.NewReplacer("localhost:8025", listen, "127.0.0.1:8025", listen, "127.0.0.1:8026", hookListen).Replace(block)
 	script := `set -e -o pipefail
 set -a   # what a block assigns stays for the next, as in one terminal
 [ -f .readme-state ] && . ./.readme-state

@@ -24,6 +24,7 @@ import (
 	"github.com/bounced/bounced/internal/mailboxprovider"
 	"github.com/bounced/bounced/internal/mxresolve"
 	"github.com/bounced/bounced/internal/pgserver"
+	"github.com/bounced/bounced/internal/push"
 	"github.com/bounced/bounced/internal/store"
 )
 
@@ -113,7 +114,7 @@ func openDBWith(ctx context.Context, cfg config.Config, logger *slog.Logger, reg
 		cacheSize = -1 // off
 	}
 	opts := store.Options{Logger: logger, Registerer: reg, CheckCacheSize: cacheSize,
-		RetentionMonths: int(cfg.RetentionMonths), MaxConns: int32(cfg.DBMaxConns)}
+		RetentionMonths: int(cfg.RetentionMonths), MaxConns: int32(cfg.DBMaxConns), ChangesRetention: cfg.Outbound.ChangesRetention}
 	switch {
 	case mx != nil:
 		opts.MailboxProviderFunc = mx.Peek
@@ -245,10 +246,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv, err := api.New(api.Deps{
 		Ingester: mail, Webhooks: hooks, Messages: db, Suppressions: db, Events: db, DB: db, Health: boxes.health,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db, Quarantine: db,
+		Subscriptions: db, Changes: db,
 		Logger: logger, Registerer: reg, Gatherer: reg,
 	}, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxImportBytes: cfg.MaxImportBytes, Auth: api.AuthMode(cfg.Auth), Exposed: !loopback(cfg.Listen),
 		AdminKey: cfg.AdminKey, RateLimit: cfg.RateLimit, RateBurst: int(cfg.RateBurst),
-		WebhookMaxBodyBytes: cfg.Webhooks.MaxBodyBytes, WebhookRoutes: webhookRoutes()})
+		WebhookMaxBodyBytes: cfg.Webhooks.MaxBodyBytes, WebhookRoutes: webhookRoutes(),
+		OutboundAllowPrivate: cfg.Outbound.AllowPrivate, StreamMax: int(cfg.Outbound.StreamMax)})
+	if err != nil {
+		return err
+	}
+	// Outbound webhooks: every replica may deliver (deliveries are claimed
+	// in the database); the metrics exist whether this one does or not.
+	deliverer, err := push.New(db, push.Options{Workers: int(cfg.Outbound.Workers), Timeout: cfg.Outbound.Timeout,
+		MaxAttempts: int(cfg.Outbound.MaxAttempts), AllowPrivate: cfg.Outbound.AllowPrivate, Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -261,6 +271,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		mxDone := make(chan struct{})
 		go func() { defer close(mxDone); _ = mx.Run(bgCtx) }()
 		defer func() { stopBG(); <-mxDone }()
+	}
+	if cfg.Outbound.Workers > 0 {
+		// Stopped before the database closes; attempts in flight finish
+		// (each bounded by the outbound timeout) and are settled.
+		pushCtx, stopPush := context.WithCancel(context.WithoutCancel(ctx))
+		pushDone := make(chan struct{})
+		go func() { defer close(pushDone); _ = deliverer.Run(pushCtx) }()
+		defer func() { stopPush(); <-pushDone }()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -277,6 +295,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for handlers: streams end when it starts.
+	httpSrv.RegisterOnShutdown(srv.CloseStreams)
 	if cfg.DebugListen != "" {
 		stopDebug, err := serveDebug(cfg.DebugListen, logger)
 		if err != nil {

@@ -105,6 +105,7 @@ func newHarnessAt(t *testing.T, opts api.Options, now func() time.Time) *harness
 	s, err := api.New(api.Deps{
 		Ingester: mail, Messages: db, Suppressions: db, Events: db, DB: db,
 		Bulk: db, Exporter: db, Recipients: db, Stats: db, Policy: db, Keys: db, Quarantine: db,
+		Subscriptions: db, Changes: db,
 		Logger: dbtest.Logger(t), Registerer: reg, Gatherer: reg, NowFunc: now,
 	}, opts)
 	if err != nil {

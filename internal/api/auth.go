@@ -76,6 +76,9 @@ var accessRules = map[string]access{
 	"GET /v1/policy":                    {},
 	"PUT /v1/policy":                    {scope: store.KeyPolicyWrite, global: true},
 	"PATCH /v1/policy":                  {scope: store.KeyPolicyWrite, global: true},
+	// The stream shows a tenant's key its own tenant's changes; the
+	// subscriptions (missing here) are for admin keys.
+	"GET /v1/stream": {scope: store.KeySuppressionsRead},
 }
 
 func accessFor(method, pattern string) access {

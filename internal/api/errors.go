@@ -99,6 +99,9 @@ type NotReadyError struct {
 
 func (e *NotReadyError) Error() string { return "api: not ready: " + e.Detail }
 
+// ErrTooManyStreams means every stream this server serves is open.
+var ErrTooManyStreams = errors.New("api: too many streams")
+
 // problem is an RFC 9457 problem details object.
 type problem struct {
 	Type     string `json:"type"`
@@ -187,6 +190,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Type, p.Title = http.StatusNotFound, problemType("not-found"), "Not found"
 	case errors.Is(err, ErrMethodNotAllowed):
 		p.Status, p.Type, p.Title = http.StatusMethodNotAllowed, problemType("method-not-allowed"), "Method not allowed"
+	case errors.Is(err, store.ErrChangeGone):
+		p.Status, p.Type, p.Title = http.StatusGone, problemType("change-gone"), "Change no longer kept"
+		p.Detail = "that change is older than the retention of changes and was deleted, with maybe others after it; start again from the suppression list"
+	case errors.Is(err, store.ErrTooManySubscriptions):
+		p.Status, p.Type, p.Title = http.StatusConflict, problemType("too-many-subscriptions"), "Too many subscriptions"
+		p.Detail = fmt.Sprintf("at most %d subscriptions; delete one first", store.SubscriptionsMax)
+	case errors.Is(err, ErrTooManyStreams):
+		p.Status, p.Type, p.Title = http.StatusServiceUnavailable, problemType("too-many-streams"), "Too many streams"
+		p.Detail = "this server has as many streams open as it serves; retry later"
+		w.Header().Set("Retry-After", "30")
 	case errors.Is(err, store.ErrConflict):
 		p.Status, p.Type, p.Title = http.StatusConflict, problemType("conflict"), "Conflict"
 	case errors.Is(err, ErrUnsupportedMediaType):

@@ -74,11 +74,14 @@ var queryParams = map[string][]string{
 		"sort", "cursor", "limit", "total"},
 	"DELETE /v1/suppressions": {"scope", "tenant", "reason", "class", "source", "domain", "email_prefix", "since", "until",
 		"confirm", "note"},
-	"GET /v1/quarantine":         {"cursor", "limit", "total"},
-	"GET /v1/recipients/{email}": {"tenant", "cursor", "limit", "total"},
-	"GET /v1/stats":              {"since", "until", "bucket", "group_by", "groups", "tenant"},
-	"GET /v1/sender-health":      {"since", "until", "bucket", "groups", "examples", "tenant"},
-	"GET /v1/codes":              {},
+	"GET /v1/quarantine":                    {"cursor", "limit", "total"},
+	"GET /v1/recipients/{email}":            {"tenant", "cursor", "limit", "total"},
+	"GET /v1/stats":                         {"since", "until", "bucket", "group_by", "groups", "tenant"},
+	"GET /v1/sender-health":                 {"since", "until", "bucket", "groups", "examples", "tenant"},
+	"GET /v1/codes":                         {},
+	"GET /v1/subscriptions":                 {"tenant", "total"},
+	"GET /v1/subscriptions/{id}/deliveries": {"state", "cursor", "limit", "total"},
+	"GET /v1/stream":                        {"after", "type", "scope", "tenant"},
 }
 
 // knownParams refuses a request naming a query parameter not in names.

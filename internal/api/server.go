@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -106,6 +107,32 @@ type QuarantineLister interface {
 	CountQuarantinedMail(ctx context.Context) (int64, error)
 }
 
+// SubscriptionStore keeps outbound webhook subscriptions and their
+// deliveries. Get, Update, Delete, GetDelivery and ReplayDelivery return
+// store.ErrNotFound; Create store.ErrTooManySubscriptions past the cap;
+// ReplayDelivery store.ErrChangeGone when the change is no longer kept.
+type SubscriptionStore interface {
+	CreateSubscription(ctx context.Context, n store.NewSubscription) (store.Subscription, error)
+	GetSubscription(ctx context.Context, id int64) (store.Subscription, error)
+	ListSubscriptions(ctx context.Context, tenant string, only bool) ([]store.Subscription, error)
+	UpdateSubscription(ctx context.Context, id int64, p store.SubscriptionPatch, actor string) (store.Subscription, error)
+	DeleteSubscription(ctx context.Context, id int64) error
+	ListDeliveries(ctx context.Context, subscriptionID int64, f store.DeliveryFilter) ([]store.Delivery, string, error)
+	CountDeliveries(ctx context.Context, subscriptionID int64, state store.DeliveryState) (int64, error)
+	GetDelivery(ctx context.Context, subscriptionID, id int64) (store.Delivery, error)
+	ReplayDelivery(ctx context.Context, subscriptionID, id int64) (store.Delivery, error)
+}
+
+// ChangeReader reads the feed of changes of the suppression lists, for
+// GET /v1/stream. ChangePosition returns store.ErrChangeGone for a change
+// the retention deleted and store.ErrNotFound for an id never issued.
+type ChangeReader interface {
+	ChangesHead(ctx context.Context) (store.Position, error)
+	ChangePosition(ctx context.Context, id int64) (store.Position, error)
+	ReadChanges(ctx context.Context, pos store.Position, f store.ChangeFilter, limit int) (store.ChangePage, error)
+	ChangesWritten() <-chan struct{}
+}
+
 // Pinger checks the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -131,6 +158,8 @@ var (
 	_ PolicyStore         = (*store.DB)(nil)
 	_ KeyStore            = (*store.DB)(nil)
 	_ QuarantineLister    = (*store.DB)(nil)
+	_ SubscriptionStore   = (*store.DB)(nil)
+	_ ChangeReader        = (*store.DB)(nil)
 )
 
 // Deps are what the server calls.
@@ -147,12 +176,16 @@ type Deps struct {
 	Policy       PolicyStore
 	Keys         KeyStore         // nil: no stored keys (only Options.AdminKey)
 	Quarantine   QuarantineLister // nil: nothing is ever quarantined
-	DB           Pinger
-	Health       []HealthChecker
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
-	Gatherer     prometheus.Gatherer
-	NowFunc      func() time.Time
+	// Subscriptions keeps outbound webhook subscriptions; Changes is the
+	// feed GET /v1/stream serves. nil: those routes answer 404.
+	Subscriptions SubscriptionStore
+	Changes       ChangeReader
+	DB            Pinger
+	Health        []HealthChecker
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	Gatherer      prometheus.Gatherer
+	NowFunc       func() time.Time
 }
 
 // Defaults for Options.
@@ -160,6 +193,9 @@ const (
 	MaxBodyBytesDefault        = 10 << 20
 	MaxImportBytesDefault      = 1 << 30
 	WebhookMaxBodyBytesDefault = 5 << 20
+	StreamMaxDefault           = 100
+	StreamHeartbeatDefault     = 15 * time.Second
+	StreamMaxDurationDefault   = time.Hour
 )
 
 // Options tune the server.
@@ -185,6 +221,17 @@ type Options struct {
 	// package's registry); a provider the receiver has no credentials for
 	// answers 404 on its route.
 	WebhookRoutes []WebhookRoute
+	// OutboundAllowPrivate lets subscriptions name loopback, private and
+	// other non-public destinations (for a receiver on the same host or
+	// network).
+	OutboundAllowPrivate bool
+	// StreamMax caps the GET /v1/stream connections open at once (more
+	// answer 503); StreamHeartbeat is how often an idle stream sends a
+	// comment, StreamMaxDuration how long one stays open before the
+	// server ends it (the client resumes with Last-Event-ID).
+	StreamMax         int
+	StreamHeartbeat   time.Duration
+	StreamMaxDuration time.Duration
 }
 
 // WebhookRoute is one provider's route: POST /v1/webhooks/{Provider}, and
@@ -211,6 +258,15 @@ type Server struct {
 	webhookMaxBody int64
 	webhooks       map[string]bool
 	webhookRoutes  []WebhookRoute
+
+	outboundAllowPrivate bool
+	// streams holds a token per open stream; closing ends them all (at
+	// shutdown).
+	streams           chan struct{}
+	closing           chan struct{}
+	closeOnce         sync.Once
+	streamHeartbeat   time.Duration
+	streamMaxDuration time.Duration
 }
 
 // route is one entry of the route table.
@@ -246,6 +302,15 @@ func (s *Server) routes() []route {
 		{"PATCH", "/v1/policy", s.patchPolicy},
 		{"GET", "/v1/codes", s.listCodes},
 		{"GET", "/v1/codes/{code}", s.getCode},
+		{"GET", "/v1/stream", s.stream},
+		{"GET", "/v1/subscriptions", s.listSubscriptions},
+		{"POST", "/v1/subscriptions", s.createSubscription},
+		{"GET", "/v1/subscriptions/{id}", s.getSubscription},
+		{"PATCH", "/v1/subscriptions/{id}", s.updateSubscription},
+		{"DELETE", "/v1/subscriptions/{id}", s.deleteSubscription},
+		{"GET", "/v1/subscriptions/{id}/deliveries", s.listDeliveries},
+		{"GET", "/v1/subscriptions/{id}/deliveries/{delivery}", s.getDelivery},
+		{"POST", "/v1/subscriptions/{id}/deliveries/{delivery}/replay", s.replayDelivery},
 	}
 	for _, w := range s.webhookRoutes {
 		routes = append(routes, route{"POST", "/v1/webhooks/" + w.Provider, s.receiveWebhook(w.Provider)})
@@ -260,7 +325,10 @@ func (s *Server) routes() []route {
 func New(deps Deps, opts Options) (*Server, error) {
 	s := &Server{deps: deps, logger: deps.Logger, maxBody: opts.MaxBodyBytes, maxImport: opts.MaxImportBytes, now: deps.NowFunc,
 		webhookMaxBody: cmp.Or(max(opts.WebhookMaxBodyBytes, 0), WebhookMaxBodyBytesDefault), webhooks: map[string]bool{},
-		webhookRoutes: opts.WebhookRoutes}
+		webhookRoutes: opts.WebhookRoutes, outboundAllowPrivate: opts.OutboundAllowPrivate,
+		streams:         make(chan struct{}, cmp.Or(max(opts.StreamMax, 0), StreamMaxDefault)),
+		closing:         make(chan struct{}),
+		streamHeartbeat: cmp.Or(max(opts.StreamHeartbeat, 0), StreamHeartbeatDefault), streamMaxDuration: cmp.Or(max(opts.StreamMaxDuration, 0), StreamMaxDurationDefault)}
 	if deps.Webhooks != nil {
 		for _, p := range deps.Webhooks.Configured() {
 			s.webhooks[p] = true
@@ -333,6 +401,11 @@ func New(deps Deps, opts Options) (*Server, error) {
 	s.router = r
 	return s, nil
 }
+
+// CloseStreams ends every open GET /v1/stream, and any opened later: call
+// it when the HTTP server shuts down (http.Server.RegisterOnShutdown), as
+// Shutdown waits for handlers and a stream never ends by itself soon.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

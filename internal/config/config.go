@@ -95,6 +95,8 @@ type Config struct {
 	MXCacheSize   int64
 	MXCacheTTL    time.Duration
 	MXConcurrency int64
+	// Outbound tunes outbound webhooks and the stream of changes.
+	Outbound Outbound
 }
 
 // option binds one setting to its flag and environment variable.
@@ -133,7 +135,7 @@ func (c *Config) options() []option {
 		intOpt("mx-cache-size", "BOUNCED_MX_CACHE_SIZE", "recipient domains whose mailbox provider is kept in memory", &c.MXCacheSize),
 		durOpt("mx-cache-ttl", "BOUNCED_MX_CACHE_TTL", "how long a domain's looked-up mailbox provider is kept (a failed lookup: 5m)", &c.MXCacheTTL),
 		intOpt("mx-concurrency", "BOUNCED_MX_CONCURRENCY", "most MX lookups in flight at once", &c.MXConcurrency),
-	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options())...)
+	}, slices.Concat(c.Mailboxes.options(), c.Webhooks.options(), c.GroupCommit.options(), c.Outbound.options())...)
 }
 
 // Load builds a Config from defaults, then the environment, then flags in
@@ -172,6 +174,7 @@ func New(webhooks ...WebhookProvider) Config {
 		Mailboxes:               defaultMailboxes(),
 		Webhooks:                defaultWebhooks(webhooks),
 		GroupCommit:             defaultGroupCommit(),
+		Outbound:                defaultOutbound(),
 	}
 }
 
@@ -307,7 +310,10 @@ func (c Config) Validate() error {
 	if err := c.Webhooks.validate(); err != nil {
 		return err
 	}
-	return c.GroupCommit.validate()
+	if err := c.GroupCommit.validate(); err != nil {
+		return err
+	}
+	return c.Outbound.validate()
 }
 
 // SlogLevel returns the configured log level.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +37,12 @@ var (
 
 // Defaults for Options.
 const (
-	MaxConnsDefault       = 20
-	TransactRetryDefault  = 5
-	CheckCacheSizeDefault = 500000
+	MaxConnsDefault = 20
+	// ChangesRetentionDefault keeps changes a week: a stream can resume,
+	// and a delivery be replayed, from a change that old.
+	ChangesRetentionDefault = 7 * 24 * time.Hour
+	TransactRetryDefault    = 5
+	CheckCacheSizeDefault   = 500000
 )
 
 // Options configure Open.
@@ -65,6 +69,9 @@ type Options struct {
 	// providers' own domains and every other domain is Other; else a
 	// domain no stored lookup places is Unknown in stats.
 	MailboxProviderFunc func(domain string) mailboxprovider.Provider
+	// ChangesRetention is how long Run keeps changes of the suppression
+	// lists and their deliveries (ChangesRetentionDefault when 0).
+	ChangesRetention time.Duration
 }
 
 // DB is bounced's database.
@@ -85,7 +92,46 @@ type DB struct {
 	maintainEvery time.Duration
 
 	mailboxProvider func(domain string) mailboxprovider.Provider
+	// changed and deliveriesDue fire when another transaction (of any
+	// replica) wrote changes or deliveries, while listening.
+	changed, deliveriesDue signal
+	// changesRetention is how long changes and deliveries are kept.
+	changesRetention time.Duration
 }
+
+// signal wakes everyone waiting on it; waiters take its channel, closed
+// at the next fire.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+	}
+	s.ch = make(chan struct{})
+}
+
+// ChangesWritten returns a channel closed when changes are next written
+// (by any replica), while Run receives notifications; a reader of changes
+// also polls, as notifications may be off.
+func (db *DB) ChangesWritten() <-chan struct{} { return db.changed.wait() }
+
+// DeliveriesWritten returns a channel closed when deliveries are next
+// written or replayed (by any replica), while Run receives notifications.
+func (db *DB) DeliveriesWritten() <-chan struct{} { return db.deliveriesDue.wait() }
 
 // Open connects to the database at url. It does not apply migrations; call
 // Migrate first.
@@ -105,7 +151,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := &DB{pool: pool, logger: opts.Logger, now: opts.NowFunc, keys: newKeyCache(),
 		cleanupEvery: cmp.Or(opts.CleanupInterval, CleanupIntervalDefault),
 		retention:    max(opts.RetentionMonths, 0), maintainEvery: cmp.Or(opts.MaintenanceInterval, MaintenanceIntervalDefault),
-		mailboxProvider: opts.MailboxProviderFunc}
+		mailboxProvider:  opts.MailboxProviderFunc,
+		changesRetention: cmp.Or(max(opts.ChangesRetention, 0), ChangesRetentionDefault)}
 	if opts.CheckCacheSize >= 0 {
 		db.cache = newCheckCache(cmp.Or(opts.CheckCacheSize, CheckCacheSizeDefault))
 	}
@@ -201,7 +248,8 @@ func interpret(err error) error {
 	}
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrBadCursor) || errors.Is(err, ErrBadFilter) ||
-		errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrBadScope) || errors.Is(err, ErrBadKey) || errors.Is(err, ErrBadStats) || errors.Is(err, ErrForbiddenScope) {
+		errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrBadScope) || errors.Is(err, ErrBadKey) || errors.Is(err, ErrBadStats) || errors.Is(err, ErrForbiddenScope) ||
+		errors.Is(err, ErrChangeGone) || errors.Is(err, ErrTooManySubscriptions) {
 		return err
 	}
 	var perr *PolicyError

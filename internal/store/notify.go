@@ -15,7 +15,11 @@ const (
 	channelPolicy       = "bounced_policy"
 	channelSuppressions = "bounced_suppressions" // payload: an address key, or flushPayload
 	channelAPIKeys      = "bounced_api_keys"
-	flushPayload        = "*"
+	// Changes and deliveries written (migration 00019's triggers): wake
+	// the streams and the deliverers.
+	channelChanges    = "bounced_changes"
+	channelDeliveries = "bounced_deliveries"
+	flushPayload      = "*"
 )
 
 // Defaults for Run.
@@ -68,13 +72,15 @@ func (db *DB) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{channelPolicy, channelSuppressions, channelAPIKeys} {
+	for _, ch := range []string{channelPolicy, channelSuppressions, channelAPIKeys, channelChanges, channelDeliveries} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
 	// Whatever changed before LISTEN took effect was never announced.
 	db.flushCaches()
+	db.changed.fire()
+	db.deliveriesDue.fire()
 	db.listening.Store(true)
 	defer func() {
 		db.listening.Store(false)
@@ -91,6 +97,10 @@ func (db *DB) listen(ctx context.Context) error {
 			db.invalidatePolicy()
 		case channelAPIKeys:
 			db.keys.flush()
+		case channelChanges:
+			db.changed.fire()
+		case channelDeliveries:
+			db.deliveriesDue.fire()
 		case channelSuppressions:
 			if n.Payload == flushPayload {
 				if db.cache != nil {
@@ -154,7 +164,9 @@ func (db *DB) cleanupLoop(ctx context.Context) {
 }
 
 // CleanupExpired deletes suppressions past their expiry, recording each as
-// a suppression_removed event by "system", soft-window rows older than
+// a suppression_removed event by "system" (and change, delivered to the
+// subscriptions that want it), changes and deliveries older than their
+// retention, soft-window rows older than
 // any window can reach, webhook nonces past their expiry, sent messages
 // past SentMessageRetention and the failed attempts at mail not seen for
 // 30 days. Expired entries already stop suppressing at their
@@ -171,13 +183,18 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 					DELETE FROM suppressions WHERE id IN (
 						SELECT id FROM suppressions WHERE expires_at <= $1
 						ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-					RETURNING address, address_key, domain, scope, reason, status
+					RETURNING address, address_key, domain, scope, reason, class, status, reply_code, expires_at
 				), ev AS (
 					INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope,
 						actor, note, occurred_at)
 					SELECT address, address_key, domain, 'suppression_removed', 'none', reason, status, 'system',
 						scope, 'system', 'expired', $1 FROM gone
-				)
+				), removal AS (
+					SELECT 'suppression_removed' AS type, scope, address, reason, class, status, reply_code,
+						'system' AS source, '' AS provider, NULL::bigint AS event_id, 'system' AS actor, 'expired' AS note,
+						expires_at, expires_at AS occurred_at
+					FROM gone
+				), `+changesSQL("removal", "$1")+`
 				SELECT reason, scope, count(*) FROM gone GROUP BY reason, scope`, db.now(), cleanupBatch)
 			if err != nil {
 				return err
@@ -202,6 +219,9 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 		if n < cleanupBatch {
 			break
 		}
+	}
+	if err := db.pruneChanges(ctx, db.now().Add(-db.changesRetention)); err != nil {
+		return total, err
 	}
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM soft_failures WHERE occurred_at < $1`, db.now().Add(-366*24*time.Hour)); err != nil {

@@ -199,9 +199,13 @@ func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan, also []s
 	// the tables (a fresh table has none, and then looks small enough to
 	// scan whole, row after row of the batch).
 	b.Queue("SET LOCAL enable_seqscan = off")
+	// The subscriptions a change is delivered to are read whole (a few
+	// rows, no index): at the cost of a disabled scan, which must not
+	// make the planner compile the statement (JIT takes a second).
+	b.Queue("SET LOCAL jit = off")
 	b.Queue(insertInputsSQL, plan.inputArgs()...)
 	if err := sendRound(ctx, conn, b, func(br pgx.BatchResults) error {
-		for range 2 { // BEGIN, SET LOCAL
+		for range 3 { // BEGIN, SET LOCAL ×2
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -382,54 +386,6 @@ const (
 		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('raw_messages', 'id'))::regclass) FROM generate_series(1, $1)),
 		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('events', 'id'))::regclass) FROM generate_series(1, $2))`
 
-	// insertInputsSQL stores the bytes of every input that is the first
-	// with its bytes, under its pre-allocated id (bytes stored before are
-	// skipped, and their id is never used), and the events of the inputs
-	// it stored, in batch order, but those whose provider event id this
-	// month's or last month's events hold already (a replay; ids twice in
-	// the batch are left out by planBatch). Provider ids are unique in each
-	// monthly partition of events (migration 00012), and the lookup reads
-	// the partitions of events created from the start of last month (UTC,
-	// the database's clock) until now: a provider event sent again more
-	// than a month later is recorded again. It returns the ids of the raw
-	// inputs (false) and events (true) it inserted.
-	insertInputsSQL = `
-		WITH raw AS (
-			INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
-				parse_status, parse_error, kind, result, deflated_size, deflate_dict, result_deflated)
-			OVERRIDING SYSTEM VALUE
-			SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size,
-				CASE WHEN size IS NOT NULL THEN ` + bodyDictSQL + ` END, rz
-			FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
-				$8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::bytea[])
-				AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size, rz)
-			WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
-			ORDER BY id
-			RETURNING id
-		), ev AS (
-			INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, actor, note, occurred_at, evidence, unverified)
-			OVERRIDING SYSTEM VALUE
-			SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
-				scope, '', '', occurred_at, evidence::jsonb, unverified
-			FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-				$21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
-				$28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[], $33::text[], $34::boolean[])
-				AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
-					diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
-					provider_event_id, scope, occurred_at, evidence, unverified)
-			WHERE t.raw_id IN (SELECT id FROM raw)
-				AND (t.provider_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM events e
-					WHERE e.source = t.source AND e.provider = t.provider AND e.provider_event_id = t.provider_event_id
-						AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
-						AND e.created_at < now() + interval '1 day'))
-			ORDER BY t.id
-			RETURNING id
-		)
-		SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
-
 	// windowedRecipientsSQL applies a layer's deliveries and counted
 	// failures to their recipients r and the soft window: a delivery
 	// deletes the counted failures up to its time, a counted failure is
@@ -523,11 +479,66 @@ const (
 			RETURNING tenant, address_key, soft_count`
 )
 
+// insertInputsSQL stores the bytes of every input that is the first
+// with its bytes, under its pre-allocated id (bytes stored before are
+// skipped, and their id is never used), and the events of the inputs
+// it stored, in batch order, but those whose provider event id this
+// month's or last month's events hold already (a replay; ids twice in
+// the batch are left out by planBatch). Provider ids are unique in each
+// monthly partition of events (migration 00012), and the lookup reads
+// the partitions of events created from the start of last month (UTC,
+// the database's clock) until now: a provider event sent again more
+// than a month later is recorded again. Each bounce and complaint
+// recorded is a change (changesSQL), delivered to the subscriptions
+// that want it. It returns the ids of the raw inputs (false) and
+// events (true) it inserted.
+var insertInputsSQL = `
+	WITH raw AS (
+		INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
+			parse_status, parse_error, kind, result, deflated_size, deflate_dict, result_deflated)
+		OVERRIDING SYSTEM VALUE
+		SELECT id, s, src, prov, ct, b, rcv, st, perr, k, res::jsonb, size,
+			CASE WHEN size IS NOT NULL THEN ` + bodyDictSQL + ` END, rz
+		FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::bytea[])
+			AS t(id, s, src, prov, ct, b, rcv, st, perr, k, res, size, rz)
+		WHERE NOT EXISTS (SELECT 1 FROM raw_messages r WHERE r.sha256 = t.s)
+		ORDER BY id
+		RETURNING id
+	), ev AS (
+		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+			scope, actor, note, occurred_at, evidence, unverified)
+		OVERRIDING SYSTEM VALUE
+		SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
+			scope, '', '', occurred_at, evidence::jsonb, unverified
+		FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+			$21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
+			$28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[], $33::text[], $34::boolean[])
+			AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
+				provider_event_id, scope, occurred_at, evidence, unverified)
+		WHERE t.raw_id IN (SELECT id FROM raw)
+			AND (t.provider_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM events e
+				WHERE e.source = t.source AND e.provider = t.provider AND e.provider_event_id = t.provider_event_id
+					AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
+					AND e.created_at < now() + interval '1 day'))
+		ORDER BY t.id
+		RETURNING id, type, scope, address, reason, class, status, reply_code, source, provider, occurred_at
+	), reported AS (
+		SELECT type, scope, address, reason, class, status, reply_code, source, provider, id AS event_id,
+			'' AS actor, '' AS note, NULL::timestamptz AS expires_at, occurred_at
+		FROM ev WHERE type IN ('bounce', 'complaint')
+	), ` + changesSQL("reported", "coalesce((SELECT max(x) FROM unnest($7::timestamptz[]) x), now())") + `
+	SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
+
 // suppressSQL puts a layer's entries on their lists, or merges them into
 // the entries there (suppressMergeSQL), and returns each entry's event
 // and whether it newly suppressed its address (inserted, or brought back
-// from an expired entry). A change that alters what a check answers
-// notifies the other replicas' caches.
+// from an expired entry); each address newly suppressed is a change
+// (changesSQL). A change that alters what a check answers notifies the
+// other replicas' caches.
 var suppressSQL = `
 		WITH n AS (
 			SELECT sc AS scope, a AS address, k AS address_key, d AS domain, re AS reason, cl AS class, st AS status,
@@ -542,7 +553,7 @@ var suppressSQL = `
 		), upd AS (
 			UPDATE suppressions s SET ` + suppressMergeSQL + `
 			FROM n WHERE n.known AND ` + keyIs("n.address_key") + ` AND s.scope = n.scope
-			RETURNING s.address_key, s.last_event_id,
+			RETURNING s.address_key, s.scope, s.last_event_id,
 				coalesce(s.first_event_id = s.last_event_id, false) AS added,
 				coalesce(s.state_event_id = s.last_event_id, false) AS changed
 		), ins AS (
@@ -554,9 +565,15 @@ var suppressSQL = `
 				note, created_at
 			FROM n WHERE NOT n.known
 			ORDER BY address_key, scope
-			RETURNING address_key, last_event_id, true AS added, true AS changed
+			RETURNING address_key, scope, last_event_id, true AS added, true AS changed
 		), done AS (
 			SELECT * FROM upd UNION ALL SELECT * FROM ins
-		)
+		), addition AS (
+			SELECT 'suppression_added' AS type, n.scope, n.address, n.reason, n.class, n.status, n.reply_code, n.source,
+				n.provider, n.last_event_id AS event_id, n.created_by AS actor, n.note, n.expires_at,
+				n.first_seen_at AS occurred_at
+			FROM done JOIN n ON n.address_key = done.address_key AND n.scope = done.scope
+			WHERE done.added
+		), ` + changesSQL("addition", "$17") + `
 		SELECT last_event_id, added FROM done,
 			LATERAL (SELECT CASE WHEN done.changed THEN pg_notify('` + channelSuppressions + `', done.address_key) END) x`

@@ -440,8 +440,8 @@ func (db *DB) DeleteSuppression(ctx context.Context, email, scope, actor, note s
 		if s, err = pgx.CollectExactlyOneRow(rows, scanSuppression); err != nil {
 			return err
 		}
-		return removed(ctx, tx, []string{s.Email}, []string{s.Scope}, []string{string(s.Reason)},
-			[]string{s.Status}, actor, note, now)
+		return removed(ctx, tx, []removal{{s.Email, s.Scope, string(s.Reason), string(s.Class), s.Status, s.ReplyCode}},
+			actor, note, now)
 	})
 	if err != nil {
 		return Suppression{}, err
@@ -451,20 +451,38 @@ func (db *DB) DeleteSuppression(ctx context.Context, email, scope, actor, note s
 	return s, nil
 }
 
-// removed records the removal of entries as suppression_removed events,
-// resets the soft counters of their addresses in their tenants, and
-// notifies the caches.
-func removed(ctx context.Context, tx pgx.Tx, emails, scopes, reasons, statuses []string, actor, note string, now time.Time) error {
-	keys := make([]string, len(emails))
-	domains := make([]string, len(emails))
-	for i, e := range emails {
-		keys[i], domains[i] = parse.AddressKey(e), parse.AddressDomain(e)
+// removal is an entry taken off its list.
+type removal struct {
+	email, scope, reason, class, status, replyCode string
+}
+
+// removed records the removal of entries as suppression_removed events
+// and changes (delivered to the subscriptions that want them), resets the
+// soft counters of their addresses in their tenants, and notifies the
+// caches.
+func removed(ctx context.Context, tx pgx.Tx, entries []removal, actor, note string, now time.Time) error {
+	n := len(entries)
+	emails, keys, domains, scopes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	reasons, classes, statuses, replies := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, e := range entries {
+		emails[i], keys[i], domains[i], scopes[i] = e.email, parse.AddressKey(e.email), parse.AddressDomain(e.email), e.scope
+		reasons[i], classes[i], statuses[i], replies[i] = e.reason, e.class, e.status, e.replyCode
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope, actor, note, occurred_at)
-		SELECT a, k, d, 'suppression_removed', 'none', r, st, 'api', sc, $7, $8, $9
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t(a, k, d, sc, r, st)`,
-		emails, keys, domains, scopes, reasons, statuses, actor, clip(note, 1000), now); err != nil {
+		WITH t AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $10::text[], $11::text[])
+				AS t(a, k, d, sc, r, st, cl, rc)
+		), ev AS (
+			INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope, actor, note, occurred_at)
+			SELECT a, k, d, 'suppression_removed', 'none', r, st, 'api', sc, $7, $8, $9 FROM t
+		), removal AS (
+			SELECT 'suppression_removed' AS type, sc AS scope, a AS address, r AS reason, cl AS class, st AS status,
+				rc AS reply_code, 'api' AS source, '' AS provider, NULL::bigint AS event_id, $7 AS actor, $8 AS note,
+				NULL::timestamptz AS expires_at, $9::timestamptz AS occurred_at
+			FROM t
+		), `+changesSQL("removal", "$9")+`
+		SELECT 1`,
+		emails, keys, domains, scopes, reasons, statuses, actor, clip(note, 1000), now, classes, replies); err != nil {
 		return fmt.Errorf("record removal: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `
@@ -520,30 +538,27 @@ func (db *DB) DeleteSuppressions(ctx context.Context, f SuppressionFilter, actor
 	var byReason map[[2]string]int // reason, scope
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		byReason = map[[2]string]int{}
-		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE `+where+` RETURNING id, address, scope, reason, status`, args...)
+		rows, err := tx.Query(ctx, `DELETE FROM suppressions WHERE `+where+` RETURNING address, scope, reason, class, status, reply_code`, args...)
 		if err != nil {
 			return err
 		}
-		var ids []int64
-		var emails, scopes, reasons, statuses []string
-		var id int64
-		var email, scope, reason, status string
-		if _, err := pgx.ForEachRow(rows, []any{&id, &email, &scope, &reason, &status}, func() error {
-			ids, emails, scopes = append(ids, id), append(emails, email), append(scopes, scope)
-			reasons, statuses = append(reasons, reason), append(statuses, status)
-			byReason[[2]string{reason, scope}]++
+		var entries []removal
+		var r removal
+		if _, err := pgx.ForEachRow(rows, []any{&r.email, &r.scope, &r.reason, &r.class, &r.status, &r.replyCode}, func() error {
+			entries = append(entries, r)
+			byReason[[2]string{r.reason, r.scope}]++
 			return nil
 		}); err != nil {
 			return err
 		}
-		keys = make([]string, len(emails))
-		for i, e := range emails {
-			keys[i] = parse.AddressKey(e)
+		keys = make([]string, len(entries))
+		for i, e := range entries {
+			keys[i] = parse.AddressKey(e.email)
 		}
-		if len(ids) == 0 {
+		if len(entries) == 0 {
 			return nil
 		}
-		return removed(ctx, tx, emails, scopes, reasons, statuses, actor, note, now)
+		return removed(ctx, tx, entries, actor, note, now)
 	})
 	if err != nil {
 		return 0, err
@@ -674,8 +689,8 @@ func upsertManual(ctx context.Context, tx pgx.Tx, addrs, keys, domains, scopes, 
 // manualUpsertSQL is how entries are added by hand (AddSuppressions) and
 // imported (ImportSuppressions): the CTEs "up", the entries added from
 // "src" (address, address_key, domain, scope, reason, note, expires_at;
-// one row per scope and address), and "ev", their suppression_added
-// events. A new address is inserted and an expired entry replaced whole;
+// one row per scope and address), "ev", their suppression_added
+// events, and their changes and deliveries (changesSQL). A new address is inserted and an expired entry replaced whole;
 // an active entry is left as it is, whatever its reason. source, now and
 // actor are the SQL expressions (parameters) of the source, the time and
 // who did it.
@@ -693,12 +708,17 @@ func manualUpsertSQL(source, now, actor string) string {
 				expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by, note = EXCLUDED.note,
 				created_at = EXCLUDED.created_at
 			WHERE s.expires_at IS NOT NULL AND s.expires_at <= ` + now + `
-			RETURNING id, address, address_key, domain, scope, reason, note
+			RETURNING id, address, address_key, domain, scope, reason, note, expires_at
 		), ev AS (
 			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
 			SELECT address, address_key, domain, 'suppression_added', 'none', reason, ` + source + `, scope, ` + actor + `, note, ` + now + `
 			FROM up
-		)`
+		), addition AS (
+			SELECT 'suppression_added' AS type, scope, address, reason, 'none' AS class, '' AS status, '' AS reply_code,
+				` + source + `::text AS source, '' AS provider, NULL::bigint AS event_id, ` + actor + `::text AS actor, note,
+				expires_at, ` + now + `::timestamptz AS occurred_at
+			FROM up
+		), ` + changesSQL("addition", now)
 }
 
 // countActive counts active entries by reason and scope kind.

@@ -1,0 +1,273 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// This file is the feed of changes to the suppression lists: the
+// transactional outbox behind outbound webhooks and GET /v1/stream. Every
+// path that puts an address on a list or takes it off (the write path,
+// adds and imports by hand, deletes, the expiry cleanup) records one
+// change row per entry in its own transaction, and with it one delivery
+// per subscription that wants the change (changesSQL).
+
+// ChangeType is what happened to an entry of a suppression list.
+type ChangeType string
+
+// Change types.
+const (
+	// ChangeSuppressionAdded: the address was put on the list (by a
+	// bounce, a complaint, an unsubscribe, by hand or by an import), or an
+	// expired entry of it was renewed.
+	ChangeSuppressionAdded ChangeType = "suppression_added"
+	// ChangeSuppressionRemoved: the entry was deleted, or it expired and
+	// the cleanup removed it.
+	ChangeSuppressionRemoved ChangeType = "suppression_removed"
+	// ChangeBounce and ChangeComplaint: a bounce or a complaint event was
+	// recorded (whether or not it suppressed; one that did is also a
+	// suppression_added).
+	ChangeBounce    ChangeType = "bounce"
+	ChangeComplaint ChangeType = "complaint"
+)
+
+// ChangeTypes lists every change type.
+func ChangeTypes() []ChangeType {
+	return []ChangeType{ChangeSuppressionAdded, ChangeSuppressionRemoved, ChangeBounce, ChangeComplaint}
+}
+
+// Valid reports whether t is a known change type.
+func (t ChangeType) Valid() bool {
+	switch t {
+	case ChangeSuppressionAdded, ChangeSuppressionRemoved, ChangeBounce, ChangeComplaint:
+		return true
+	}
+	return false
+}
+
+// Change is one change of a suppression list, as webhooks and the stream
+// deliver it.
+type Change struct {
+	// ID is the change's id: a stream's event id, a delivery's webhook-id.
+	ID         int64      `json:"id"`
+	Type       ChangeType `json:"type"`
+	Email      string     `json:"email"`
+	Scope      string     `json:"scope"`
+	Reason     string     `json:"reason"`
+	Class      string     `json:"class"`
+	Status     string     `json:"status"`
+	ReplyCode  string     `json:"reply_code"`
+	Source     string     `json:"source"`
+	Provider   string     `json:"provider"`
+	EventID    *int64     `json:"event_id"`
+	Actor      string     `json:"actor"`
+	Note       string     `json:"note"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	OccurredAt time.Time  `json:"occurred_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	// pos is the change's place in the feed.
+	pos Position
+}
+
+// Position is a place in the feed of changes: just after the change it
+// names. Changes are read in (transaction, id) order (see migration
+// 00019), so a position holds both.
+type Position struct {
+	xid, id int64
+}
+
+// Pos is the change's place in the feed.
+func (c Change) Pos() Position { return c.pos }
+
+const changeColumns = `id, xid, type, address, scope, reason, class, status, reply_code, source, provider, event_id,
+	actor, note, expires_at, occurred_at, created_at`
+
+func changeDest(c *Change) []any {
+	return []any{&c.ID, &c.pos.xid, &c.Type, &c.Email, &c.Scope, &c.Reason, &c.Class, &c.Status, &c.ReplyCode,
+		&c.Source, &c.Provider, &c.EventID, &c.Actor, &c.Note, &c.ExpiresAt, &c.OccurredAt, &c.CreatedAt}
+}
+
+// ChangeFilter selects changes.
+type ChangeFilter struct {
+	// Tenant with OnlyTenant keeps one tenant's changes ("" for the
+	// untenanted scopes); without OnlyTenant every tenant's are read.
+	Tenant     string
+	OnlyTenant bool
+	// Types and Scopes, when not empty, keep changes of those types and
+	// those exact scopes.
+	Types  []ChangeType
+	Scopes []string
+}
+
+// ErrChangeGone means a stream was resumed from a change the retention
+// has deleted: changes after it may have been deleted too.
+var ErrChangeGone = errors.New("store: change no longer kept")
+
+// ChangesHead is the position just after every change committed so far
+// (and at least every change of a transaction older than the oldest one
+// still running): where a stream that wants only new changes starts.
+func (db *DB) ChangesHead(ctx context.Context) (Position, error) {
+	var xmin int64
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		return q.QueryRow(ctx, horizonSQL).Scan(&xmin)
+	})
+	if err != nil {
+		return Position{}, err
+	}
+	return Position{xid: xmin - 1, id: math.MaxInt64}, nil
+}
+
+// horizonSQL is the oldest transaction still running: every transaction
+// older has committed or rolled back, so no change of one can appear
+// later.
+const horizonSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+
+// ChangePosition is the position just after change id, for a stream
+// resumed from it. It returns ErrChangeGone when the retention deleted
+// it, ErrNotFound for an id that never was a change.
+func (db *DB) ChangePosition(ctx context.Context, id int64) (Position, error) {
+	var pos Position
+	var pruned int64
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		return q.QueryRow(ctx, `SELECT coalesce((SELECT xid FROM changes WHERE id = $1), -1),
+			coalesce((SELECT change_id FROM changes_pruned WHERE id = 1), 0)`, id).Scan(&pos.xid, &pruned)
+	})
+	switch {
+	case err != nil:
+		return Position{}, err
+	case pos.xid >= 0:
+		pos.id = id
+		return pos, nil
+	case id <= pruned:
+		return Position{}, ErrChangeGone
+	}
+	return Position{}, ErrNotFound
+}
+
+// ChangePage is what ReadChanges read.
+type ChangePage struct {
+	Changes []Change
+	// Next is where to read from next: after the last change returned,
+	// or, when fewer than the limit matched, after every change that
+	// could be read (so changes the filter skips are not read again).
+	Next Position
+	// Held says changes exist that could not be read yet, their
+	// transactions being younger than one still running: read again soon.
+	Held bool
+}
+
+// ReadChanges returns up to limit changes matching f after pos, in feed
+// order. Only changes of transactions older than every transaction still
+// running are read: none can ever appear before the page's Next.
+func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, limit int) (ChangePage, error) {
+	limit = clampLimit(limit)
+	page := ChangePage{Next: pos}
+	err := db.read(ctx, func(q *pgxpool.Pool) error {
+		// The horizon is read first, in a statement of its own: the rows
+		// are read under a later snapshot, which sees every transaction
+		// older than the horizon finished.
+		var xmin int64
+		if err := q.QueryRow(ctx, horizonSQL).Scan(&xmin); err != nil {
+			return err
+		}
+		args := []any{pos.xid, pos.id, xmin}
+		arg := func(v any) string {
+			args = append(args, v)
+			return fmt.Sprintf("$%d", len(args))
+		}
+		conds := []string{"xid >= $1", "(xid, id) > ($1, $2)", "xid < $3"}
+		if f.OnlyTenant {
+			conds = append(conds, "tenant = "+arg(f.Tenant))
+		}
+		if len(f.Types) > 0 {
+			types := make([]string, len(f.Types))
+			for i, t := range f.Types {
+				types[i] = string(t)
+			}
+			conds = append(conds, "type = ANY("+arg(types)+")")
+		}
+		if len(f.Scopes) > 0 {
+			conds = append(conds, "scope = ANY("+arg(f.Scopes)+")")
+		}
+		rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM changes WHERE `+strings.Join(conds, " AND ")+
+			` ORDER BY xid, id LIMIT `+arg(limit), args...)
+		if err != nil {
+			return err
+		}
+		var c Change
+		if _, err := pgx.ForEachRow(rows, changeDest(&c), func() error {
+			c.pos.id = c.ID
+			page.Changes = append(page.Changes, c)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(page.Changes) == limit {
+			page.Next = page.Changes[len(page.Changes)-1].pos
+			return nil
+		}
+		if xmin-1 > pos.xid || xmin-1 == pos.xid && pos.id < math.MaxInt64 {
+			page.Next = Position{xid: xmin - 1, id: math.MaxInt64}
+		}
+		return q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM changes WHERE xid >= $1)`, xmin).Scan(&page.Held)
+	})
+	if err != nil {
+		return ChangePage{Next: pos}, err
+	}
+	return page, nil
+}
+
+// changesSQL records, from the rows of the CTE or table src (type, scope,
+// address, reason, class, status, reply_code, source, provider, event_id,
+// actor, note, expires_at, occurred_at), one change each (the CTE "ch")
+// and one delivery of it to each enabled subscription that wants it,
+// due at once (the CTE "dl"). now is the SQL expression of the time.
+func changesSQL(src, now string) string {
+	return `ch AS (
+			INSERT INTO changes (type, scope, address, reason, class, status, reply_code, source, provider, event_id,
+				actor, note, expires_at, occurred_at)
+			SELECT type, scope, address, reason, class, status, reply_code, source, provider, event_id,
+				actor, note, expires_at, occurred_at FROM ` + src + `
+			RETURNING id, type, scope, tenant
+		), dl AS (
+			INSERT INTO deliveries (subscription_id, change_id, next_attempt_at)
+			SELECT s.id, ch.id, ` + now + ` FROM ch JOIN subscriptions s ON s.enabled AND ch.type = ANY (s.event_types)
+				AND (s.tenant = '' OR s.tenant = ch.tenant) AND (cardinality(s.scopes) = 0 OR ch.scope = ANY (s.scopes))
+		)`
+}
+
+// pruneChanges deletes changes and deliveries older than the retention
+// (a batch at a time), remembering the newest change deleted.
+func (db *DB) pruneChanges(ctx context.Context, before time.Time) error {
+	for {
+		var n, d int64
+		err := db.transact(ctx, func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, `
+				WITH gone AS (
+					DELETE FROM changes WHERE ctid = ANY (ARRAY(
+						SELECT ctid FROM changes WHERE created_at < $1 LIMIT $2))
+					RETURNING id
+				), mark AS (
+					INSERT INTO changes_pruned (id, change_id) SELECT 1, max(id) FROM gone HAVING count(*) > 0
+					ON CONFLICT (id) DO UPDATE SET change_id = greatest(changes_pruned.change_id, EXCLUDED.change_id)
+				)
+				SELECT count(*) FROM gone`, before, cleanupBatch).Scan(&n); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE id = ANY (ARRAY(
+				SELECT id FROM deliveries WHERE created_at < $1 LIMIT $2))`, before, cleanupBatch)
+			d = tag.RowsAffected()
+			return err
+		})
+		if err != nil || n < cleanupBatch && d < cleanupBatch {
+			return err
+		}
+	}
+}
