@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/dnstest"
 	"github.com/bounced/bounced/internal/dsntest"
+	"github.com/bounced/bounced/internal/logtest"
 )
 
 // observed is a running bounced with every source of metrics configured
@@ -129,7 +129,7 @@ func startObserved(t *testing.T) observed {
 // address from the start banner.
 func startServeListening(t *testing.T, getenv func(string) string) (base, smtpAddr string) {
 	t.Helper()
-	var banner syncBuffer
+	var banner logtest.Buffer
 	base, _ = startServeTo(t, getenv, &banner)
 	eventually(t, "the SMTP banner", func() bool { return strings.Contains(banner.String(), "smtp receiver listening on ") })
 	_, rest, _ := strings.Cut(banner.String(), "smtp receiver listening on ")
@@ -380,22 +380,4 @@ func lookTool(t *testing.T, name, pkg string) string {
 		t.Fatalf("%s is not installed (Debian: apt-get install %s): %v", name, pkg, err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -21,26 +20,9 @@ import (
 	"github.com/bounced/bounced/internal/dsntest"
 	"github.com/bounced/bounced/internal/ingest"
 	"github.com/bounced/bounced/internal/ingest/webhook"
+	"github.com/bounced/bounced/internal/logtest"
 	"github.com/bounced/bounced/internal/store"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // countingKeys is the real key store, counting the lookups of tokens.
 type countingKeys struct {
@@ -55,9 +37,9 @@ func (c *countingKeys) AuthenticateAPIKey(ctx context.Context, token string) (st
 
 // plainServer is the real server over a real database, logging into logs,
 // for tests that look at logs or send what the spec does not describe.
-func plainServer(t *testing.T, opts api.Options) (string, *store.DB, *countingKeys, *syncBuffer, *prometheus.Registry) {
+func plainServer(t *testing.T, opts api.Options) (string, *store.DB, *countingKeys, *logtest.Buffer, *prometheus.Registry) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLog{t}), nil))
 	reg := prometheus.NewRegistry()
 	db := dbtest.Open(t, store.Options{Registerer: reg})

@@ -1,37 +1,18 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bounced/bounced/internal/dbtest"
+	"github.com/bounced/bounced/internal/logtest"
 	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestProviderEventIDsAreCleaned: a provider event id holding a NUL byte,
 // invalid UTF-8 or too many bytes for an index is stored in a clean form;
@@ -40,7 +21,7 @@ func (s *syncBuffer) String() string {
 func TestProviderEventIDsAreCleaned(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	db := dbtest.Open(t, store.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	// Random letters: PostgreSQL would compress a repeated one below the
 	// index's row size limit.

@@ -5,7 +5,6 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -14,13 +13,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pressly/goose/v3"
 
 	"github.com/bounced/bounced/internal/dbtest"
 	"github.com/bounced/bounced/internal/dsntest"
 	"github.com/bounced/bounced/internal/parse"
 	"github.com/bounced/bounced/internal/store"
-	"github.com/bounced/bounced/migrations"
 )
 
 // reportResult is a parse result as long as a real report's, repeating
@@ -156,24 +153,7 @@ func deflated(t *testing.T, raw []byte) []byte {
 func TestMigrations27To29(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.URL(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, conn, p := emptySchema(t)
 	const before = 17 // the last migration before these
 	if _, err := p.UpTo(ctx, before); err != nil {
 		t.Fatal(err)
