@@ -109,7 +109,9 @@ func TestPhraseScan(t *testing.T) {
 				own = append(own, p.normalized)
 			}
 			found := 0
-			for _, text := range append(texts, strings.Join(own, " "), strings.ToUpper(strings.Join(own, "\n\t "))) {
+			// slices.Concat, not append: the subtests run in parallel and
+			// must not write into texts' spare capacity.
+			for _, text := range slices.Concat(texts, []string{strings.Join(own, " "), strings.ToUpper(strings.Join(own, "\n\t "))}) {
 				got, want := scanMatches(ps, text), naiveMatches(ps, text)
 				if !slices.Equal(got, want) {
 					t.Fatalf("scanAt(%.80q...) = %v, want %v", text, got, want)
