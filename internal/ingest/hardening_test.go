@@ -89,7 +89,7 @@ func poisonDatabase(t *testing.T, url string) {
 		`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN RAISE EXCEPTION 'test: this event is refused'; END $$`,
 		`CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW
-			WHEN (NEW.address = '` + poisonAddress + `') EXECUTE FUNCTION refuse_poison()`,
+			WHEN (NEW.address_key = '` + poisonAddress + `') EXECUTE FUNCTION refuse_poison()`,
 	} {
 		if _, err := conn.Exec(context.Background(), q); err != nil {
 			t.Fatal(err)

@@ -247,7 +247,7 @@ func TestIMAPIdleDeliversNewMail(t *testing.T) {
 		// Polling is off (PollInterval and IdleTimeout are an hour):
 		// only the server's IDLE notification can bring the message in.
 		eventually(t, "the appended message to be recorded", func() bool {
-			return countRows(t, conn, `SELECT count(*) FROM events WHERE address = $1`, fmt.Sprintf("idle%d@example.com", i)) == 1
+			return countRows(t, conn, `SELECT count(*) FROM events WHERE address_key = $1`, fmt.Sprintf("idle%d@example.com", i)) == 1
 		})
 		t.Logf("message %d recorded %v after APPEND", i, time.Since(appended).Round(time.Millisecond))
 		eventually(t, "the ingester to idle again", func() bool { return r.m.State() == ingest.StateIdle })

@@ -32,8 +32,8 @@ func TestAddressKeyMigration(t *testing.T) {
 			VALUES ('` + kelvin + `', 'kate@example.com', 'example.com', 'user_unknown', 'hard', 'http', now(), now()),
 			('Joe@example.com', 'joe@example.com', 'example.com', 'user_unknown', 'hard', 'http', now(), now())`,
 		`INSERT INTO recipients (tenant, address_key, address) VALUES ('', 'kate@example.com', '` + kelvin + `')`,
-		`INSERT INTO events (address, address_key, domain, type, class, reason, source, occurred_at)
-			VALUES ('` + kelvin + `', 'kate@example.com', 'example.com', 'bounce', 'soft', 'mailbox_full', 'http', now())`,
+		`INSERT INTO events (address, address_key, type, class, reason, source, occurred_at)
+			VALUES ('` + kelvin + `', 'kate@example.com', 'bounce', 'soft', 'mailbox_full', 'http', now())`,
 		`INSERT INTO soft_failures (tenant, address_key, day, message_key, event_id, reason, occurred_at)
 			SELECT '', 'kate@example.com', current_date, '', id, 'mailbox_full', now() FROM events`,
 	} {

@@ -122,7 +122,7 @@ func snapshot(t *testing.T, url string) map[string][]string {
 	queries := map[string]string{
 		"raw": `SELECT encode(sha256, 'hex'), source, provider, content_type, encode(body, 'escape'), received_at,
 			parse_status, parse_error, kind, coalesce(result::text, 'null') FROM raw_messages ORDER BY id`,
-		"events": `SELECT (SELECT count(*) FROM raw_messages r WHERE r.id <= e.raw_id), address, address_key, domain, type,
+		"events": `SELECT (SELECT count(*) FROM raw_messages r WHERE r.id <= e.raw_id), coalesce(address, address_key), address_key, type,
 			class, reason, status, reply_code, diagnostic, reporting_mta, remote_mta, original_message_id, source,
 			provider, coalesce(provider_event_id, '-'), scope, actor, note, occurred_at FROM events e ORDER BY id`,
 		"recipients": `SELECT tenant, address_key, address, soft_count, soft_first_at, hard_count, complaint_count,

@@ -86,8 +86,28 @@ type Position struct {
 // Pos is the change's place in the feed.
 func (c Change) Pos() Position { return c.pos }
 
-const changeColumns = `id, xid, type, address, scope, reason, class, status, reply_code, source, provider, event_id,
-	actor, note, expires_at, occurred_at, created_at`
+// changeColumns are the columns of a change c joined with its event ce
+// (changeEventJoin). A change's own reason and class come first: a
+// suppression_added change of the write path keeps its entry's (a soft
+// limit's reason is not its last event's), and reads the rest.
+const changeColumns = `c.id, c.xid, c.type, coalesce(ce.address, c.address), c.scope,
+	coalesce(nullif(c.reason, ''), ce.reason, c.reason), coalesce(nullif(c.class, ''), ce.class, c.class),
+	coalesce(ce.status, c.status), coalesce(ce.reply_code, c.reply_code),
+	coalesce(ce.source, c.source), coalesce(ce.provider, c.provider), c.event_id, c.actor, c.note, c.expires_at,
+	c.occurred_at, c.created_at`
+
+// changeEventJoin joins the change c (an alias) with its event as ce:
+// a bounce or complaint change keeps only its event's id, times and
+// scope (its other fields are empty; migration 00030), a
+// suppression_added change of the write path its entry's reason and
+// class too, and the event has the rest. Both were written in one
+// transaction, so they share now(), the partition key of events, and
+// events_time finds the row.
+func changeEventJoin(c string) string {
+	return ` LEFT JOIN LATERAL (SELECT coalesce(e.address, e.address_key) AS address, e.reason, e.class, e.status, e.reply_code, e.source, e.provider
+		FROM events e WHERE ` + c + `.address = '' AND e.id = ` + c + `.event_id AND e.created_at = ` + c + `.created_at
+			AND e.occurred_at = ` + c + `.occurred_at LIMIT 1) ce ON true`
+}
 
 func changeDest(c *Change) []any {
 	return []any{&c.ID, &c.pos.xid, &c.Type, &c.Email, &c.Scope, &c.Reason, &c.Class, &c.Status, &c.ReplyCode,
@@ -184,7 +204,7 @@ func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, lim
 		}
 		conds := []string{"xid >= $1", "(xid, id) > ($1, $2)", "xid < $3"}
 		if f.OnlyTenant {
-			conds = append(conds, "tenant = "+arg(f.Tenant))
+			conds = append(conds, "bounced_scope_tenant(scope) = "+arg(f.Tenant))
 		}
 		if len(f.Types) > 0 {
 			types := make([]string, len(f.Types))
@@ -196,8 +216,9 @@ func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, lim
 		if len(f.Scopes) > 0 {
 			conds = append(conds, "scope = ANY("+arg(f.Scopes)+")")
 		}
-		rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM changes WHERE `+strings.Join(conds, " AND ")+
-			` ORDER BY xid, id LIMIT `+arg(limit), args...)
+		rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM (SELECT * FROM changes WHERE `+
+			strings.Join(conds, " AND ")+` ORDER BY xid, id LIMIT `+arg(limit)+`) c`+changeEventJoin("c")+
+			` ORDER BY c.xid, c.id`, args...)
 		if err != nil {
 			return err
 		}
@@ -235,7 +256,7 @@ func changesSQL(src, now string) string {
 				actor, note, expires_at, occurred_at)
 			SELECT type, scope, address, reason, class, status, reply_code, source, provider, event_id,
 				actor, note, expires_at, occurred_at FROM ` + src + `
-			RETURNING id, type, scope, tenant
+			RETURNING id, type, scope, bounced_scope_tenant(scope) AS tenant
 		), dl AS (
 			INSERT INTO deliveries (subscription_id, change_id, next_attempt_at)
 			SELECT s.id, ch.id, ` + now + ` FROM ch JOIN subscriptions s ON s.enabled AND ch.type = ANY (s.event_types)

@@ -142,6 +142,14 @@ func TestChangesOfEveryPath(t *testing.T) {
 	if c := got[0]; c.Reason != "user_unknown" || c.Class != "hard" || c.Status != "5.1.1" || c.Source != "http" || c.EventID == nil {
 		t.Errorf("bounce's change = %+v, want user_unknown, hard, 5.1.1 from http, with its event", c)
 	}
+	// The complaint's entry keeps its own class and reads its address
+	// (as the event wrote it) and source from the event (migration 00030).
+	if c := got[1]; c.Reason != "complaint" || c.Class != "complaint" || c.Source != "http" || c.Email != "angry@example.com" {
+		t.Errorf("complaint's change = %+v, want complaint from http", c)
+	}
+	if c := got[2]; c.Reason != "manual" || c.Source != "api" || c.Actor != "ops" {
+		t.Errorf("manual add's change = %+v, want manual from api by ops", c)
+	}
 	if c := got[4]; c.Actor != "ops" || c.Note != "fixed" || c.Reason != "user_unknown" {
 		t.Errorf("delete's change = %+v, want by ops, noted, with the entry's reason", c)
 	}

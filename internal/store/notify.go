@@ -185,9 +185,9 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 						ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
 					RETURNING address, address_key, domain, scope, reason, class, status, reply_code, expires_at
 				), ev AS (
-					INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope,
+					INSERT INTO events (address, address_key, type, class, reason, status, source, scope,
 						actor, note, occurred_at)
-					SELECT address, address_key, domain, 'suppression_removed', 'none', reason, status, 'system',
+					SELECT address, address_key, 'suppression_removed', 'none', reason, status, 'system',
 						scope, 'system', 'expired', $1 FROM gone
 				), removal AS (
 					SELECT 'suppression_removed' AS type, scope, address, reason, class, status, reply_code,

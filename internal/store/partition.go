@@ -307,11 +307,11 @@ func createPartition(ctx context.Context, tx pgx.Tx, month time.Time) (moved int
 	}
 	if stray {
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			INSERT INTO events (id, raw_id, address, address_key, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 				scope, actor, note, occurred_at, created_at, evidence)
 			OVERRIDING SYSTEM VALUE
-			SELECT id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+			SELECT id, raw_id, address, address_key, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 				scope, actor, note, occurred_at, created_at, evidence
 			FROM bounced_moving`)

@@ -187,8 +187,8 @@ func (p *batchPlan) rawArgs() []any {
 func (p *batchPlan) eventArgs() []any {
 	n := len(p.events)
 	ids, rawIDs := make([]int64, n), make([]int64, n)
-	addrs, keys, domains, types, classes, reasons := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n)
+	addrs, keys, types, classes, reasons := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
 	statuses, replies, diags, rmtas, remotes, omids := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
 	sources, providers, scopes := make([]string, n), make([]string, n), make([]string, n)
@@ -198,7 +198,7 @@ func (p *batchPlan) eventArgs() []any {
 	for i, pe := range p.events {
 		ev, in := pe.ev, p.ps[pe.input].in
 		ids[i], rawIDs[i] = pe.id, pe.rawID
-		addrs[i], keys[i], domains[i] = ev.Address, pe.key, parse.AddressDomain(ev.Address)
+		addrs[i], keys[i] = ev.Address, pe.key
 		types[i], classes[i], reasons[i] = string(ev.Type), string(ev.Class), string(ev.Reason)
 		statuses[i], replies[i], diags[i] = clip(string(ev.Status), 32), clip(ev.ReplyCode, 8), clip(ev.Diagnostic, 4000)
 		rmtas[i], remotes[i], omids[i] = clip(ev.ReportingMTA, 255), clip(ev.RemoteMTA, 255), clip(ev.OriginalMessageID, 998)
@@ -209,7 +209,7 @@ func (p *batchPlan) eventArgs() []any {
 		}
 		occurred[i], unverified[i], evidences[i] = ev.OccurredAt, ev.Unverified, evidenceJSON(ev.Evidence)
 	}
-	return []any{ids, rawIDs, addrs, keys, domains, types, classes, reasons, statuses, replies, diags, rmtas, remotes,
+	return []any{ids, rawIDs, addrs, keys, types, classes, reasons, statuses, replies, diags, rmtas, remotes,
 		omids, sources, providers, peids, scopes, occurred, evidences, unverified}
 }
 

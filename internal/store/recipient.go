@@ -70,9 +70,9 @@ func (db *DB) ResetRecipient(ctx context.Context, tenant, email, actor, note str
 			return err
 		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
-			VALUES ($1, $2, $3, 'reset', 'none', 'other', 'api', $4, $5, $6, $7)`,
-			email, key, parse.AddressDomain(email), TenantScope(tenant), actor, clip(note, 1000), now)
+			INSERT INTO events (address, address_key, type, class, reason, source, scope, actor, note, occurred_at)
+			VALUES ($1, $2, 'reset', 'none', 'other', 'api', $3, $4, $5, $6)`,
+			email, key, TenantScope(tenant), actor, clip(note, 1000), now)
 		if err != nil {
 			return fmt.Errorf("record reset: %w", err)
 		}

@@ -381,10 +381,14 @@ func readReplays(ctx context.Context, conn *pgxpool.Conn, ps []*prepared, recs [
 // of them, and recordSet runs it again.
 const (
 	// allocateIDsSQL takes the batch's ids from the sequences, looking
-	// each sequence up once per statement (an InitPlan), not once per id.
+	// each sequence up once per statement (an InitPlan), not once per id:
+	// a nextval gives a block of 64 ids (the sequences count up by 64,
+	// migration 00030), in increasing order.
 	allocateIDsSQL = `SELECT
-		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('raw_messages', 'id'))::regclass) FROM generate_series(1, $1)),
-		ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('events', 'id'))::regclass) FROM generate_series(1, $2))`
+		ARRAY(SELECT b + i FROM (SELECT nextval((SELECT pg_get_serial_sequence('raw_messages', 'id'))::regclass) AS b
+			FROM generate_series(1, ($1 + 63) / 64)) blocks, generate_series(0, 63) i ORDER BY 1 LIMIT $1),
+		ARRAY(SELECT b + i FROM (SELECT nextval((SELECT pg_get_serial_sequence('events', 'id'))::regclass) AS b
+			FROM generate_series(1, ($2 + 63) / 64)) blocks, generate_series(0, 63) i ORDER BY 1 LIMIT $2)`
 
 	// windowedRecipientsSQL applies a layer's deliveries and counted
 	// failures to their recipients r and the soft window: a delivery
@@ -393,7 +397,9 @@ const (
 	// window is counted from what remains. A delivery to an address with
 	// no state writes nothing: there is nothing to clear, and no counter
 	// a delivery adds to. It returns each event applied with the failures
-	// counted in its window.
+	// counted in its window. An address without a recipient row has no
+	// soft failures either (they are only written with one, and never
+	// deleted without theirs), so its are not looked up.
 	windowedRecipientsSQL = `
 		WITH t AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[],
@@ -403,23 +409,25 @@ const (
 		), cur AS (
 			SELECT r.tenant, r.address_key FROM recipients r JOIN t ON r.tenant = t.tenant AND r.address_key = t.k
 		), live AS (
-			SELECT t.* FROM t
-			WHERE NOT t.delivery OR EXISTS (SELECT 1 FROM cur WHERE cur.tenant = t.tenant AND cur.address_key = t.k)
+			SELECT * FROM (SELECT t.*, EXISTS (SELECT 1 FROM cur WHERE cur.tenant = t.tenant AND cur.address_key = t.k) AS known
+				FROM t) t
+			WHERE NOT t.delivery OR t.known
 		), cleared AS (
 			DELETE FROM soft_failures sf USING live t
 			WHERE t.delivery AND sf.tenant = t.tenant AND sf.address_key = t.k AND sf.occurred_at <= t.at
 		), counted AS (
 			INSERT INTO soft_failures (tenant, address_key, day, message_key, event_id, reason, occurred_at)
 			SELECT tenant, k, day, mkey, id, reason, at FROM live t
-			WHERE counts AND NOT EXISTS (SELECT 1 FROM soft_failures sf WHERE sf.tenant = t.tenant AND sf.address_key = t.k
-				AND (sf.day = t.day OR t.mkey <> '' AND sf.message_key = t.mkey))
+			WHERE counts AND NOT (t.known AND EXISTS (SELECT 1 FROM soft_failures sf WHERE sf.tenant = t.tenant
+				AND sf.address_key = t.k AND (sf.day = t.day OR t.mkey <> '' AND sf.message_key = t.mkey)))
 			RETURNING tenant, address_key, occurred_at
 		), win AS (
-			SELECT t.tenant, t.k, count(sf.occurred_at) AS n, min(sf.occurred_at) AS first
-			FROM live t LEFT JOIN soft_failures sf ON sf.tenant = t.tenant AND sf.address_key = t.k
-				AND CASE WHEN t.counts THEN sf.occurred_at > t.at - $17::interval AND sf.occurred_at <= t.at
-					ELSE sf.occurred_at > t.at END
-			GROUP BY t.tenant, t.k
+			-- A layer holds an address once, so one row per address.
+			SELECT t.tenant, t.k, w.n, w.first FROM live t, LATERAL (
+				SELECT count(sf.occurred_at) AS n, min(sf.occurred_at) AS first FROM soft_failures sf
+				WHERE t.known AND sf.tenant = t.tenant AND sf.address_key = t.k
+					AND CASE WHEN t.counts THEN sf.occurred_at > t.at - $17::interval AND sf.occurred_at <= t.at
+						ELSE sf.occurred_at > t.at END) w
 		), cnt AS (
 			SELECT tenant, address_key, count(*) AS n, min(occurred_at) AS first FROM counted GROUP BY tenant, address_key
 		), n AS (
@@ -427,8 +435,7 @@ const (
 				win.n + coalesce(cnt.n, 0) AS soft_count, least(win.first, cnt.first) AS soft_first_at,
 				t.hard AS hard_count, t.complaint AS complaint_count, t.sender AS sender_error_count,
 				t.id AS last_event_id, t.ty AS last_event_type, t.at AS last_event_at, t.lb AS last_bounce_at,
-				t.ld AS last_delivery_at,
-				EXISTS (SELECT 1 FROM cur WHERE cur.tenant = t.tenant AND cur.address_key = t.k) AS known
+				t.ld AS last_delivery_at, t.known
 			FROM live t JOIN win ON win.tenant = t.tenant AND win.k = t.k
 				LEFT JOIN cnt ON cnt.tenant = t.tenant AND cnt.address_key = t.k
 		), upd AS (
@@ -489,8 +496,8 @@ const (
 // the partitions of events created from the start of last month (UTC,
 // the database's clock) until now: a provider event sent again more
 // than a month later is recorded again. Each bounce and complaint
-// recorded is a change (changesSQL), delivered to the subscriptions
-// that want it. It returns the ids of the raw inputs (false) and
+// recorded is a change (changesSQL) that reads its fields from the event
+// (changeEventJoin), delivered to the subscriptions that want it. It returns the ids of the raw inputs (false) and
 // events (true) it inserted.
 var insertInputsSQL = `
 	WITH raw AS (
@@ -506,17 +513,17 @@ var insertInputsSQL = `
 		ORDER BY id
 		RETURNING id
 	), ev AS (
-		INSERT INTO events (id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+		INSERT INTO events (id, raw_id, address, address_key, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 			scope, actor, note, occurred_at, evidence, unverified)
 		OVERRIDING SYSTEM VALUE
-		SELECT t.id, t.raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+		SELECT t.id, t.raw_id, NULLIF(address, address_key), address_key, type, class, reason, status, reply_code,
 			diagnostic, reporting_mta, remote_mta, original_message_id, source, provider, provider_event_id,
 			scope, '', '', occurred_at, evidence::jsonb, unverified
-		FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-			$21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
-			$28::text[], $29::text[], $30::text[], $31::text[], $32::timestamptz[], $33::text[], $34::boolean[])
-			AS t(id, raw_id, address, address_key, domain, type, class, reason, status, reply_code,
+		FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
+			$20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
+			$27::text[], $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::text[], $33::boolean[])
+			AS t(id, raw_id, address, address_key, type, class, reason, status, reply_code,
 				diagnostic, reporting_mta, remote_mta, original_message_id, source, provider,
 				provider_event_id, scope, occurred_at, evidence, unverified)
 		WHERE t.raw_id IN (SELECT id FROM raw)
@@ -525,10 +532,10 @@ var insertInputsSQL = `
 					AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
 					AND e.created_at < now() + interval '1 day'))
 		ORDER BY t.id
-		RETURNING id, type, scope, address, reason, class, status, reply_code, source, provider, occurred_at
+		RETURNING id, type, scope, occurred_at
 	), reported AS (
-		SELECT type, scope, address, reason, class, status, reply_code, source, provider, id AS event_id,
-			'' AS actor, '' AS note, NULL::timestamptz AS expires_at, occurred_at
+		SELECT type, scope, '' AS address, '' AS reason, '' AS class, '' AS status, '' AS reply_code, '' AS source,
+			'' AS provider, id AS event_id, '' AS actor, '' AS note, NULL::timestamptz AS expires_at, occurred_at
 		FROM ev WHERE type IN ('bounce', 'complaint')
 	), ` + changesSQL("reported", "coalesce((SELECT max(x) FROM unnest($7::timestamptz[]) x), now())") + `
 	SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
@@ -569,9 +576,11 @@ var suppressSQL = `
 		), done AS (
 			SELECT * FROM upd UNION ALL SELECT * FROM ins
 		), addition AS (
-			SELECT 'suppression_added' AS type, n.scope, n.address, n.reason, n.class, n.status, n.reply_code, n.source,
-				n.provider, n.last_event_id AS event_id, n.created_by AS actor, n.note, n.expires_at,
-				n.first_seen_at AS occurred_at
+			-- The entry's address, status, reply code, source and provider
+			-- are its event's: the change reads them there (changeColumns).
+			SELECT 'suppression_added' AS type, n.scope, '' AS address, n.reason, n.class, '' AS status,
+				'' AS reply_code, '' AS source, '' AS provider, n.last_event_id AS event_id, n.created_by AS actor,
+				n.note, n.expires_at, n.first_seen_at AS occurred_at
 			FROM done JOIN n ON n.address_key = done.address_key AND n.scope = done.scope
 			WHERE done.added
 		), ` + changesSQL("addition", "$17") + `

@@ -166,7 +166,17 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 	return foldStats(q, counted, sent), nil
 }
 
-// statsKeyExpr is the column a grouping breaks events down by.
+// eventsKeyExpr is the expression a grouping breaks events down by:
+// an event's domain is its address key's (migration 00031).
+func eventsKeyExpr(g StatsGroup) string {
+	if g == GroupDomain || g == GroupMailboxProvider {
+		return "split_part(address_key, '@', -1)"
+	}
+	return statsKeyExpr(g)
+}
+
+// statsKeyExpr is the column a grouping breaks reported volume
+// (sent_counts) down by.
 func statsKeyExpr(g StatsGroup) string {
 	return map[StatsGroup]string{GroupNone: "''", GroupDomain: "domain", GroupSource: "source",
 		GroupProvider: "provider", GroupReason: "reason", GroupMailboxProvider: "domain"}[g]
@@ -195,7 +205,7 @@ func statsArgs(q StatsQuery) ([]any, string) {
 func (db *DB) countEvents(ctx context.Context, tx pgx.Tx, q StatsQuery) ([]StatsRow, error) {
 	args, tenantCond := statsArgs(q)
 	query := `
-		SELECT date_trunc($1, occurred_at, 'UTC'), ` + statsKeyExpr(q.GroupBy) + `,
+		SELECT date_trunc($1, occurred_at, 'UTC'), ` + eventsKeyExpr(q.GroupBy) + `,
 			count(*) FILTER (WHERE type = 'delivery'),
 			count(*) FILTER (WHERE type = 'bounce' AND class = 'hard'),
 			count(*) FILTER (WHERE type = 'bounce' AND class = 'soft'),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -408,6 +409,67 @@ func TestListEventsFilters(t *testing.T) {
 	}
 	if len(got) != 5 || !got[0].After(got[4]) {
 		t.Errorf("paged events %v, want 5 newest first", got)
+	}
+}
+
+// TestEventAddressKeepsItsCase: an event stores its address only where
+// it differs from the key (migration 00031) and its domain not at all;
+// both read back as recorded, for a mixed-case and a lowercase address.
+func TestEventAddressKeepsItsCase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	db, err := store.Open(ctx, url, store.Options{Logger: dbtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	start, err := db.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var want []string
+	for _, addr := range []string{"Kate.Smith@Example.COM", "low@sub.example.org"} {
+		norm, err := parse.NormalizeAddress(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Record(ctx, input("case-"+addr, bounce(norm, parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", now))); err != nil {
+			t.Fatal(err)
+		}
+		key := parse.AddressKey(norm)
+		evs, _, err := db.ListEvents(ctx, store.EventFilter{Address: key})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("ListEvents(%s) = %d events, %v", key, len(evs), err)
+		}
+		if evs[0].Address != norm || evs[0].Domain != parse.AddressDomain(key) {
+			t.Errorf("event of %s reads back address %q, domain %q; want %q, %q",
+				addr, evs[0].Address, evs[0].Domain, norm, parse.AddressDomain(key))
+		}
+		want = append(want, "bounce "+norm, "suppression_added "+norm)
+	}
+	// The bounce change keeps no address of its own (00030): it reads its
+	// event's, case and all.
+	changes, _ := waitChanges(t, db, start, store.ChangeFilter{}, len(want))
+	var got []string
+	for _, c := range changes {
+		got = append(got, string(c.Type)+" "+c.Email)
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("changes %q, want %q", got, want)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var stored, nulls int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE address IS NULL) FROM events`).Scan(&stored, &nulls); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 2 || nulls != 1 {
+		t.Errorf("%d events, %d without their own address; want 2 and 1 (only the lowercase one)", stored, nulls)
 	}
 }
 

@@ -473,8 +473,8 @@ func removed(ctx context.Context, tx pgx.Tx, entries []removal, actor, note stri
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $10::text[], $11::text[])
 				AS t(a, k, d, sc, r, st, cl, rc)
 		), ev AS (
-			INSERT INTO events (address, address_key, domain, type, class, reason, status, source, scope, actor, note, occurred_at)
-			SELECT a, k, d, 'suppression_removed', 'none', r, st, 'api', sc, $7, $8, $9 FROM t
+			INSERT INTO events (address, address_key, type, class, reason, status, source, scope, actor, note, occurred_at)
+			SELECT a, k, 'suppression_removed', 'none', r, st, 'api', sc, $7, $8, $9 FROM t
 		), removal AS (
 			SELECT 'suppression_removed' AS type, sc AS scope, a AS address, r AS reason, cl AS class, st AS status,
 				rc AS reply_code, 'api' AS source, '' AS provider, NULL::bigint AS event_id, $7 AS actor, $8 AS note,
@@ -710,8 +710,8 @@ func manualUpsertSQL(source, now, actor string) string {
 			WHERE s.expires_at IS NOT NULL AND s.expires_at <= ` + now + `
 			RETURNING id, address, address_key, domain, scope, reason, note, expires_at
 		), ev AS (
-			INSERT INTO events (address, address_key, domain, type, class, reason, source, scope, actor, note, occurred_at)
-			SELECT address, address_key, domain, 'suppression_added', 'none', reason, ` + source + `, scope, ` + actor + `, note, ` + now + `
+			INSERT INTO events (address, address_key, type, class, reason, source, scope, actor, note, occurred_at)
+			SELECT address, address_key, 'suppression_added', 'none', reason, ` + source + `, scope, ` + actor + `, note, ` + now + `
 			FROM up
 		), addition AS (
 			SELECT 'suppression_added' AS type, scope, address, reason, 'none' AS class, '' AS status, '' AS reply_code,
