@@ -620,7 +620,6 @@ func newTextMatcher(rules []textRule) *textMatcher {
 	m := &textMatcher{n: make([]int, len(rules))}
 	var asciiList, otherList []string
 	for i, r := range rules {
-		m.n[i] = len(strings.Trim(normPhrase(r.phrase), "|"))
 		if isASCII(r.phrase) {
 			asciiList, m.asciiIDs = append(asciiList, r.phrase), append(m.asciiIDs, i)
 		} else {
@@ -628,6 +627,13 @@ func newTextMatcher(rules []textRule) *textMatcher {
 		}
 	}
 	m.ascii, m.other = newPhraseSet(asciiList), newPhraseSet(otherList)
+	// The automata know each phrase's normalised length already.
+	for id, i := range m.asciiIDs {
+		m.n[i] = m.ascii.phrases[id].n
+	}
+	for id, i := range m.otherIDs {
+		m.n[i] = m.other.phrases[id].n
+	}
 	return m
 }
 
