@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Classification reads three signals: the enhanced status code, the SMTP
 // reply code and the remote server's own words. Codes are coarse and often
@@ -601,7 +604,7 @@ func ambiguousRule(phrase string, reason Reason, strength int) textRule {
 
 // allRules are the phrase table and the dead-mailbox model's words,
 // matched in one pass.
-var allRules = append(append([]textRule{}, textRules...), deadWords()...)
+var allRules = slices.Concat(textRules, deadWords())
 
 var textPhrases = newTextMatcher(allRules)
 
