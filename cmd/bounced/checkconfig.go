@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -189,7 +190,10 @@ func masked(secret string) string {
 	return "set"
 }
 
-var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+// dsnPassword is compiled when first used, not at the start of every command.
+var dsnPassword = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+})
 
 // maskURL hides the password of a PostgreSQL URL or key=value string.
 func maskURL(s string) string {
@@ -204,7 +208,7 @@ func maskURL(s string) string {
 		}
 		return strings.Replace(u.String(), ":xxxxx@", ":*****@", 1)
 	}
-	return dsnPassword.ReplaceAllString(s, "${1}*****")
+	return dsnPassword().ReplaceAllString(s, "${1}*****")
 }
 
 // checkListen binds addr and lets it go: a port in use, a foreign address

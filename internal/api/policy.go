@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
@@ -31,8 +32,9 @@ const mergePatchType = "application/merge-patch+json"
 var policyReadOnly = []string{"version", "updated_at", "updated_by"}
 
 // policyFields are the fields a policy document must hold: every field
-// of store.Policy but the read-only ones.
-var policyFields = func() []string {
+// of store.Policy but the read-only ones. They are found when first
+// needed, not at the start of every command (`bounced parse` included).
+var policyFields = sync.OnceValue(func() []string {
 	b, err := json.Marshal(store.Policy{})
 	if err != nil {
 		panic(err)
@@ -49,7 +51,7 @@ var policyFields = func() []string {
 	}
 	slices.Sort(names)
 	return names
-}()
+})
 
 func policyETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
@@ -132,7 +134,7 @@ func (s *Server) patchPolicy(w http.ResponseWriter, r *http.Request) error {
 // replacePolicy stores doc, a whole policy, over version want.
 func (s *Server) replacePolicy(w http.ResponseWriter, r *http.Request, doc map[string]json.RawMessage, want int64) error {
 	var missing []string
-	for _, name := range policyFields {
+	for _, name := range policyFields() {
 		if v, ok := doc[name]; !ok || bytes.Equal(v, []byte("null")) {
 			missing = append(missing, name)
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -134,7 +135,9 @@ func (m *Mailboxes) options() []option {
 	}
 }
 
-var mailboxName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// The name patterns are compiled when first used: at package start they
+// cost every command, `bounced parse` included, a millisecond.
+var mailboxName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`) })
 
 // envName is the variable prefix of a mailbox: BOUNCED_IMAP_<NAME>_.
 func envName(name string) string {
@@ -146,7 +149,7 @@ func (m *Mailboxes) loadIMAP(getenv func(string) string) error {
 	seen := map[string]bool{}
 	m.IMAP = nil
 	for _, name := range m.IMAPNames {
-		if !mailboxName.MatchString(name) {
+		if !mailboxName().MatchString(name) {
 			return fmt.Errorf("config: BOUNCED_IMAP_MAILBOXES: %q is not a mailbox name (lower-case letters, digits, - and _)", name)
 		}
 		if seen[envName(name)] {
@@ -317,11 +320,11 @@ func boolOpt(env string, p *bool) option {
 		get: func() string { return strconv.FormatBool(*p) }}
 }
 
-var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+var tenantName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`) })
 
 // ValidTenant reports whether t can name a tenant: 1 to 63 of a-z, 0-9,
 // '.', '_' and '-', starting with a letter or digit (as store.ValidTenant).
-func ValidTenant(t string) bool { return tenantName.MatchString(t) }
+func ValidTenant(t string) bool { return tenantName().MatchString(t) }
 
 // bindings reads KEY=TENANT entries (the last '=' separates them) into a
 // map, refusing a bad tenant, an empty or repeated key.

@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Classification reads three signals: the enhanced status code, the SMTP
 // reply code and the remote server's own words. Codes are coarse and often
@@ -601,7 +604,7 @@ func ambiguousRule(phrase string, reason Reason, strength int) textRule {
 
 // allRules are the phrase table and the dead-mailbox model's words,
 // matched in one pass.
-var allRules = append(append([]textRule{}, textRules...), deadWords()...)
+var allRules = slices.Concat(textRules, deadWords())
 
 var textPhrases = newTextMatcher(allRules)
 
@@ -620,7 +623,6 @@ func newTextMatcher(rules []textRule) *textMatcher {
 	m := &textMatcher{n: make([]int, len(rules))}
 	var asciiList, otherList []string
 	for i, r := range rules {
-		m.n[i] = len(strings.Trim(normPhrase(r.phrase), "|"))
 		if isASCII(r.phrase) {
 			asciiList, m.asciiIDs = append(asciiList, r.phrase), append(m.asciiIDs, i)
 		} else {
@@ -628,6 +630,13 @@ func newTextMatcher(rules []textRule) *textMatcher {
 		}
 	}
 	m.ascii, m.other = newPhraseSet(asciiList), newPhraseSet(otherList)
+	// The automata know each phrase's normalised length already.
+	for id, i := range m.asciiIDs {
+		m.n[i] = m.ascii.phrases[id].n
+	}
+	for id, i := range m.otherIDs {
+		m.n[i] = m.other.phrases[id].n
+	}
 	return m
 }
 

@@ -81,7 +81,7 @@ var offPreds = []string{
 
 // deadWords returns the model's words as rules of the phrase table.
 func deadWords() []textRule {
-	out := make([]textRule, 0, len(deadNouns)+len(deadPreds))
+	out := make([]textRule, 0, len(deadNouns)+len(deadDomains)+len(deadPreds)+len(offPreds))
 	for _, w := range deadNouns {
 		out = append(out, textRule{phrase: w, role: roleNoun})
 	}

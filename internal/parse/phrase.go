@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 )
@@ -33,13 +34,17 @@ type phraseInfo struct {
 
 // normPhrase lower-cases ASCII and collapses white space.
 func normPhrase(p string) string {
-	var b strings.Builder
+	return string(appendNormPhrase(make([]byte, 0, len(p)), p))
+}
+
+// appendNormPhrase appends p normalised as normPhrase does to b.
+func appendNormPhrase(b []byte, p string) []byte {
 	space := false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
 			if !space {
-				b.WriteByte(' ')
+				b = append(b, ' ')
 			}
 			space = true
 			continue
@@ -48,12 +53,59 @@ func normPhrase(p string) string {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
 }
 
+// newPhraseSet returns the automaton of a phrase list: the one compiled
+// ahead of time into phrasetable.go when the list (normalised) is one it
+// was compiled from, else one built now. Built at start, the automata
+// were most of what `bounced parse` spent before reading its first file:
+// about 1 MB of tables written into fresh pages in every process, where
+// compiled ones are read-only data of the binary, paged in as they are
+// read.
 func newPhraseSet(list []string) *phraseSet {
+	if ps := compiledPhraseSet(phraseListKey(list), len(list)); ps != nil {
+		return ps
+	}
+	return buildPhraseSet(list)
+}
+
+// phraseListKey identifies a phrase list by what its automaton depends
+// on: each phrase normalised, its word boundaries, and their order
+// (64-bit FNV-1a). It allocates nothing, so looking up a compiled
+// automaton costs next to nothing at start.
+func phraseListKey(list []string) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	add := func(c byte) { h = (h ^ uint64(c)) * prime }
+	var buf [128]byte
+	for _, p := range list {
+		norm := appendNormPhrase(buf[:0], p)
+		wordStart, wordEnd := len(norm) > 0 && norm[0] == '|', len(norm) > 0 && norm[len(norm)-1] == '|'
+		norm = bytes.Trim(norm, "|")
+		add(boolByte(wordStart))
+		add(boolByte(wordEnd))
+		for k := 0; k < 8; k++ {
+			add(byte(len(norm) >> (8 * k)))
+		}
+		for _, c := range norm {
+			add(c)
+		}
+	}
+	return h
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// buildPhraseSet compiles a phrase list into its automaton.
+func buildPhraseSet(list []string) *phraseSet {
 	ps := &phraseSet{}
 	// Input classes: one per distinct byte used by a phrase, 0 for others.
 	used := [256]bool{}
