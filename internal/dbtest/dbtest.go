@@ -129,15 +129,24 @@ func URL(tb testing.TB) string {
 // Open returns a store on a fresh migrated database of this test's own.
 func Open(tb testing.TB, opts store.Options) *store.DB {
 	tb.Helper()
+	db, _ := OpenURL(tb, opts)
+	return db
+}
+
+// OpenURL is Open that also returns the database's connection string,
+// for a test that reads or alters the tables behind the store's back.
+func OpenURL(tb testing.TB, opts store.Options) (*store.DB, string) {
+	tb.Helper()
 	if opts.Logger == nil {
 		opts.Logger = Logger(tb)
 	}
-	db, err := store.Open(context.Background(), URL(tb), opts)
+	url := URL(tb)
+	db, err := store.Open(context.Background(), url, opts)
 	if err != nil {
 		tb.Fatalf("dbtest: open: %v", err)
 	}
 	tb.Cleanup(db.Close)
-	return db
+	return db, url
 }
 
 // WithDatabase returns connection string u pointed at database name.

@@ -47,12 +47,7 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 func TestRawBodyRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.URL(t)
-	db, err := store.Open(ctx, url, store.Options{Logger: dbtest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db, url := dbtest.OpenURL(t, store.Options{})
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

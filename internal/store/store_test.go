@@ -418,12 +418,7 @@ func TestListEventsFilters(t *testing.T) {
 func TestEventAddressKeepsItsCase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.URL(t)
-	db, err := store.Open(ctx, url, store.Options{Logger: dbtest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db, url := dbtest.OpenURL(t, store.Options{})
 	start, err := db.ChangesHead(ctx)
 	if err != nil {
 		t.Fatal(err)
