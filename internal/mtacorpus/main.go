@@ -60,6 +60,7 @@ func main() {
 
 type config struct {
 	mta, out, listen, sendmail, sender, maildir, flush, only string
+	vendors                                                  map[string]bool // of only; empty: all
 }
 
 // rcptDomain is the domain of every test recipient; the MTA routes it
@@ -71,14 +72,14 @@ func rcptOf(c Case) string { return c.Vendor + "-" + c.ID + "@" + rcptDomain }
 func run(ctx context.Context, cfg config) error {
 	byRcpt := map[string]Case{}
 	var todo []Case
-	vendors := map[string]bool{}
+	cfg.vendors = map[string]bool{}
 	for _, v := range strings.Split(cfg.only, ",") {
 		if v != "" {
-			vendors[v] = true
+			cfg.vendors[v] = true
 		}
 	}
 	for _, c := range cases {
-		if len(vendors) > 0 && !vendors[c.Vendor] {
+		if len(cfg.vendors) > 0 && !cfg.vendors[c.Vendor] {
 			continue
 		}
 		byRcpt[strings.ToLower(rcptOf(c))] = c
@@ -215,9 +216,11 @@ func write(cfg config, todo []Case, got map[string][]byte) error {
 			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "file\t") || line == "" {
 				continue
 			}
-			file, _, _ := strings.Cut(line, "\t")
-			if !strings.HasPrefix(file, "eml/"+cfg.mta+"/") {
-				rows[file] = line
+			c := strings.Split(line, "\t")
+			// This run rewrites this MTA's rows of the vendors it sent
+			// (all without -only) and keeps every other row.
+			if !strings.HasPrefix(c[0], "eml/"+cfg.mta+"/") || len(c) > 2 && len(cfg.vendors) > 0 && !cfg.vendors[c[2]] {
+				rows[c[0]] = line
 			}
 		}
 		f.Close()

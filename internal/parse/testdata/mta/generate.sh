@@ -4,6 +4,9 @@
 #
 #   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd]
 #
+# MTACORPUS_ONLY=vendor,vendor sends only those vendors' cases and keeps
+# the other rows and files as they are.
+#
 # Each MTA is installed from apt, configured to take mail only from the
 # local sendmail command (no listener on any port) and to relay every
 # message to the mtacorpus sink on 127.0.0.1:2525, run until every
@@ -59,7 +62,7 @@ CF
 	newaliases 2>/dev/null || true
 	postfix start
 	maildir_reset
-	/tmp/mtacorpus -mta postfix -out "$out" -flush "postqueue -f" -wait 10m || status=$?
+	/tmp/mtacorpus -mta postfix -out "$out" -flush "postqueue -f" -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
 	postfix stop
 	purge postfix
 }
@@ -104,7 +107,7 @@ begin rewrite
 CF
 	rm -f /var/spool/exim4/db/*
 	maildir_reset
-	/tmp/mtacorpus -mta exim -out "$out" -flush "exim4 -qff" -wait 10m || status=$?
+	/tmp/mtacorpus -mta exim -out "$out" -flush "exim4 -qff" -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
 	rm -f /etc/exim4/exim4.conf
 	purge exim4-base exim4-config exim4-daemon-light
 }
@@ -123,7 +126,7 @@ CF
 	smtpd -n -f /etc/smtpd.conf
 	smtpd -f /etc/smtpd.conf
 	maildir_reset
-	/tmp/mtacorpus -mta opensmtpd -out "$out" -flush "smtpctl schedule all" -wait 10m || status=$?
+	/tmp/mtacorpus -mta opensmtpd -out "$out" -flush "smtpctl schedule all" -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
 	service opensmtpd stop >/dev/null 2>&1 || true
 	purge opensmtpd
 }
