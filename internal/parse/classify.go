@@ -810,6 +810,16 @@ var senderReplies = map[string]Reason{
 	"538": ReasonAuthRequired,
 }
 
+// policyCode reports an enhanced code given with a reply (not inferred
+// from it) that names a refusal for policy or security, X.7.x other than
+// X.7.0: a server answering "501 5.7.1 Permission denied" uses the reply
+// code loosely and says with the enhanced one why (RFC 3463: the enhanced
+// code is the finer); a syntax or sequence error comes as X.5.x or X.0.0.
+func policyCode(st Status, fromReply bool) bool {
+	sd := st.SubjectDetail()
+	return !fromReply && st.Class() == 5 && strings.HasPrefix(sd, "7.") && sd != "7.0"
+}
+
 // specificCode reports codes whose own reason the text may only overrule
 // with a strong phrase: they name one condition precisely, where the rest
 // (X.0.0, X.1.0, X.2.0, X.3.0, X.5.x, X.7.0, X.7.1, ...) are buckets.
@@ -996,7 +1006,8 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict 
 		// blocked recipients; others give X.5.0 with 421.
 		cr = ""
 	}
-	if r, ok := senderReplies[reply]; ok && !specificCode(st) && (!tv.found || tv.strength == vague) {
+	if r, ok := senderReplies[reply]; ok && !specificCode(st) && (!tv.found || tv.strength == vague) &&
+		!(r == ReasonProtocolError && policyCode(st, fromReply)) {
 		v.reason, v.ev = r, Evidence{From: EvidenceReply, Text: reply, Rule: "reply " + reply}
 		return v
 	}

@@ -27,6 +27,12 @@ func TestDecisionRule(t *testing.T) {
 		{"503 without status", "", "503", "503 Bad sequence of commands", ReasonProtocolError, ClassSender},
 		{"503 5.5.2 syntax", "5.5.2", "503", "", ReasonProtocolError, ClassSender},
 		{"530 auth required", "5.7.0", "530", "530 5.7.0 Must issue a STARTTLS command first", ReasonAuthRequired, ClassSender},
+		// The enhanced code is the finer: 501 with X.7.1 is a refusal, not
+		// the sender's syntax (IceWarp answers so; RFC 3463).
+		{"501 with 5.7.1 is a policy", "5.7.1", "501", "501 5.7.1 Permission denied", ReasonPolicyRejected, ClassSoft},
+		{"501 with 5.5.4 stays protocol", "5.5.4", "501", "501 5.5.4 Syntax error in parameters", ReasonProtocolError, ClassSender},
+		{"501 with 5.7.0 stays protocol", "5.7.0", "501", "501 5.7.0 Bad command", ReasonProtocolError, ClassSender},
+		{"501 without status stays protocol", "", "501", "501 Permission denied", ReasonProtocolError, ClassSender},
 		{"must authenticate", "5.7.1", "550", "550 5.7.1 Must authenticate first", ReasonAuthRequired, ClassSender},
 		{"535 bad credentials", "5.7.8", "535", "535 5.7.8 Authentication credentials invalid", ReasonAuthFailure, ClassSender},
 		{"relay denied", "5.7.1", "554", "554 5.7.1 <a@b>: Relay access denied", ReasonRelayDenied, ClassSender},
