@@ -236,6 +236,45 @@ func TestChangesWaitForOlderTransactions(t *testing.T) {
 	}
 }
 
+// TestDeliveredBounceChangesCarryTheirEvent: a bounce's change and the
+// suppression_added it causes keep only what is theirs (migration 00030);
+// a claimed delivery still carries the address, as the event wrote it,
+// and the event's status, reply code, source and provider.
+func TestDeliveredBounceChangesCarryTheirEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, store.Options{})
+	if _, err := db.CreateSubscription(ctx, store.NewSubscription{URL: "https://a.example/", Secret: "s", EventTypes: store.ChangeTypes()}); err != nil {
+		t.Fatal(err)
+	}
+	ev := bounce("Mixed.Case@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", time.Now())
+	ev.ReplyCode = "550"
+	in := input("delivered-bounce", ev)
+	in.Provider = "box"
+	if _, err := db.Record(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := db.ClaimDeliveries(ctx, 10, time.Minute)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("ClaimDeliveries() = %d jobs, %v; want the bounce and its suppression", len(jobs), err)
+	}
+	types := map[store.ChangeType]bool{}
+	for _, j := range jobs {
+		c := j.Change
+		if c == nil {
+			t.Fatalf("job %+v without its change", j)
+		}
+		types[c.Type] = true
+		if c.Email != "Mixed.Case@example.com" || c.Reason != "user_unknown" || c.Class != "hard" || c.Status != "5.1.1" ||
+			c.ReplyCode != "550" || c.Source != "http" || c.Provider != "box" || c.EventID == nil {
+			t.Errorf("delivered %s change = %+v, want the event's fields", c.Type, c)
+		}
+	}
+	if !types[store.ChangeBounce] || !types[store.ChangeSuppressionAdded] {
+		t.Errorf("delivered change types %v", types)
+	}
+}
+
 // TestDeliveriesFanOut: a change gets one delivery per enabled
 // subscription that wants its type, tenant and scope; claims skip rows
 // another deliverer holds, count attempts, and a settle after the lease
