@@ -33,6 +33,9 @@ func TestDecisionRule(t *testing.T) {
 		{"501 with 5.5.4 stays protocol", "5.5.4", "501", "501 5.5.4 Syntax error in parameters", ReasonProtocolError, ClassSender},
 		{"501 with 5.7.0 stays protocol", "5.7.0", "501", "501 5.7.0 Bad command", ReasonProtocolError, ClassSender},
 		{"501 without status stays protocol", "", "501", "501 Permission denied", ReasonProtocolError, ClassSender},
+		// QUIRK(sendmail): it gives up with 4.4.7 after a 421, and names the
+		// 502 that its pipelined DATA drew: that reply decided nothing.
+		{"502 of another class than 4.4.7", "4.4.7", "502", "502 5.5.1 Missing RCPT TO command.", ReasonExpired, ClassSoft},
 		{"must authenticate", "5.7.1", "550", "550 5.7.1 Must authenticate first", ReasonAuthRequired, ClassSender},
 		{"535 bad credentials", "5.7.8", "535", "535 5.7.8 Authentication credentials invalid", ReasonAuthFailure, ClassSender},
 		{"relay denied", "5.7.1", "554", "554 5.7.1 <a@b>: Relay access denied", ReasonRelayDenied, ClassSender},

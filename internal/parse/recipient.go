@@ -74,13 +74,26 @@ func (d *draft) finish() Recipient {
 	// The report's own words matter only for an unknown user (they may
 	// confirm it, or say the account is only disabled) and when the remote
 	// server said nothing known: read them only then.
-	v := classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, false)
-	if v.filtered || v.reason == ReasonUserUnknown || v.reason == ReasonOther {
+	st := r.Status
+	madeUp := madeUpStatus(r)
+	if madeUp {
+		// QUIRK(sendmail): the remote server gave no enhanced code, and
+		// the reporting MTA wrote one of its own from the reply code
+		// (Sendmail: 5.1.1 "User unknown" for any 550 to RCPT TO, 5.2.2
+		// for any 552; quirks/sendmail-made-up-status-550.eml). It says no more than
+		// the reply code, so it is read as that: a convention the words
+		// outrank, never proof of a dead mailbox; nor are the words it
+		// wrote beside it ("550 5.1.1 <a@b>... User unknown" in its
+		// transcript), so the report's own text is not read.
+		st = ""
+	}
+	v := classify(st, r.ReplyCode, r.Diagnostic, d.stage, false)
+	if !madeUp && (v.filtered || v.reason == ReasonUserUnknown || v.reason == ReasonOther) {
 		context := d.contextText()
 		ctx := readText(context)
 		trusted := ctx.reason == ReasonUserUnknown && ctx.trusted
 		if v.filtered && trusted {
-			v = classify(r.Status, r.ReplyCode, r.Diagnostic, d.stage, trusted)
+			v = classify(st, r.ReplyCode, r.Diagnostic, d.stage, trusted)
 		}
 		if v.reason == ReasonUserUnknown && ctx.reason == ReasonMailboxDisabled && ctx.strength == strong {
 			// The reporting server's own words say the account exists but
@@ -91,7 +104,7 @@ func (d *draft) finish() Recipient {
 		if v.reason == ReasonOther && context != "" {
 			// The remote server said nothing we know; the report's own
 			// words about this recipient may.
-			if cv := classify(r.Status, r.ReplyCode, context, d.stage, trusted); cv.reason != ReasonOther {
+			if cv := classify(st, r.ReplyCode, context, d.stage, trusted); cv.reason != ReasonOther {
 				v = cv
 				if v.ev.From == EvidencePhrase || v.ev.From == EvidenceVendor {
 					v.ev.From = EvidenceReport
@@ -126,8 +139,40 @@ func (d *draft) finish() Recipient {
 		r.Class = ClassSoft
 		r.Evidence.Note = "ambiguous: the MTA gave up on a transient reply"
 	}
+	if madeUp {
+		note := "status " + string(r.Status) + " is not in the reply, which carries no enhanced code: read as the reply code's convention"
+		if r.Evidence.Note != "" {
+			note = r.Evidence.Note + "; " + note
+		}
+		r.Evidence.Note = note
+	}
 	r.Suppress = r.Class.Suppresses()
 	return r
+}
+
+// madeUpStatus reports a status field that the reporting MTA made up
+// from a bare reply and that the reply does not bear out: the diagnostic
+// is one whole SMTP reply line (not the first line of a longer one, whose
+// last line may carry the code) with the status's class and no enhanced
+// code of its own, and neither its words say the status's reason nor is
+// the status the reply code's own meaning with the words silent. (Where
+// the words agree, as in "550 <a@b>: User unknown", the MTA's code only
+// repeats them and is kept; "551 not our user" keeps 5.1.6.)
+func madeUpStatus(r Recipient) bool {
+	diag := r.Diagnostic
+	if r.Status == "" || r.Status.Generic() || len(diag) < 5 || diag[3] != ' ' || r.ReplyCode != diag[:3] ||
+		diag[0] != r.Status[0] || strings.ContainsAny(diag, "\r\n") || FindStatus(diag[4:]) != "" {
+		return false
+	}
+	info, ok := Lookup(r.Status)
+	tv := readText(diag)
+	switch {
+	case ok && tv.found && tv.reason == info.Reason:
+		return false // the words bear it out
+	case r.Status == StatusFromReply(r.ReplyCode) && !tv.found:
+		return false // it is the reply code's own meaning (551: 5.1.6), and nothing says otherwise
+	}
+	return true
 }
 
 // mayBeEximExpiry is a quick test before the phrase scan: Exim writes
