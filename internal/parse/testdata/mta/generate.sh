@@ -2,7 +2,7 @@
 # Regenerates the MTA bounce corpus (see README.md). Run as root on a
 # Debian machine from the repository root:
 #
-#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd]
+#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail]
 #
 # MTACORPUS_ONLY=vendor,vendor sends only those vendors' cases and keeps
 # the other rows and files as they are.
@@ -11,13 +11,13 @@
 # local sendmail command (no listener on any port) and to relay every
 # message to the mtacorpus sink on 127.0.0.1:2525, run until every
 # message has bounced into the local user bsender's Maildir, then
-# stopped and purged: the three MTAs conflict as packages, so they run
+# stopped and purged: the MTAs conflict as packages, so they run
 # one at a time. Nothing is sent anywhere but 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=internal/parse/testdata/mta
 mtas=("$@")
-[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd)
+[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail)
 go build -o /tmp/mtacorpus ./internal/mtacorpus
 id bsender >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin bsender
 export DEBIAN_FRONTEND=noninteractive
@@ -129,6 +129,64 @@ CF
 	/tmp/mtacorpus -mta opensmtpd -out "$out" -flush "smtpctl schedule all" -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
 	service opensmtpd stop >/dev/null 2>&1 || true
 	purge opensmtpd
+}
+
+run_sendmail() {
+	apt-get install -y -q sendmail-bin sendmail-cf procmail m4 >/dev/null
+	service sendmail stop >/dev/null 2>&1 || true
+	pkill -x sendmail >/dev/null 2>&1 || true
+	cat >/etc/mail/corpus.mc <<'MC'
+divert(-1)
+# Mail from the local sendmail command only (no listener), relayed to the
+# sink, local mail delivered by procmail, transient failures given up on
+# after two minutes.
+divert(0)dnl
+include(`/usr/share/sendmail/cf/m4/cf.m4')dnl
+VERSIONID(`bounced mtacorpus')dnl
+OSTYPE(`debian')dnl
+define(`confDOMAIN_NAME', `mta.test')dnl
+define(`confSERVICE_SWITCH_FILE', `/etc/mail/corpus.switch')dnl
+define(`confDONT_PROBE_INTERFACES', `True')dnl
+define(`confTO_QUEUERETURN', `2m')dnl
+define(`confTO_QUEUEWARN', `1h')dnl
+define(`confDELIVERY_MODE', `background')dnl
+dnl Every message its own connection, and no host status kept between
+dnl them: one message's transient refusal must not defer the others to
+dnl the same host with its reply.
+define(`confMCI_CACHE_SIZE', `0')dnl
+define(`confTO_HOSTSTATUS', `0s')dnl
+define(`confHOST_STATUS_DIRECTORY', `')dnl
+define(`SMART_HOST', `esmtp:[127.0.0.1]')dnl
+define(`ESMTP_MAILER_ARGS', `TCP $h 2525')dnl
+define(`SMTP_MAILER_ARGS', `TCP $h 2525')dnl
+define(`RELAY_MAILER_ARGS', `TCP $h 2525')dnl
+FEATURE(`nocanonify')dnl
+FEATURE(`local_procmail')dnl
+LOCAL_DOMAIN(`mta.test')dnl
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+MAILER(`procmail')dnl
+MC
+	printf 'hosts files\n' >/etc/mail/corpus.switch
+	m4 /etc/mail/corpus.mc >/etc/mail/sendmail.cf
+	# sendmail sleeps a minute at every start unless its host name
+	# resolves to a qualified one: name it in /etc/hosts while it runs.
+	cp /etc/hosts /etc/hosts.mtacorpus
+	{ echo "127.0.0.1 $(hostname).mta.test $(hostname) mta.test"; grep -v 'mta\.test' /etc/hosts.mtacorpus; } >/etc/hosts
+	chown root:smmsp /var/spool/mqueue && chmod 2770 /var/spool/mqueue
+	printf 'MAILDIR=$HOME/Maildir/\nDEFAULT=$HOME/Maildir/\n' >/home/bsender/.procmailrc
+	chown bsender /home/bsender/.procmailrc
+	# The submission program would hand mail to a listener on port 25;
+	# -Am queues it with the MTA's own configuration instead.
+	printf '#!/bin/sh\nexec /usr/sbin/sendmail -Am "$@"\n' >/tmp/sendmail-am
+	chmod +x /tmp/sendmail-am
+	/usr/sbin/sendmail -q10s
+	maildir_reset
+	/tmp/mtacorpus -mta sendmail -out "$out" -sendmail /tmp/sendmail-am -flush "/usr/sbin/sendmail -q" -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
+	pkill -x sendmail >/dev/null 2>&1 || pkill -f 'sendmail: Queue runner' || true
+	cat /etc/hosts.mtacorpus >/etc/hosts && rm -f /etc/hosts.mtacorpus
+	rm -f /home/bsender/.procmailrc /etc/mail/corpus.mc /etc/mail/corpus.switch /tmp/sendmail-am
+	purge sendmail-bin sendmail-cf sendmail-base procmail
 }
 
 # A run that misses bounces still stops and removes its MTA, then fails.
