@@ -1007,7 +1007,7 @@ func classify(st Status, reply, diagnostic, stage string, trusted bool) verdict 
 		cr = ""
 	}
 	if r, ok := senderReplies[reply]; ok && !specificCode(st) && (!tv.found || tv.strength == vague) &&
-		!(r == ReasonProtocolError && policyCode(st, fromReply)) && (st == "" || st[0] == reply[0]) {
+		(r != ReasonProtocolError || !policyCode(st, fromReply)) && (st == "" || st[0] == reply[0]) {
 		// (A reply of another class than the status did not decide it:
 		// Sendmail gives up with 4.4.7 on a 421, yet names the 502 its
 		// pipelined DATA drew afterwards.)
