@@ -2,7 +2,7 @@
 # Regenerates the MTA bounce corpus (see README.md). Run as root on a
 # Debian machine from the repository root:
 #
-#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail]
+#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier]
 #
 # MTACORPUS_ONLY=vendor,vendor sends only those vendors' cases and keeps
 # the other rows and files as they are.
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=internal/parse/testdata/mta
 mtas=("$@")
-[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail)
+[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier)
 go build -o /tmp/mtacorpus ./internal/mtacorpus
 id bsender >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin bsender
 export DEBIAN_FRONTEND=noninteractive
@@ -187,6 +187,31 @@ MC
 	cat /etc/hosts.mtacorpus >/etc/hosts && rm -f /etc/hosts.mtacorpus
 	rm -f /home/bsender/.procmailrc /etc/mail/corpus.mc /etc/mail/corpus.switch /tmp/sendmail-am
 	purge sendmail-bin sendmail-cf sendmail-base procmail
+}
+
+run_courier() {
+	echo "courier-base courier-base/webadmin-configmode boolean false" | debconf-set-selections
+	apt-get install -y -q courier-mta >/dev/null
+	courier stop >/dev/null 2>&1 || true
+	# No esmtpd: mail comes in through sendmail only. Everything goes to
+	# the sink; local mail to ~/Maildir, its users found by authdaemond.
+	echo mta.test >/etc/courier/me
+	echo mta.test >/etc/courier/defaultdomain
+	printf 'mta.test\nlocalhost\n' >/etc/courier/locals
+	echo ':[127.0.0.1],2525' >/etc/courier/esmtproutes
+	echo 2m >/etc/courier/queuetime
+	echo 15s >/etc/courier/retryalpha
+	echo 3 >/etc/courier/retrybeta
+	echo 15s >/etc/courier/retrygamma
+	echo 1 >/etc/courier/retrymaxdelta
+	echo 1h >/etc/courier/warntime
+	authdaemond start >/dev/null 2>&1 || true
+	courier start
+	maildir_reset
+	/tmp/mtacorpus -mta courier -out "$out" -flush "courier flush" -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
+	courier stop >/dev/null 2>&1 || true
+	authdaemond stop >/dev/null 2>&1 || true
+	purge courier-mta courier-base courier-authdaemon courier-authlib
 }
 
 # A run that misses bounces still stops and removes its MTA, then fails.
