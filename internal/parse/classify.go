@@ -918,11 +918,7 @@ func gate(v verdict, class Class, permanent bool) (Class, Evidence) {
 		return class, ev
 	}
 	if ok, why := v.strong(permanent); !ok {
-		if ev.Note == "" {
-			ev.Note = why
-		} else {
-			ev.Note += "; " + why
-		}
+		ev.addNote(why)
 		return ClassSoft, ev
 	}
 	if ev.From == EvidenceStatus && !recipientCode(v.st) {

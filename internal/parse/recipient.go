@@ -140,11 +140,7 @@ func (d *draft) finish() Recipient {
 		r.Evidence.Note = "ambiguous: the MTA gave up on a transient reply"
 	}
 	if madeUp {
-		note := "status " + string(r.Status) + " is not in the reply, which carries no enhanced code: read as the reply code's convention"
-		if r.Evidence.Note != "" {
-			note = r.Evidence.Note + "; " + note
-		}
-		r.Evidence.Note = note
+		r.Evidence.addNote("status " + string(r.Status) + " is not in the reply, which carries no enhanced code: read as the reply code's convention")
 	}
 	r.Suppress = r.Class.Suppresses()
 	return r

@@ -136,3 +136,11 @@ type Evidence struct {
 	// make it ("ambiguous: ..."), or what else was weighed.
 	Note string `json:"note,omitempty"`
 }
+
+// addNote appends note to what Note already says.
+func (e *Evidence) addNote(note string) {
+	if e.Note != "" {
+		note = e.Note + "; " + note
+	}
+	e.Note = note
+}
