@@ -90,11 +90,11 @@ func (c Change) Pos() Position { return c.pos }
 // (changeEventJoin). A change's own reason and class come first: a
 // suppression_added change of the write path keeps its entry's (a soft
 // limit's reason is not its last event's), and reads the rest.
-const changeColumns = `c.id, c.xid, c.type, coalesce(ce.address, c.address), c.scope,
-	coalesce(nullif(c.reason, ''), ce.reason, c.reason), coalesce(nullif(c.class, ''), ce.class, c.class),
-	coalesce(ce.status, c.status), coalesce(ce.reply_code, c.reply_code),
-	coalesce(ce.source, c.source), coalesce(ce.provider, c.provider), c.event_id, c.actor, c.note, c.expires_at,
-	c.occurred_at, c.created_at`
+const changeColumns = `c.id, c.xid, c.type, coalesce(ce.address, c.address) AS address, c.scope,
+	coalesce(nullif(c.reason, ''), ce.reason, c.reason) AS reason, coalesce(nullif(c.class, ''), ce.class, c.class) AS class,
+	coalesce(ce.status, c.status) AS status, coalesce(ce.reply_code, c.reply_code) AS reply_code,
+	coalesce(ce.source, c.source) AS source, coalesce(ce.provider, c.provider) AS provider, c.event_id, c.actor, c.note,
+	c.expires_at, c.occurred_at, c.created_at`
 
 // changeEventJoin joins the change c (an alias) with its event as ce:
 // a bounce or complaint change keeps only its event's id, times and

@@ -401,17 +401,15 @@ func (db *DB) ClaimDeliveries(ctx context.Context, limit int, lease time.Duratio
 				FROM due WHERE d.id = due.id
 				RETURNING d.id, d.subscription_id, d.change_id, d.attempts
 			)
-			SELECT c.id, c.subscription_id, c.attempts, s.url, s.secret, ch.id IS NOT NULL,
-				coalesce(ch.id, 0), coalesce(ch.xid, 0), coalesce(ch.type, ''), coalesce(ce.address, ch.address, ''),
-				coalesce(ch.scope, ''), coalesce(nullif(ch.reason, ''), ce.reason, ch.reason, ''),
-				coalesce(nullif(ch.class, ''), ce.class, ch.class, ''),
-				coalesce(ce.status, ch.status, ''), coalesce(ce.reply_code, ch.reply_code, ''),
-				coalesce(ce.source, ch.source, ''), coalesce(ce.provider, ch.provider, ''), ch.event_id,
-				coalesce(ch.actor, ''), coalesce(ch.note, ''), ch.expires_at, coalesce(ch.occurred_at, 'epoch'),
-				coalesce(ch.created_at, 'epoch')
-			FROM claimed c JOIN subscriptions s ON s.id = c.subscription_id LEFT JOIN changes ch ON ch.id = c.change_id`+
-			changeEventJoin("ch")+`
-			ORDER BY c.id`, now, limit, lease)
+			SELECT cl.id, cl.subscription_id, cl.attempts, s.url, s.secret, ch.id IS NOT NULL,
+				coalesce(ch.id, 0), coalesce(ch.xid, 0), coalesce(ch.type, ''), coalesce(ch.address, ''), coalesce(ch.scope, ''),
+				coalesce(ch.reason, ''), coalesce(ch.class, ''), coalesce(ch.status, ''), coalesce(ch.reply_code, ''),
+				coalesce(ch.source, ''), coalesce(ch.provider, ''), ch.event_id, coalesce(ch.actor, ''), coalesce(ch.note, ''),
+				ch.expires_at, coalesce(ch.occurred_at, 'epoch'), coalesce(ch.created_at, 'epoch')
+			FROM claimed cl JOIN subscriptions s ON s.id = cl.subscription_id
+				LEFT JOIN LATERAL (SELECT `+changeColumns+` FROM changes c`+changeEventJoin("c")+`
+					WHERE c.id = cl.change_id) ch ON true
+			ORDER BY cl.id`, now, limit, lease)
 		if err != nil {
 			return err
 		}
