@@ -157,7 +157,11 @@ func (db *DB) CountEvents(ctx context.Context, f EventFilter) (int64, error) {
 	return n, err
 }
 
-const eventColumns = `id, raw_id, coalesce(address, address_key), split_part(address_key, '@', -1), type, class, reason, status, reply_code, diagnostic,
+// eventDomain is an event's domain: its address key's (migration 00031
+// dropped the column; a normalised address's domain is lower case).
+const eventDomain = `split_part(address_key, '@', -1)`
+
+const eventColumns = `id, raw_id, coalesce(address, address_key), ` + eventDomain + `, type, class, reason, status, reply_code, diagnostic,
 	reporting_mta, remote_mta, original_message_id, source, provider, coalesce(provider_event_id, ''),
 	scope, actor, note, occurred_at, created_at, evidence, unverified`
 

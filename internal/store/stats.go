@@ -166,11 +166,10 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error) {
 	return foldStats(q, counted, sent), nil
 }
 
-// eventsKeyExpr is the expression a grouping breaks events down by:
-// an event's domain is its address key's (migration 00031).
+// eventsKeyExpr is the expression a grouping breaks events down by.
 func eventsKeyExpr(g StatsGroup) string {
 	if g == GroupDomain || g == GroupMailboxProvider {
-		return "split_part(address_key, '@', -1)"
+		return eventDomain
 	}
 	return statsKeyExpr(g)
 }
