@@ -234,10 +234,21 @@ func dsnRecipient(g []field) draft {
 }
 
 // internalAddress reports an address no sender mails: a host-local
-// domain without a dot, or a delivery daemon's own name.
+// domain without a dot, a delivery daemon's own name, or a name under a
+// top-level label that is private by convention or by RFC 6761/6762 and
+// ICANN's reservation of .internal (a mail store behind the MX that an
+// alias was rewritten to).
 func internalAddress(addr string) bool {
 	_, domain, _ := strings.Cut(addr, "@")
-	return !strings.Contains(domain, ".") || strings.HasSuffix(domain, "sims-ms-daemon") || strings.HasSuffix(domain, ".localdomain")
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if !strings.Contains(domain, ".") || strings.HasSuffix(domain, "sims-ms-daemon") {
+		return true
+	}
+	switch domain[strings.LastIndexByte(domain, '.')+1:] {
+	case "localdomain", "local", "localhost", "internal", "lan", "intranet", "corp", "home", "invalid":
+		return true
+	}
+	return strings.HasSuffix(domain, ".home.arpa")
 }
 
 func firstWord(s string) string {

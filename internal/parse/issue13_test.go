@@ -77,3 +77,167 @@ func TestStatusInText(t *testing.T) {
 		t.Errorf("Parse() = %s %s suppress %t, want 5.1.1 user_unknown suppressed", r.Status, r.Reason, r.Suppress)
 	}
 }
+
+// Mails of our own making for the kinds issue 13 names that the tests
+// above and classify_test.go do not reach.
+var (
+	mail13Expanded = []byte("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n" +
+		"To: news@example.org\n" +
+		"Subject: Undelivered Mail Returned to Sender\n" +
+		"\n" +
+		"This is the mail system at host mx.example.org.\n" +
+		"\n" +
+		"I'm sorry to have to inform you that your message could not\n" +
+		"be delivered to one or more recipients.\n" +
+		"\n" +
+		"<jdoe@mailstore.internal> (expanded from <john@example.com>): host\n" +
+		"    mailstore.internal[10.0.0.5] said: 550 5.1.1 <jdoe@mailstore.internal>:\n" +
+		"    Recipient address rejected: User unknown in local recipient table (in reply to RCPT TO command)\n")
+	mail13OrigRcpt = []byte("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n" +
+		"To: news@example.org\n" +
+		"Subject: Undelivered Mail Returned to Sender\n" +
+		"MIME-Version: 1.0\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n" +
+		"\n" +
+		"--B\n" +
+		"Content-Type: text/plain\n" +
+		"\n" +
+		"<jdoe@mailstore.internal> (expanded from <john@example.com>): host\n" +
+		"    mailstore.internal[10.0.0.5] said: 550 5.1.1 <jdoe@mailstore.internal>:\n" +
+		"    Recipient address rejected: User unknown (in reply to RCPT TO command)\n" +
+		"\n" +
+		"--B\n" +
+		"Content-Type: message/delivery-status\n" +
+		"\n" +
+		"Reporting-MTA: dns; mx.example.org\n" +
+		"\n" +
+		"Final-Recipient: rfc822; jdoe@mailstore.internal\n" +
+		"Original-Recipient: rfc822;john@example.com\n" +
+		"Action: failed\n" +
+		"Status: 5.1.1\n" +
+		"Remote-MTA: dns; mailstore.internal\n" +
+		"Diagnostic-Code: smtp; 550 5.1.1 <jdoe@mailstore.internal>: Recipient\n" +
+		"    address rejected: User unknown\n" +
+		"\n" +
+		"--B--\n")
+	mail13HelpText = []byte("From: MAILER-DAEMON@mx.example.net\n" +
+		"To: news@example.org\n" +
+		"Subject: failure notice\n" +
+		"\n" +
+		"Hi. This is the delivery program at mx.example.net.\n" +
+		"I was not able to deliver your message to the following addresses.\n" +
+		"This is a permanent error.\n" +
+		"\n" +
+		"<gone@example.net>:\n" +
+		"550 5.1.1 No such mailbox here\n" +
+		"\n" +
+		"If you believe this is wrong, or if mail to postmaster@example.net also fails,\n" +
+		"try writing to help@support.example.net instead.\n" +
+		"\n" +
+		"--- Below this line is a copy of the message.\n" +
+		"\n" +
+		"To: gone@example.net\n" +
+		"From: news@example.org\n" +
+		"Subject: Hello\n" +
+		"\n" +
+		"Hi\n")
+	mail13Nested = []byte("From: MAILER-DAEMON@relay.example.com\n" +
+		"To: news@example.org\n" +
+		"Subject: Delivery Status Notification (Failure)\n" +
+		"MIME-Version: 1.0\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=OUT\n" +
+		"\n" +
+		"--OUT\n" +
+		"Content-Type: text/plain\n" +
+		"\n" +
+		"Delivery to outer@example.com failed.\n" +
+		"\n" +
+		"--OUT\n" +
+		"Content-Type: message/delivery-status\n" +
+		"\n" +
+		"Reporting-MTA: dns; relay.example.com\n" +
+		"\n" +
+		"Final-Recipient: rfc822; outer@example.com\n" +
+		"Action: failed\n" +
+		"Status: 5.2.2\n" +
+		"Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\n" +
+		"\n" +
+		"--OUT\n" +
+		"Content-Type: message/rfc822\n" +
+		"\n" +
+		"From: MAILER-DAEMON@other.example\n" +
+		"To: news@example.org\n" +
+		"Subject: Undelivered Mail Returned to Sender\n" +
+		"MIME-Version: 1.0\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=IN\n" +
+		"\n" +
+		"--IN\n" +
+		"Content-Type: message/delivery-status\n" +
+		"\n" +
+		"Reporting-MTA: dns; other.example\n" +
+		"\n" +
+		"Final-Recipient: rfc822; inner@other.example\n" +
+		"Action: failed\n" +
+		"Status: 5.1.1\n" +
+		"Diagnostic-Code: smtp; 550 5.1.1 user unknown\n" +
+		"\n" +
+		"--IN--\n" +
+		"\n" +
+		"--OUT--\n")
+	mail13ScreenName = []byte("From: Mail Delivery Subsystem <MAILER-DAEMON@aol.example>\n" +
+		"To: news@example.org\n" +
+		"Subject: Returned mail: User unknown\n" +
+		"\n" +
+		"The screen name \"jdoe77\" is not accepting mail. Please check the spelling\n" +
+		"and try again.\n" +
+		"\n" +
+		"----- Original message -----\n" +
+		"To: jdoe77@aol.example\n" +
+		"From: news@example.org\n" +
+		"Subject: Hello\n" +
+		"\n" +
+		"Hi\n")
+	mail13DNSTryAgain = []byte("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n" +
+		"To: news@example.org\n" +
+		"Subject: Undelivered Mail Returned to Sender\n" +
+		"\n" +
+		"This is the mail system at host mx.example.org.\n" +
+		"\n" +
+		"<someone@flaky.example>: Host or domain name not found. Name service error for\n" +
+		"    name=flaky.example type=MX: Host not found, try again\n")
+)
+
+// TestIssue13Kinds: one mail per kind, asserting the recipient reported,
+// whether it is suppressed, and that nothing else is named.
+func TestIssue13Kinds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		raw       []byte
+		kind      Kind
+		want      string
+		suppress  bool
+		notReason Reason
+	}{
+		{"text bounce: an internal alias target expanded from the mailed address", mail13Expanded, KindBounce, "john@example.com", true, ""},
+		{"DSN: Final-Recipient an internal alias target, Original-Recipient mailed", mail13OrigRcpt, KindBounce, "john@example.com", true, ""},
+		{"help text names other addresses: only the recipient", mail13HelpText, KindBounce, "gone@example.net", true, ""},
+		{"a bounce inside the returned message: the outer one only", mail13Nested, KindBounce, "outer@example.com", false, ""},
+		{"bare screen name not accepting mail: a bounce, recipient from the returned message, kept", mail13ScreenName, KindBounce, "jdoe77@aol.example", false, ""},
+		{"DNS trouble is not an unknown domain", mail13DNSTryAgain, KindBounce, "someone@flaky.example", false, ReasonDomainUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rep, _ := Parse(tt.raw)
+			if rep.Kind != tt.kind || len(rep.Recipients) != 1 {
+				t.Fatalf("Parse() = kind %s, recipients %+v; want %s with %s only", rep.Kind, rep.Recipients, tt.kind, tt.want)
+			}
+			r := rep.Recipients[0]
+			if r.Address != tt.want || r.Suppress != tt.suppress || (tt.notReason != "" && r.Reason == tt.notReason) {
+				t.Errorf("Parse() = %s %s %s suppress %t; want %s suppress %t (reason not %q)",
+					r.Address, r.Status, r.Reason, r.Suppress, tt.want, tt.suppress, tt.notReason)
+			}
+		})
+	}
+}

@@ -577,6 +577,13 @@ func (t *textReport) draftFor(b block, only bool) draft {
 	var d draft
 	d.Address = b.addr
 	d.Diagnostic = b.text
+	if orig := expandedFrom(b.text); orig != "" && internalAddress(d.Address) {
+		// Postfix names the alias target and what it was expanded from:
+		// "<jdoe@store.internal> (expanded from <john@example.com>): ...".
+		// An internal target is not an address the sender mailed (as
+		// with a DSN's Original-Recipient, dsnRecipient).
+		d.Address, d.OriginalRecipient = orig, orig
+	}
 	if only && !saysWhy(b.text) {
 		if lines := t.failureLines(); lines != "" {
 			d.Diagnostic = strings.TrimSpace(b.text + " " + lines)
@@ -590,6 +597,24 @@ func (t *textReport) draftFor(b block, only bool) draft {
 		d.Action = ActionFailed
 	}
 	return d
+}
+
+// expandedFrom returns the address of a block that starts "(expanded
+// from <a@b>)", normalised, or "".
+func expandedFrom(text string) string {
+	const prefix = "(expanded from "
+	if len(text) < len(prefix) || !strings.EqualFold(text[:len(prefix)], prefix) {
+		return ""
+	}
+	rest, _, ok := strings.Cut(text[len(prefix):], ")")
+	if !ok {
+		return ""
+	}
+	a, err := NormalizeAddress(rest)
+	if err != nil {
+		return ""
+	}
+	return a
 }
 
 var eximExpiry = newPhraseSet([]string{"retry timeout exceeded", "have been failing for a long time"})
