@@ -1,0 +1,200 @@
+package parse
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// pastedLabel is one row of testdata/pasted/labels.tsv: a recipient that a
+// bounce people pasted in a forum, issue or help page (or a vendor showed as
+// a sample) names as failed or delayed, labelled from the message and its
+// thread. Recipient "-" stands for a message naming none the parser could
+// find (a bounce whose paste lost it, or a message that is no bounce at all).
+type pastedLabel struct {
+	file, vendor, lang, rcpt, action, class string
+	suppress, notBounce                     bool
+	note                                    string
+}
+
+func readPastedLabels(tb testing.TB) []pastedLabel {
+	tb.Helper()
+	f, err := os.Open("testdata/pasted/labels.tsv")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out []pastedLabel
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "file\t") {
+			continue
+		}
+		c := strings.Split(line, "\t")
+		if len(c) != 9 {
+			tb.Fatalf("pasted labels.tsv: want 9 columns, got %q", line)
+		}
+		out = append(out, pastedLabel{file: c[0], vendor: c[1], lang: c[2], rcpt: c[3], action: c[4], class: c[5],
+			suppress: c[6] == "true", notBounce: c[7] == "notbounce", note: c[8]})
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// pastedFalseSuppressionBudget is the number of false suppressions the
+// parser made on this corpus when it was first measured, before anyone tuned
+// anything on it: 0. The test fails only when the count rises above it; the
+// other scores (first look: recall 28/36, precision 28/28, suppress decision
+// 25/36, 11 dead addresses missed, action 28/28, class 16/26) are logged, not
+// held, so that the corpus could land as a held-out yardstick. Do not tune
+// the parser on these messages; add new ones instead.
+const pastedFalseSuppressionBudget = 0
+
+// classMatches reports whether a parsed class agrees with a label: "policy"
+// is a label for a reply that is the sender's or a passing problem, so
+// either soft or sender counts.
+func classMatches(label string, got Class) bool {
+	switch label {
+	case "hard":
+		return got == ClassHard
+	case "soft":
+		return got == ClassSoft
+	case "sender":
+		return got == ClassSender
+	case "policy":
+		return got == ClassSoft || got == ClassSender
+	}
+	return false
+}
+
+// TestPastedCorpus scores the parser on bounces of formats the other corpora
+// do not hold, pasted by people in public threads or shown by vendors
+// (testdata/pasted, see README.md there and SOURCES for each message's page).
+// It is held out: nothing in the parser was tuned on it. Per recipient it
+// counts recall and precision of the recipients found, whether the
+// suppression decision is right, false suppressions (an address suppressed
+// that the message and thread do not say is dead), dead addresses missed, the
+// action, and the class. It logs every disagreement and fails only when the
+// false suppressions exceed pastedFalseSuppressionBudget.
+func TestPastedCorpus(t *testing.T) {
+	t.Parallel()
+	labels := readPastedLabels(t)
+	if len(labels) < 30 {
+		t.Fatalf("pasted labels.tsv has %d rows, want the whole corpus", len(labels))
+	}
+	byFile := map[string][]pastedLabel{}
+	var files []string
+	for _, l := range labels {
+		if byFile[l.file] == nil {
+			files = append(files, l.file)
+		}
+		byFile[l.file] = append(byFile[l.file], l)
+	}
+	sort.Strings(files)
+
+	var (
+		expected, found, got               int // recipients labelled, labelled and found, reported
+		suppressN, suppressOK              int
+		falseSuppress, missedDead          int
+		classN, classOK, actionN, actionOK int
+		msgOK                              int
+	)
+	for _, file := range files {
+		rows := byFile[file]
+		raw, err := os.ReadFile(filepath.Join("testdata/pasted", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Parse(raw)
+		if err != nil {
+			t.Logf("%s: parse error %v", file, err)
+		}
+		var problems []string
+		want := map[string]pastedLabel{}
+		for _, l := range rows {
+			if l.rcpt != "-" {
+				want[AddressKey(l.rcpt)] = l
+			}
+		}
+		gotBy := map[string]*Recipient{}
+		for i := range rep.Recipients {
+			r := &rep.Recipients[i]
+			k := AddressKey(r.Address)
+			gotBy[k] = r
+			got++
+			l, ok := want[k]
+			if !ok {
+				problems = append(problems, fmt.Sprintf("extra recipient %q (action %s, reason %s, class %s, suppress %t)",
+					r.Address, r.Action, r.Reason, r.Class, r.Suppress))
+			}
+			if r.Suppress && (!ok || !l.suppress) {
+				falseSuppress++
+				t.Logf("%s: FALSE SUPPRESSION of %s: reason %s (diagnostic %q, evidence %+v)", file, r.Address, r.Reason, r.Diagnostic, r.Evidence)
+			}
+		}
+		for _, l := range rows {
+			if l.rcpt == "-" {
+				continue
+			}
+			expected++
+			suppressN++
+			r := gotBy[AddressKey(l.rcpt)]
+			if r == nil {
+				if !l.suppress {
+					suppressOK++
+				} else {
+					missedDead++
+				}
+				problems = append(problems, fmt.Sprintf("recipient %s not found (want %s %s suppress=%t)", l.rcpt, l.action, l.class, l.suppress))
+				continue
+			}
+			found++
+			if r.Suppress == l.suppress {
+				suppressOK++
+			} else if l.suppress {
+				missedDead++
+				problems = append(problems, fmt.Sprintf("%s: suppress false, want true (reason %s, class %s, evidence %+v)", l.rcpt, r.Reason, r.Class, r.Evidence))
+			}
+			if l.action != "-" {
+				actionN++
+				if string(r.Action) == l.action {
+					actionOK++
+				} else {
+					problems = append(problems, fmt.Sprintf("%s: action %s, want %s", l.rcpt, r.Action, l.action))
+				}
+			}
+			if l.class != "-" {
+				classN++
+				if classMatches(l.class, r.Class) {
+					classOK++
+				} else {
+					problems = append(problems, fmt.Sprintf("%s: class %s (reason %s), want %s", l.rcpt, r.Class, r.Reason, l.class))
+				}
+			}
+		}
+		if len(problems) == 0 {
+			msgOK++
+			continue
+		}
+		t.Logf("%s [%s, kind %s, engine %q]: %s", file, rows[0].vendor, rep.Kind, rep.Engine, strings.Join(problems, "; "))
+	}
+	pct := func(a, b int) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%d/%d %.1f%%", a, b, 100*float64(a)/float64(b))
+	}
+	t.Logf("pasted corpus: %d messages, %d wholly right (%s)", len(files), msgOK, pct(msgOK, len(files)))
+	t.Logf("recall %s; precision %s; suppress decision %s; false suppressions %d; missed dead addresses %d; action %s; class %s",
+		pct(found, expected), pct(found, got), pct(suppressOK, suppressN), falseSuppress, missedDead, pct(actionOK, actionN), pct(classOK, classN))
+	if falseSuppress > pastedFalseSuppressionBudget {
+		t.Errorf("%d false suppressions, more than the %d measured at first look", falseSuppress, pastedFalseSuppressionBudget)
+	}
+}
