@@ -233,6 +233,17 @@ var textRules = []textRule{
 	// says so with 5.1.10, which RFC 7505 gives to a null MX.
 	vendorRule("office365", "resolver.adr.recipientnotfound", ReasonUserUnknown, strong),
 	vendorRule("office365", "resolver.adr.recipnotfound", ReasonUserUnknown, strong),
+	// QUIRK(office365): the reader's half of Exchange's NDR (2010 on, and
+	// Exchange Online) for RecipientNotFound, as Microsoft documents it:
+	// "The email address you entered couldn't be found", and the newer
+	// headline "<user> wasn't found at <domain>" (pasted/001, a mail of
+	// Exchange's own that carries no code).
+	vendorRule("office365", "the email address you entered couldn't be found", ReasonUserUnknown, normal),
+	vendorRule("office365", "wasn't found at", ReasonUserUnknown, normal),
+	// QUIRK(tencent): QQ Mail's own explanation above the remote reply
+	// (pasted/032): "The recipient's email address (a@b) does not exist,
+	// so the message could not be delivered."
+	vendorRule("tencent", "does not exist, so the message could not be delivered", ReasonUserUnknown, normal),
 	// QUIRK(exchange2003): Exchange's own verdict on its directory.
 	vendorRule("exchange2003", "recipient name is not recognized", ReasonUserUnknown, normal),
 	ambiguousRule("recipient not recognized", ReasonUserUnknown, normal),

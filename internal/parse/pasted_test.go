@@ -50,12 +50,24 @@ func readPastedLabels(tb testing.TB) []pastedLabel {
 
 // pastedFalseSuppressionBudget is the number of false suppressions the
 // parser made on this corpus when it was first measured, before anyone tuned
-// anything on it: 0. The test fails only when the count rises above it; the
-// other scores (first look: recall 28/36, precision 28/28, suppress decision
-// 25/36, 11 dead addresses missed, action 28/28, class 16/26) are logged, not
-// held, so that the corpus could land as a held-out yardstick. Do not tune
-// the parser on these messages; add new ones instead.
+// anything on it: 0. The test fails when the count rises above it.
+//
+// First look (held out): recall 28/36, precision 28/28, suppress decision
+// 25/36, 11 dead addresses missed, action 28/28, class 16/26. The corpus was
+// then used once, to fix what it showed in general terms (a reply code read
+// inside an IPv6 address, one recipient's text holding another's, "unable
+// to send to" as a recipient lead-in, Microsoft's and Tencent's own
+// dead-mailbox sentences): recall 34/36, precision 34/34, suppress decision
+// 31/36, 5 missed, class 25/32. It is tuned data now; the floors below hold
+// those gains. A new held-out set is new messages in a new directory.
 const pastedFalseSuppressionBudget = 0
+
+// pastedFloors are the recall and the count of dead addresses missed after
+// the fixes above.
+const (
+	pastedMinFound      = 34
+	pastedMaxMissedDead = 5
+)
 
 // classMatches reports whether a parsed class agrees with a label: "policy"
 // is a label for a reply that is the sender's or a passing problem, so
@@ -194,6 +206,9 @@ func TestPastedCorpus(t *testing.T) {
 	t.Logf("pasted corpus: %d messages, %d wholly right (%s)", len(files), msgOK, pct(msgOK, len(files)))
 	t.Logf("recall %s; precision %s; suppress decision %s; false suppressions %d; missed dead addresses %d; action %s; class %s",
 		pct(found, expected), pct(found, got), pct(suppressOK, suppressN), falseSuppress, missedDead, pct(actionOK, actionN), pct(classOK, classN))
+	if found < pastedMinFound || missedDead > pastedMaxMissedDead {
+		t.Errorf("recall %d (want at least %d), %d dead addresses missed (want at most %d)", found, pastedMinFound, missedDead, pastedMaxMissedDead)
+	}
 	if falseSuppress > pastedFalseSuppressionBudget {
 		t.Errorf("%d false suppressions, more than the %d measured at first look", falseSuppress, pastedFalseSuppressionBudget)
 	}

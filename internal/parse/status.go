@@ -132,7 +132,9 @@ func FindReplyCode(text string) string {
 		if c != '2' && c != '4' && c != '5' {
 			continue
 		}
-		if i > 0 && (isDigit(text[i-1]) || text[i-1] == '.' || text[i-1] == '-' && i > 1 && isDigit(text[i-2])) {
+		// Inside a word or a number it is no code: a host name, a queue
+		// id, an IPv6 address ("[2a00:1450:400c:c05::1a]").
+		if i > 0 && (isDigit(text[i-1]) || isLetter(text[i-1]) || text[i-1] == '.' || text[i-1] == '-' && i > 1 && isDigit(text[i-2])) {
 			continue
 		}
 		if !isDigit(text[i+1]) || !isDigit(text[i+2]) {
@@ -140,7 +142,7 @@ func FindReplyCode(text string) string {
 		}
 		if i+3 < len(text) {
 			next := text[i+3]
-			if isDigit(next) || next == '.' && i+4 < len(text) && isDigit(text[i+4]) || next == ':' || next == '/' {
+			if isDigit(next) || isLetter(next) || next == '.' && i+4 < len(text) && isDigit(text[i+4]) || next == ':' || next == '/' {
 				continue
 			}
 		}
@@ -150,3 +152,5 @@ func FindReplyCode(text string) string {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }

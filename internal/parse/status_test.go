@@ -49,6 +49,8 @@ func TestFindStatusAndReply(t *testing.T) {
 		{"version 10.5.1.2 ready", "", ""},
 		{"550-5.7.26 Unauthenticated email", "5.7.26", "550"},
 		{"Mailbox size 5521 KB", "", ""},
+		{"rejected by aspmx.l.google.com. [2a00:1450:400c:c05::1a]. The error that the other server returned was: 550-5.1.1 The email account", "5.1.1", "550"},
+		{"queue id 4FA550B2C1 deferred", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {

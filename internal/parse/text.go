@@ -195,6 +195,7 @@ var leadIns = []string{
 	"message to", "the following address", ">>>", "error for", "to the following recipient",
 	"rejected recipient", "permanent errors:", "temporary errors:", "errors:", "could not be delivered to:",
 	"duplicated message-id in", "following recipient:", "following recipients:", "following address:",
+	"unable to send to", "could not send to", "couldn't send to", "无法发送到",
 }
 
 // notLeadIns are header-like lead-ins whose address is never a failed
@@ -216,6 +217,12 @@ func newTextReport(text string, senders map[string]bool) *textReport {
 		replyLine bool
 	}
 	var anchors []anchor
+	// mentions are the lines that start a stretch of text about an
+	// anchor: its own line, and a later line that names it alone (the
+	// administrators' section of an Exchange NDR names each recipient
+	// again above its server's reply).
+	type mention struct{ line, anchor int }
+	var mentions []mention
 	seen := map[string]int{} // address key -> index in anchors
 	// The sender's own address is a recipient only when nothing else is
 	// (a message to oneself): find the others first.
@@ -242,30 +249,46 @@ func newTextReport(text string, senders map[string]bool) *textReport {
 				if len(anchors[j].rest) < maxBlockText {
 					anchors[j].rest += " " + strings.TrimSpace(rest)
 				}
+				if kind == lineAnchor && strings.TrimSpace(rest) == "" {
+					mentions = append(mentions, mention{line: i, anchor: j})
+				}
 				break
 			}
 			if kind == replyAnchor {
 				rest = precedingReplies(t.lines, i) + rest
 			}
 			seen[key] = len(anchors)
+			mentions = append(mentions, mention{line: i, anchor: len(anchors)})
 			anchors = append(anchors, anchor{line: i, addr: h.addr, rest: rest, replyLine: kind == replyAnchor})
 			break
 		}
 	}
 	if len(anchors) == 0 {
 		anchors = selfAnchors
-	}
-	for k, a := range anchors {
-		end := len(t.lines)
-		if k+1 < len(anchors) {
-			end = anchors[k+1].line
+		mentions = mentions[:0]
+		for k, a := range anchors {
+			mentions = append(mentions, mention{line: a.line, anchor: k})
 		}
-		var b strings.Builder
-		b.WriteString(strings.TrimSpace(a.rest))
+	}
+	if len(anchors) == 1 {
+		// One recipient: everything after it is about it.
+		mentions = mentions[:1]
+	}
+	texts := make([]strings.Builder, len(anchors))
+	for k, a := range anchors {
+		texts[k].WriteString(strings.TrimSpace(a.rest))
+	}
+	for k, mn := range mentions {
+		a := anchors[mn.anchor]
+		end := len(t.lines)
+		if k+1 < len(mentions) {
+			end = mentions[k+1].line
+		}
+		b := &texts[mn.anchor]
 		n := 0
-		prev := strings.TrimSpace(t.lines[a.line])
+		prev := strings.TrimSpace(t.lines[mn.line])
 		blank := false
-		for j := a.line + 1; j < end && n < maxBlockLines; j++ {
+		for j := mn.line + 1; j < end && n < maxBlockLines; j++ {
 			raw := t.lines[j]
 			l := strings.TrimSpace(raw)
 			if l == "" {
@@ -291,7 +314,9 @@ func newTextReport(text string, senders map[string]bool) *textReport {
 			n++
 			prev, blank = l, false
 		}
-		t.blocks = append(t.blocks, block{addr: a.addr, start: a.line, text: clip(strings.TrimSpace(b.String()), maxBlockText)})
+	}
+	for k, a := range anchors {
+		t.blocks = append(t.blocks, block{addr: a.addr, start: a.line, text: clip(strings.TrimSpace(texts[k].String()), maxBlockText)})
 	}
 	return t
 }
