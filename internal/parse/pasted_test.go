@@ -74,6 +74,11 @@ const (
 // false suppressions the parser made on it at first look. It has no other
 // floors: it is held out, and is scored only to see how the parser
 // generalises.
+//
+// First look (35 messages): recall 31/31, precision 31/31, suppress decision
+// 29/31, 1 false suppression (web.de's "mailbox unavailable ... invalid DNS
+// MX" read as an unknown user), 1 dead address missed, action 29/31, class
+// 21/29, 26 messages wholly right.
 const pasted2FalseSuppressionBudget = 1
 
 // pastedCorpus is one held-out directory and what it must hold to: its
