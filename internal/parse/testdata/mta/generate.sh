@@ -2,7 +2,7 @@
 # Regenerates the MTA bounce corpus (see README.md). Run as root on a
 # Debian machine from the repository root:
 #
-#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier]
+#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier] [dma]
 #
 # MTACORPUS_ONLY=vendor,vendor sends only those vendors' cases and keeps
 # the other rows and files as they are.
@@ -12,12 +12,13 @@
 # message to the mtacorpus sink on 127.0.0.1:2525, run until every
 # message has bounced into the local user bsender's Maildir, then
 # stopped and purged: the MTAs conflict as packages, so they run
-# one at a time. Nothing is sent anywhere but 127.0.0.1.
+# one at a time. Nothing is sent anywhere but 127.0.0.1. (dma delivers
+# locally only to an mbox, which its flush moves into the Maildir.)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=internal/parse/testdata/mta
 mtas=("$@")
-[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier)
+[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier dma)
 go build -o /tmp/mtacorpus ./internal/mtacorpus
 id bsender >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin bsender
 export DEBIAN_FRONTEND=noninteractive
@@ -212,6 +213,55 @@ run_courier() {
 	courier stop >/dev/null 2>&1 || true
 	authdaemond stop >/dev/null 2>&1 || true
 	purge courier-mta courier-base courier-authdaemon courier-authlib
+}
+
+run_dma() {
+	apt-get install -y -q dma >/dev/null
+	# No listener (dma has none); everything not for mta.test to the
+	# sink. Mail for a user at MAILNAME is local: dma appends it to the
+	# mbox /var/mail/USER, the only local delivery it has.
+	cat >/etc/dma/dma.conf <<'CF'
+SMARTHOST 127.0.0.1
+PORT 2525
+MAILNAME mta.test
+CF
+	# dma has no daemon: every message gets its own background process,
+	# which retries a transient failure until the queue file is older
+	# than a compiled-in five days (MAX_TIMEOUT) and then bounces it.
+	# The flush ages queue files that are more than two minutes old past
+	# that, so those processes give up at their next try, which dma -q
+	# brings on at once. It then moves the bounces from the mbox into
+	# the Maildir (dma locks the mbox with flock; its mboxrd quoting,
+	# one '>' before />*From /, is undone).
+	cat >/tmp/dma-flush <<'SH'
+#!/bin/sh
+find /var/spool/dma -maxdepth 1 -name 'Q*' -mmin +2 -exec touch -d '6 days ago' {} +
+/usr/sbin/dma -q
+mbox=/var/mail/bsender
+[ -s "$mbox" ] || exit 0
+exec 9<"$mbox"
+flock 9
+awk -v dir=/home/bsender/Maildir/new -v stamp="$(date +%s)" -v pid=$$ '
+function emit() {
+	if (n == 0) return
+	f = dir "/" stamp "." pid "_" ++m ".dma"
+	for (i = 1; i <= n; i++) print buf[i] > f
+	close(f); n = 0
+}
+/^From / { if (n > 0 && buf[n] == "") n--; emit(); next }
+{ if ($0 ~ /^>+From /) $0 = substr($0, 2); buf[++n] = $0 }
+END { emit() }
+' "$mbox" && : >"$mbox"
+chown -R bsender:bsender /home/bsender/Maildir/new
+SH
+	chmod +x /tmp/dma-flush
+	rm -f /var/spool/dma/*
+	: >/var/mail/bsender && chown bsender:mail /var/mail/bsender && chmod 660 /var/mail/bsender
+	maildir_reset
+	/tmp/mtacorpus -mta dma -lf -out "$out" -flush /tmp/dma-flush -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
+	/tmp/dma-flush
+	rm -f /tmp/dma-flush /var/spool/dma/*
+	purge dma
 }
 
 # A run that misses bounces still stops and removes its MTA, then fails.
