@@ -2,7 +2,7 @@
 # Regenerates the MTA bounce corpus (see README.md). Run as root on a
 # Debian machine from the repository root:
 #
-#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier] [dma]
+#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier] [dma] [nullmailer]
 #
 # MTACORPUS_ONLY=vendor,vendor sends only those vendors' cases and keeps
 # the other rows and files as they are.
@@ -13,12 +13,14 @@
 # message has bounced into the local user bsender's Maildir, then
 # stopped and purged: the MTAs conflict as packages, so they run
 # one at a time. Nothing is sent anywhere but 127.0.0.1. (dma delivers
-# locally only to an mbox, which its flush moves into the Maildir.)
+# locally only to an mbox, which its flush moves into the Maildir;
+# nullmailer has no local delivery, so the sink takes its bounces for
+# bsender and delivers them.)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=internal/parse/testdata/mta
 mtas=("$@")
-[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier dma)
+[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier dma nullmailer)
 go build -o /tmp/mtacorpus ./internal/mtacorpus
 id bsender >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin bsender
 export DEBIAN_FRONTEND=noninteractive
@@ -262,6 +264,44 @@ SH
 	/tmp/dma-flush
 	rm -f /tmp/dma-flush /var/spool/dma/*
 	purge dma
+}
+
+run_nullmailer() {
+	apt-get install -y -q nullmailer >/dev/null
+	service nullmailer stop >/dev/null 2>&1 || true
+	# nullmailer relays everything to its remotes and has no local
+	# delivery: nullmailer-send gives a message that failed for good, or
+	# outlived queuelifetime, to nullmailer-dsn and queues the DSN for
+	# the sender like any other mail, so it too goes to the sink, which
+	# (-deliver) puts mail for bsender@mta.test into the Maildir.
+	# nullmailer-send takes the first d.d.d in the reply for the DSN's
+	# status; where that is part of an IP address (gmx/blocklisted,
+	# comcast/bl000000: "192.0.2.10" gives 2.0.2) nullmailer-dsn refuses
+	# it and no bounce is made at all: those two are always missing, so
+	# the wait is bounded at six minutes (every other bounce is in
+	# after about three) and the run reports them.
+	echo mta.test >/etc/nullmailer/me
+	echo mta.test >/etc/nullmailer/defaultdomain
+	echo mta.test >/etc/nullmailer/defaulthost
+	: >/etc/nullmailer/adminaddr
+	echo '127.0.0.1 smtp --port=2525' >/etc/nullmailer/remotes
+	echo 120 >/etc/nullmailer/queuelifetime
+	echo 15 >/etc/nullmailer/pausetime
+	echo 30 >/etc/nullmailer/maxpause
+	echo 120 >/etc/nullmailer/sendtimeout
+	rm -f /var/spool/nullmailer/queue/* /var/spool/nullmailer/failed/*
+	start-stop-daemon --start --background --chuid mail --chdir /var/spool/nullmailer \
+		--make-pidfile --pidfile /tmp/nullmailer-send.pid --exec /usr/sbin/nullmailer-send
+	# Pulling the trigger (a FIFO) runs the queue at once; the write
+	# blocks if nullmailer-send is not reading, so it is bounded.
+	printf '#!/bin/sh\ntimeout 5 sh -c "echo 1 >/var/spool/nullmailer/trigger" || true\n' >/tmp/nullmailer-flush
+	chmod +x /tmp/nullmailer-flush
+	maildir_reset
+	/tmp/mtacorpus -mta nullmailer -lf -deliver -out "$out" -flush /tmp/nullmailer-flush -wait 6m -only "${MTACORPUS_ONLY:-}" || status=$?
+	start-stop-daemon --stop --quiet --pidfile /tmp/nullmailer-send.pid --retry 10 || true
+	rm -f /tmp/nullmailer-send.pid /tmp/nullmailer-flush
+	purge nullmailer
+	rm -rf /etc/nullmailer /var/spool/nullmailer
 }
 
 # A run that misses bounces still stops and removes its MTA, then fails.
