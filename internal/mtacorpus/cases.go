@@ -242,3 +242,8 @@ var heldOutVendors = map[string]bool{
 	"icewarp": true, "hmailserver": true, "mdaemon": true, "bytecamp": true, "comservice": true, "onesystems": true,
 	"libero": true, "earthlink": true, "netease": true,
 }
+
+// heldOutMTAs were added after the parser was tuned, and marked so from
+// the start: every bounce of theirs is held out, whatever its vendor.
+// (Sendmail and Courier, added earlier, kept the per-vendor parts.)
+var heldOutMTAs = map[string]bool{"dma": true, "nullmailer": true}

@@ -43,6 +43,8 @@ func main() {
 	flush := flag.String("flush", "", "command that runs the MTA's queue at once (postqueue -f, exim -qff, smtpctl schedule all)")
 	wait := flag.Duration("wait", 15*time.Minute, "how long to wait for every bounce")
 	only := flag.String("only", "", "comma-separated vendors to send (default all)")
+	lf := flag.Bool("lf", false, "submit with LF line ends, as the Unix sendmail interface takes them (dma and nullmailer pass a CR they are given on, so a CRLF line goes out as CR CR LF)")
+	deliver := flag.Bool("deliver", false, "the sink is also the sender's mail server: a message it is given for -sender is put in -maildir (for an MTA without local delivery, nullmailer, whose bounces go to the relay like any other mail)")
 	flag.Parse()
 	if *mta == "" {
 		log.Fatal("mtacorpus: -mta is required")
@@ -53,7 +55,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), *wait)
 	defer cancel()
 	if err := run(ctx, config{mta: *mta, out: *out, listen: *listen, sendmail: *sendmail, sender: *sender,
-		maildir: *maildir, flush: *flush, only: *only}); err != nil {
+		maildir: *maildir, flush: *flush, only: *only, deliver: *deliver, lf: *lf}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -61,6 +63,7 @@ func main() {
 type config struct {
 	mta, out, listen, sendmail, sender, maildir, flush, only string
 	vendors                                                  map[string]bool // of only; empty: all
+	deliver, lf                                              bool
 }
 
 // rcptDomain is the domain of every test recipient; the MTA routes it
@@ -85,7 +88,11 @@ func run(ctx context.Context, cfg config) error {
 		byRcpt[strings.ToLower(rcptOf(c))] = c
 		todo = append(todo, c)
 	}
-	srv := smtp.NewServer(&sink{cases: byRcpt})
+	snk := &sink{cases: byRcpt}
+	if cfg.deliver {
+		snk.sender, snk.maildir = strings.ToLower(cfg.sender), cfg.maildir
+	}
+	srv := smtp.NewServer(snk)
 	srv.Addr = cfg.listen
 	srv.Domain = "mx.sink.test"
 	srv.ReadTimeout = time.Minute
@@ -135,6 +142,9 @@ func submit(cfg config, c Case) error {
 	rcpt := rcptOf(c)
 	msg := fmt.Sprintf("From: Newsletter <%s>\r\nTo: <%s>\r\nSubject: Monthly news (case %s/%s)\r\nMessage-ID: <%s.%s@mta.test>\r\nX-Corpus-Case: %s/%s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nHello,\r\n\r\nthis is the monthly newsletter.\r\n",
 		cfg.sender, rcpt, c.Vendor, c.ID, c.Vendor, c.ID, c.Vendor, c.ID)
+	if cfg.lf {
+		msg = strings.ReplaceAll(msg, "\r\n", "\n")
+	}
 	cmd := exec.Command(cfg.sendmail, "-f", cfg.sender, "-i", "--", rcpt)
 	cmd.Stdin = strings.NewReader(msg)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -267,10 +277,13 @@ func write(cfg config, todo []Case, got map[string][]byte) error {
 	return nil
 }
 
-// part puts a case in the tuning part or the held-out part: whole
-// vendors are held out, and of the others one file in four, chosen by a
-// hash of its name so the choice is stable.
+// part puts a case in the tuning part or the held-out part: whole MTAs
+// (heldOutMTAs) and whole vendors are held out, and of the others one
+// file in four, chosen by a hash of its name so the choice is stable.
 func part(c Case, file string) string {
+	if mta := strings.Split(file, "/"); len(mta) > 1 && heldOutMTAs[mta[1]] {
+		return "holdout-mta"
+	}
 	if heldOutVendors[c.Vendor] {
 		return "holdout-vendor"
 	}
@@ -283,6 +296,9 @@ func part(c Case, file string) string {
 // sink answers every recipient with its case's reply.
 type sink struct {
 	cases map[string]Case
+	// sender and maildir are set with -deliver: mail for sender is
+	// delivered to maildir.
+	sender, maildir string
 }
 
 func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{sink: s}, nil }
@@ -291,14 +307,33 @@ type session struct {
 	sink *sink
 	mu   sync.Mutex
 	data []Case // refused at DATA
+	// from is the envelope sender; deliver is set when the sender of the
+	// test messages is a recipient (a bounce relayed to the sink).
+	from    string
+	deliver bool
 }
 
-func (s *session) Reset()        { s.mu.Lock(); s.data = nil; s.mu.Unlock() }
+func (s *session) Reset() {
+	s.mu.Lock()
+	s.data, s.from, s.deliver = nil, "", false
+	s.mu.Unlock()
+}
 func (s *session) Logout() error { return nil }
 
-func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.mu.Lock()
+	s.from = from
+	s.mu.Unlock()
+	return nil
+}
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.sink.sender != "" && strings.ToLower(to) == s.sink.sender {
+		s.mu.Lock()
+		s.deliver = true
+		s.mu.Unlock()
+		return nil
+	}
 	c, ok := s.sink.cases[strings.ToLower(to)]
 	if !ok {
 		return nil
@@ -313,6 +348,16 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
+	deliver, from := s.deliver, s.from
+	s.mu.Unlock()
+	if deliver {
+		raw, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		return s.sink.store(from, raw)
+	}
 	_, _ = io.Copy(io.Discard, r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,4 +382,28 @@ func reply(c Case, to string) error {
 		}
 	}
 	return &smtp.SMTPError{Code: c.Code, EnhancedCode: code, Message: text}
+}
+
+var stored struct {
+	sync.Mutex
+	n int
+}
+
+// store delivers a message for the sender into the Maildir as a final
+// delivery does, with a Return-Path of the envelope sender in front and
+// nothing else changed.
+func (s *sink) store(from string, raw []byte) error {
+	stored.Lock()
+	stored.n++
+	name := fmt.Sprintf("%d.sink%d_%d.mta.test", time.Now().Unix(), os.Getpid(), stored.n)
+	stored.Unlock()
+	msg := append([]byte("Return-Path: <"+from+">\r\n"), raw...)
+	tmp := filepath.Join(s.maildir, "tmp", name)
+	if err := os.WriteFile(tmp, msg, 0o600); err != nil {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot store: " + err.Error()}
+	}
+	if err := os.Rename(tmp, filepath.Join(s.maildir, "new", name)); err != nil {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot store: " + err.Error()}
+	}
+	return nil
 }

@@ -2,7 +2,7 @@
 # Regenerates the MTA bounce corpus (see README.md). Run as root on a
 # Debian machine from the repository root:
 #
-#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier]
+#   bash internal/parse/testdata/mta/generate.sh [postfix] [exim] [opensmtpd] [sendmail] [courier] [dma] [nullmailer]
 #
 # MTACORPUS_ONLY=vendor,vendor sends only those vendors' cases and keeps
 # the other rows and files as they are.
@@ -12,12 +12,15 @@
 # message to the mtacorpus sink on 127.0.0.1:2525, run until every
 # message has bounced into the local user bsender's Maildir, then
 # stopped and purged: the MTAs conflict as packages, so they run
-# one at a time. Nothing is sent anywhere but 127.0.0.1.
+# one at a time. Nothing is sent anywhere but 127.0.0.1. (dma delivers
+# locally only to an mbox, which its flush moves into the Maildir;
+# nullmailer has no local delivery, so the sink takes its bounces for
+# bsender and delivers them.)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 out=internal/parse/testdata/mta
 mtas=("$@")
-[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier)
+[ ${#mtas[@]} -eq 0 ] && mtas=(postfix exim opensmtpd sendmail courier dma nullmailer)
 go build -o /tmp/mtacorpus ./internal/mtacorpus
 id bsender >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin bsender
 export DEBIAN_FRONTEND=noninteractive
@@ -212,6 +215,93 @@ run_courier() {
 	courier stop >/dev/null 2>&1 || true
 	authdaemond stop >/dev/null 2>&1 || true
 	purge courier-mta courier-base courier-authdaemon courier-authlib
+}
+
+run_dma() {
+	apt-get install -y -q dma >/dev/null
+	# No listener (dma has none); everything not for mta.test to the
+	# sink. Mail for a user at MAILNAME is local: dma appends it to the
+	# mbox /var/mail/USER, the only local delivery it has.
+	cat >/etc/dma/dma.conf <<'CF'
+SMARTHOST 127.0.0.1
+PORT 2525
+MAILNAME mta.test
+CF
+	# dma has no daemon: every message gets its own background process,
+	# which retries a transient failure until the queue file is older
+	# than a compiled-in five days (MAX_TIMEOUT) and then bounces it.
+	# The flush ages queue files that are more than two minutes old past
+	# that, so those processes give up at their next try, which dma -q
+	# brings on at once. It then moves the bounces from the mbox into
+	# the Maildir (dma locks the mbox with flock; its mboxrd quoting,
+	# one '>' before />*From /, is undone).
+	cat >/tmp/dma-flush <<'SH'
+#!/bin/sh
+find /var/spool/dma -maxdepth 1 -name 'Q*' -mmin +2 -exec touch -d '6 days ago' {} +
+/usr/sbin/dma -q
+mbox=/var/mail/bsender
+[ -s "$mbox" ] || exit 0
+exec 9<"$mbox"
+flock 9
+awk -v dir=/home/bsender/Maildir/new -v stamp="$(date +%s)" -v pid=$$ '
+function emit() {
+	if (n == 0) return
+	f = dir "/" stamp "." pid "_" ++m ".dma"
+	for (i = 1; i <= n; i++) print buf[i] > f
+	close(f); n = 0
+}
+/^From / { if (n > 0 && buf[n] == "") n--; emit(); next }
+{ if ($0 ~ /^>+From /) $0 = substr($0, 2); buf[++n] = $0 }
+END { emit() }
+' "$mbox" && : >"$mbox"
+chown -R bsender:bsender /home/bsender/Maildir/new
+SH
+	chmod +x /tmp/dma-flush
+	rm -f /var/spool/dma/*
+	: >/var/mail/bsender && chown bsender:mail /var/mail/bsender && chmod 660 /var/mail/bsender
+	maildir_reset
+	/tmp/mtacorpus -mta dma -lf -out "$out" -flush /tmp/dma-flush -wait 10m -only "${MTACORPUS_ONLY:-}" || status=$?
+	/tmp/dma-flush
+	rm -f /tmp/dma-flush /var/spool/dma/*
+	purge dma
+}
+
+run_nullmailer() {
+	apt-get install -y -q nullmailer >/dev/null
+	service nullmailer stop >/dev/null 2>&1 || true
+	# nullmailer relays everything to its remotes and has no local
+	# delivery: nullmailer-send gives a message that failed for good, or
+	# outlived queuelifetime, to nullmailer-dsn and queues the DSN for
+	# the sender like any other mail, so it too goes to the sink, which
+	# (-deliver) puts mail for bsender@mta.test into the Maildir.
+	# nullmailer-send takes the first d.d.d in the reply for the DSN's
+	# status; where that is part of an IP address (gmx/blocklisted,
+	# comcast/bl000000: "192.0.2.10" gives 2.0.2) nullmailer-dsn refuses
+	# it and no bounce is made at all: those two are always missing, so
+	# the wait is bounded at six minutes (every other bounce is in
+	# after about three) and the run reports them.
+	echo mta.test >/etc/nullmailer/me
+	echo mta.test >/etc/nullmailer/defaultdomain
+	echo mta.test >/etc/nullmailer/defaulthost
+	: >/etc/nullmailer/adminaddr
+	echo '127.0.0.1 smtp --port=2525' >/etc/nullmailer/remotes
+	echo 120 >/etc/nullmailer/queuelifetime
+	echo 15 >/etc/nullmailer/pausetime
+	echo 30 >/etc/nullmailer/maxpause
+	echo 120 >/etc/nullmailer/sendtimeout
+	rm -f /var/spool/nullmailer/queue/* /var/spool/nullmailer/failed/*
+	start-stop-daemon --start --background --chuid mail --chdir /var/spool/nullmailer \
+		--make-pidfile --pidfile /tmp/nullmailer-send.pid --exec /usr/sbin/nullmailer-send
+	# Pulling the trigger (a FIFO) runs the queue at once; the write
+	# blocks if nullmailer-send is not reading, so it is bounded.
+	printf '#!/bin/sh\ntimeout 5 sh -c "echo 1 >/var/spool/nullmailer/trigger" || true\n' >/tmp/nullmailer-flush
+	chmod +x /tmp/nullmailer-flush
+	maildir_reset
+	/tmp/mtacorpus -mta nullmailer -lf -deliver -out "$out" -flush /tmp/nullmailer-flush -wait 6m -only "${MTACORPUS_ONLY:-}" || status=$?
+	start-stop-daemon --stop --quiet --pidfile /tmp/nullmailer-send.pid --retry 10 || true
+	rm -f /tmp/nullmailer-send.pid /tmp/nullmailer-flush
+	purge nullmailer
+	rm -rf /etc/nullmailer /var/spool/nullmailer
 }
 
 # A run that misses bounces still stops and removes its MTA, then fails.
