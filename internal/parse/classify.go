@@ -147,6 +147,11 @@ var textRules = []textRule{
 	rule("bad outbound sender", ReasonSenderRejected, strong),
 	rule("provide a valid from", ReasonSenderRejected, strong), rule("sender address is not valid", ReasonSenderRejected, strong),
 	rule("mail from address rejected", ReasonSenderRejected, strong),
+	// A receiver that checks the sending domain's DNS names the record it
+	// missed (web.de and GMX after RFC 5321's generic 550 text,
+	// pasted2/033): the sender's setup, never the mailbox.
+	rule("invalid dns mx", ReasonSenderRejected, strong),
+	rule("a/aaaa resource record", ReasonSenderRejected, strong),
 	// QUIRK(gmail): the sender's "Send mail as" alias is misconfigured.
 	rule("'send mail as'", ReasonSenderRejected, strong),
 	rule("send mail as feature", ReasonSenderRejected, strong),

@@ -142,13 +142,23 @@ func readDSN(rep *Report, m *message, bodies []string) bool {
 	// server's verdict as much as anywhere, not a content filter's
 	// refusal after DATA (quirks/opensmtpd-no-stage.eml).
 	unsaid := containsAny(openSMTPDTemplate, clip(m.text, 512))
+	// QUIRK(nullmailer): nullmailer never names the command either, and
+	// it writes a report only when it gives a message up: on a permanent
+	// reply, or once the message outlived queuelifetime
+	// (nullmailer-send(8)). For the latter nullmailer-dsn still fills in
+	// its delay template ("Action: delayed", the last reply's 4.x.x, "A
+	// final delivery status notification will be generated ..."), but no
+	// other report follows: it is the final one
+	// (quirks/nullmailer-gave-up.eml, quirks/nullmailer-no-stage.eml).
+	nullmailer := containsAny(nullmailerTemplate, clip(m.text, 512))
+	unsaid = unsaid || nullmailer
 	for i := range drafts {
 		d := &drafts[i]
 		ctx.enrich(d)
 		if unsaid && d.stage == "" {
 			d.stage = stageUnsaid
 		}
-		if d.Action == ActionDelayed && containsAny(envelopeExpired, d.Diagnostic) {
+		if d.Action == ActionDelayed && (nullmailer || containsAny(envelopeExpired, d.Diagnostic)) {
 			// QUIRK(opensmtpd): OpenSMTPD reports an envelope it gave up on
 			// with its delay template ("Action: delayed", "Status: 4.4.7",
 			// "... is only a temporary failure report") and the words
@@ -162,6 +172,8 @@ func readDSN(rep *Report, m *message, bodies []string) bool {
 }
 
 var openSMTPDTemplate = newPhraseSet([]string{"this is the mailer-daemon, please do not reply to this email"})
+
+var nullmailerTemplate = newPhraseSet([]string{"this is the nullmailer delivery system"})
 
 var envelopeExpired = newPhraseSet([]string{"envelope expired"})
 

@@ -70,16 +70,18 @@ const (
 )
 
 // pasted2FalseSuppressionBudget is the same budget for the second held-out
-// set (testdata/pasted2: new messages and pages, none of round one's), the
-// false suppressions the parser made on it at first look. It has no other
-// floors: it is held out, and is scored only to see how the parser
-// generalises.
+// set (testdata/pasted2: new messages and pages, none of round one's).
 //
-// First look (35 messages): recall 31/31, precision 31/31, suppress decision
-// 29/31, 1 false suppression (web.de's "mailbox unavailable ... invalid DNS
-// MX" read as an unknown user), 1 dead address missed, action 29/31, class
-// 21/29, 26 messages wholly right.
-const pasted2FalseSuppressionBudget = 1
+// First look (35 messages, held out): recall 31/31, precision 31/31,
+// suppress decision 29/31, 1 false suppression (web.de's "mailbox
+// unavailable ... invalid DNS MX" read as an unknown user), 1 dead address
+// missed, action 29/31, class 21/29, 26 messages wholly right. The parser
+// was then fixed once on it in general terms (a sending domain's DNS
+// record named is the sender's problem; a delay warning's "could not be
+// delivered for more than 2 hour(s)" does not make it final; Exim's "This
+// is a temporary error ... deferred"): suppress decision 30/31, 0 false
+// suppressions, action 31/31, class 22/29. Tuned data now, held at that.
+const pasted2FalseSuppressionBudget = 0
 
 // pastedCorpus is one held-out directory and what it must hold to: its
 // false-suppression budget, and a recall floor and a ceiling on dead
@@ -91,7 +93,7 @@ type pastedCorpus struct {
 
 var pastedCorpora = []pastedCorpus{
 	{"testdata/pasted", pastedFalseSuppressionBudget, pastedMinFound, pastedMaxMissedDead},
-	{"testdata/pasted2", pasted2FalseSuppressionBudget, -1, -1},
+	{"testdata/pasted2", pasted2FalseSuppressionBudget, 31, 1},
 }
 
 // classMatches reports whether a parsed class agrees with a label: "policy"

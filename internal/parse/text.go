@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -442,33 +443,46 @@ var delayWords = []string{
 	"still trying", "will retry", "delivery status notification (delay)", "warning: message",
 	"delayed mail", "delivery delayed", "not yet been delivered", "this is a warning message only",
 	"this is just a warning", "will be retried", "still being retried",
+	// Exim's warning of a deferral: "This is a temporary error. The
+	// following address(es) deferred:".
+	"this is a temporary error", "address(es) deferred",
 }
 
 // permanentWords mark reports of a failure that will not be retried.
 var permanentWords = []string{
-	"this is a permanent error", "permanent failure", "permanent fatal error", "fatal error",
-	"i've given up", "giving up", "will not be retried", "delivery has failed", "could not be delivered",
-	"failed permanently",
+	"this is a permanent error", "permanent failure", "permanent fatal error",
+	"i've given up", "giving up", "will not be retried", "failed permanently",
 }
+
+// failureWords say delivery failed without saying whether for good: a
+// delay warning says them too ("Your message could not be delivered for
+// more than 4 hour(s). It will be retried ..."), so they are permanent
+// only in a report that says nothing of a retry.
+var failureWords = []string{"fatal error", "delivery has failed", "could not be delivered"}
 
 var delayPhrases = newPhraseSet(delayWords)
 
-// reportTone finds both kinds in one pass over a report: ids below
-// len(delayWords) are delay words.
-var reportTone = newPhraseSet(append(append([]string{}, delayWords...), permanentWords...))
+// reportTone finds the three kinds in one pass over a report: ids below
+// len(delayWords) are delay words, then permanent words, then failure
+// words.
+var reportTone = newPhraseSet(slices.Concat(delayWords, permanentWords, failureWords))
 
 // toneOf reports whether a report's text speaks of a delay and of a
 // permanent failure.
 func toneOf(text string) (temporary, permanent bool) {
+	failed := false
 	reportTone.scan(text, func(id int) bool {
-		if id < len(delayWords) {
+		switch {
+		case id < len(delayWords):
 			temporary = true
-		} else {
+		case id < len(delayWords)+len(permanentWords):
 			permanent = true
+		default:
+			failed = true
 		}
 		return !temporary || !permanent
 	})
-	return temporary, permanent
+	return temporary, permanent || failed && !temporary
 }
 
 func containsAny(ps *phraseSet, text string) bool {
