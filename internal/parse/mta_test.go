@@ -22,12 +22,24 @@ type mtaLabel struct {
 
 func readMTALabels(tb testing.TB) []mtaLabel {
 	tb.Helper()
-	f, err := os.Open("testdata/mta/labels.tsv")
+	var out []mtaLabel
+	for _, c := range readLabelRows(tb, "testdata/mta/labels.tsv", 10) {
+		out = append(out, mtaLabel{file: c[0], mta: c[1], vendor: c[2], id: c[3], rcpt: c[4], reason: Reason(c[5]),
+			suppress: c[6] == "true", transient: c[7] == "true", part: c[8]})
+	}
+	return out
+}
+
+// readLabelRows reads a corpus's labels file: tab-separated rows of cols
+// columns, skipping blank lines, comments and the header row.
+func readLabelRows(tb testing.TB, path string, cols int) [][]string {
+	tb.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	var out []mtaLabel
+	var out [][]string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -35,11 +47,10 @@ func readMTALabels(tb testing.TB) []mtaLabel {
 			continue
 		}
 		c := strings.Split(line, "\t")
-		if len(c) != 10 {
-			tb.Fatalf("labels.tsv: want 10 columns, got %q", line)
+		if len(c) != cols {
+			tb.Fatalf("%s: want %d columns, got %q", path, cols, line)
 		}
-		out = append(out, mtaLabel{file: c[0], mta: c[1], vendor: c[2], id: c[3], rcpt: c[4], reason: Reason(c[5]),
-			suppress: c[6] == "true", transient: c[7] == "true", part: c[8]})
+		out = append(out, c)
 	}
 	if err := sc.Err(); err != nil {
 		tb.Fatal(err)

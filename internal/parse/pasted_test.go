@@ -1,7 +1,6 @@
 package parse
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,27 +22,10 @@ type pastedLabel struct {
 
 func readPastedLabels(tb testing.TB, dir string) []pastedLabel {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(dir, "labels.tsv"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var out []pastedLabel
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "file\t") {
-			continue
-		}
-		c := strings.Split(line, "\t")
-		if len(c) != 9 {
-			tb.Fatalf("pasted labels.tsv: want 9 columns, got %q", line)
-		}
+	for _, c := range readLabelRows(tb, filepath.Join(dir, "labels.tsv"), 9) {
 		out = append(out, pastedLabel{file: c[0], vendor: c[1], lang: c[2], rcpt: c[3], action: c[4], class: c[5],
 			suppress: c[6] == "true", notBounce: c[7] == "notbounce", note: c[8]})
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
 	}
 	return out
 }
