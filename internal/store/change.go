@@ -86,15 +86,36 @@ type Position struct {
 // Pos is the change's place in the feed.
 func (c Change) Pos() Position { return c.pos }
 
-// changeColumns are the columns of a change c joined with its event ce
+// changeColumns are the columns of a change: its row c (expanded into
+// its changes as i by changeItemsSQL) joined with its event ce
 // (changeEventJoin). A change's own reason and class come first: a
 // suppression_added change of the write path keeps its entry's (a soft
 // limit's reason is not its last event's), and reads the rest.
-const changeColumns = `c.id, c.xid, c.type, coalesce(ce.address, c.address) AS address, c.scope,
-	coalesce(nullif(c.reason, ''), ce.reason, c.reason) AS reason, coalesce(nullif(c.class, ''), ce.class, c.class) AS class,
+const changeColumns = `i.id, c.xid, i.type, coalesce(ce.address, c.address) AS address, c.scope,
+	coalesce(nullif(i.reason, ''), ce.reason, i.reason) AS reason, coalesce(nullif(i.class, ''), ce.class, i.class) AS class,
 	coalesce(ce.status, c.status) AS status, coalesce(ce.reply_code, c.reply_code) AS reply_code,
 	coalesce(ce.source, c.source) AS source, coalesce(ce.provider, c.provider) AS provider, c.event_id, c.actor, c.note,
-	c.expires_at, c.occurred_at, c.created_at`
+	i.expires_at, c.occurred_at, c.created_at`
+
+// changeItemsSQL expands a row c of changes into the changes it stands
+// for (as i: id, type, reason, class, expires_at): itself, and when it
+// is a bounce or complaint that put its address on a list
+// (adds_suppression, migration 00032), the suppression_added change it
+// caused, with the next id and the row's reason, class and expiry (the
+// bounce reads its own from its event).
+const changeItemsSQL = ` CROSS JOIN LATERAL (
+		SELECT c.id AS id, c.type AS type, CASE WHEN c.adds_suppression THEN '' ELSE c.reason END AS reason,
+			CASE WHEN c.adds_suppression THEN '' ELSE c.class END AS class,
+			CASE WHEN c.adds_suppression THEN NULL ELSE c.expires_at END AS expires_at
+		UNION ALL
+		SELECT c.id + 1, 'suppression_added', c.reason, c.class, c.expires_at WHERE c.adds_suppression) i`
+
+// changeByIDSQL reads the change whose id is the SQL expression id: a
+// row's own, or the one after it of a row that adds a suppression.
+func changeByIDSQL(id string) string {
+	return `SELECT ` + changeColumns + ` FROM changes c` + changeItemsSQL + changeEventJoin("c") + `
+		WHERE c.id BETWEEN ` + id + ` - 1 AND ` + id + ` AND (c.id = ` + id + ` OR c.adds_suppression) AND i.id = ` + id
+}
 
 // changeEventJoin joins the change c (an alias) with its event as ce:
 // a bounce or complaint change keeps only its event's id, times and
@@ -156,7 +177,8 @@ func (db *DB) ChangePosition(ctx context.Context, id int64) (Position, error) {
 	var pos Position
 	var pruned int64
 	err := db.read(ctx, func(q *pgxpool.Pool) error {
-		return q.QueryRow(ctx, `SELECT coalesce((SELECT xid FROM changes WHERE id = $1), -1),
+		return q.QueryRow(ctx, `SELECT coalesce((SELECT xid FROM changes
+				WHERE id BETWEEN $1 - 1 AND $1 AND (id = $1 OR adds_suppression)), -1),
 			coalesce((SELECT change_id FROM changes_pruned WHERE id = 1), 0)`, id).Scan(&pos.xid, &pruned)
 	})
 	switch {
@@ -202,23 +224,35 @@ func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, lim
 			args = append(args, v)
 			return fmt.Sprintf("$%d", len(args))
 		}
-		conds := []string{"xid >= $1", "(xid, id) > ($1, $2)", "xid < $3"}
-		if f.OnlyTenant {
-			conds = append(conds, "bounced_scope_tenant(scope) = "+arg(f.Tenant))
+		// A row is read when one of its changes is after pos and of a
+		// type wanted (a row adding a suppression stands for two,
+		// changeItemsSQL); then its changes are, in feed order.
+		itemAfter := func(id, typ string) string {
+			c := "(xid, " + id + ") > ($1, $2)"
+			if len(f.Types) > 0 {
+				c += " AND " + typ + " = ANY($4)"
+			}
+			return c
 		}
 		if len(f.Types) > 0 {
 			types := make([]string, len(f.Types))
 			for i, t := range f.Types {
 				types[i] = string(t)
 			}
-			conds = append(conds, "type = ANY("+arg(types)+")")
+			arg(types)
+		}
+		conds := []string{"xid >= $1", "xid < $3", "(" + itemAfter("id", "type") + " OR adds_suppression AND " +
+			itemAfter("id + 1", "'suppression_added'") + ")"}
+		if f.OnlyTenant {
+			conds = append(conds, "bounced_scope_tenant(scope) = "+arg(f.Tenant))
 		}
 		if len(f.Scopes) > 0 {
 			conds = append(conds, "scope = ANY("+arg(f.Scopes)+")")
 		}
+		lim := arg(limit)
 		rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM (SELECT * FROM changes WHERE `+
-			strings.Join(conds, " AND ")+` ORDER BY xid, id LIMIT `+arg(limit)+`) c`+changeEventJoin("c")+
-			` ORDER BY c.xid, c.id`, args...)
+			strings.Join(conds, " AND ")+` ORDER BY xid, id LIMIT `+lim+`) c`+changeItemsSQL+changeEventJoin("c")+
+			` WHERE `+strings.ReplaceAll(itemAfter("i.id", "i.type"), "xid", "c.xid")+` ORDER BY c.xid, i.id LIMIT `+lim, args...)
 		if err != nil {
 			return err
 		}
@@ -247,19 +281,23 @@ func (db *DB) ReadChanges(ctx context.Context, pos Position, f ChangeFilter, lim
 
 // changesSQL records, from the rows of the CTE or table src (type, scope,
 // address, reason, class, status, reply_code, source, provider, event_id,
-// actor, note, expires_at, occurred_at), one change each (the CTE "ch")
-// and one delivery of it to each enabled subscription that wants it,
-// due at once (the CTE "dl"). now is the SQL expression of the time.
+// actor, note, expires_at, occurred_at, adds_suppression), one change row
+// each (the CTE "ch"; a row adding a suppression stands for two changes,
+// changeItemsSQL) and one delivery of each change to each enabled
+// subscription that wants it, due at once (the CTE "dl"). now is the SQL
+// expression of the time.
 func changesSQL(src, now string) string {
 	return `ch AS (
 			INSERT INTO changes (type, scope, address, reason, class, status, reply_code, source, provider, event_id,
-				actor, note, expires_at, occurred_at)
+				actor, note, expires_at, occurred_at, adds_suppression)
 			SELECT type, scope, address, reason, class, status, reply_code, source, provider, event_id,
-				actor, note, expires_at, occurred_at FROM ` + src + `
-			RETURNING id, type, scope, bounced_scope_tenant(scope) AS tenant
+				actor, note, expires_at, occurred_at, adds_suppression FROM ` + src + `
+			RETURNING id, type, scope, bounced_scope_tenant(scope) AS tenant, adds_suppression
 		), dl AS (
 			INSERT INTO deliveries (subscription_id, change_id, next_attempt_at)
-			SELECT s.id, ch.id, ` + now + ` FROM ch JOIN subscriptions s ON s.enabled AND ch.type = ANY (s.event_types)
+			SELECT s.id, ch.id, ` + now + ` FROM (SELECT id, type, scope, tenant FROM ch
+					UNION ALL SELECT id + 1, 'suppression_added', scope, tenant FROM ch WHERE adds_suppression) ch
+				JOIN subscriptions s ON s.enabled AND ch.type = ANY (s.event_types)
 				AND (s.tenant = '' OR s.tenant = ch.tenant) AND (cardinality(s.scopes) = 0 OR ch.scope = ANY (s.scopes))
 		)`
 }
@@ -274,7 +312,7 @@ func (db *DB) pruneChanges(ctx context.Context, before time.Time) error {
 				WITH gone AS (
 					DELETE FROM changes WHERE ctid = ANY (ARRAY(
 						SELECT ctid FROM changes WHERE created_at < $1 LIMIT $2))
-					RETURNING id
+					RETURNING id + adds_suppression::int AS id
 				), mark AS (
 					INSERT INTO changes_pruned (id, change_id) SELECT 1, max(id) FROM gone HAVING count(*) > 0
 					ON CONFLICT (id) DO UPDATE SET change_id = greatest(changes_pruned.change_id, EXCLUDED.change_id)

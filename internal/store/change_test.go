@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -404,5 +405,165 @@ func TestDeliveriesFanOut(t *testing.T) {
 	}
 	if _, err := db.ReplayDelivery(ctx, d.SubscriptionID+1000, d.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ReplayDelivery(another subscription's) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestOneChangeRowPerSuppressingBounce: a bounce that puts its address
+// on the list is one row of changes (migration 00032) that stands for
+// two changes, the bounce and the suppression_added after it, with ids
+// n and n+1: the feed reads both at every page size and from either as
+// a position, type filters see each alone, a subscription gets each as
+// its own delivery, and the retention reports both gone.
+func TestOneChangeRowPerSuppressingBounce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	clock := now
+	var mu sync.Mutex
+	db, url := dbtest.OpenURL(t, store.Options{ChangesRetention: time.Hour,
+		NowFunc: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	addedOnly, err := db.CreateSubscription(ctx, store.NewSubscription{URL: "https://a.example/", Secret: "s",
+		EventTypes: []store.ChangeType{store.ChangeSuppressionAdded}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := db.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Record(ctx, input("one-row", bounce("gone@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", now),
+		bounce("full@example.com", parse.ClassSoft, parse.ReasonMailboxFull, "4.2.2", now))); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var rows, merged int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE adds_suppression) FROM changes`).Scan(&rows, &merged); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 || merged != 1 {
+		t.Fatalf("changes rows = %d (%d adding a suppression), want 2 (1): one per bounce", rows, merged)
+	}
+
+	all, _ := waitChanges(t, db, start, store.ChangeFilter{}, 3)
+	want := []string{"bounce gone@example.com global", "suppression_added gone@example.com global", "bounce full@example.com global"}
+	if d := describeChanges(all); !slices.Equal(d, want) {
+		t.Fatalf("changes =\n%q\nwant\n%q", d, want)
+	}
+	b, s := all[0], all[1]
+	if s.ID != b.ID+1 || b.ExpiresAt != nil || b.Reason != "user_unknown" || s.Reason != "user_unknown" || s.Class != "hard" ||
+		s.Status != "5.1.1" || s.EventID == nil || b.EventID == nil || *s.EventID != *b.EventID {
+		t.Errorf("bounce %+v and its suppression %+v: want ids n and n+1, the event's fields", b, s)
+	}
+	// One change per page, from the start and from each change's id.
+	pos := start
+	for i := range all {
+		page, err := db.ReadChanges(ctx, pos, store.ChangeFilter{}, 1)
+		if err != nil || len(page.Changes) != 1 || page.Changes[0].ID != all[i].ID || page.Changes[0].Type != all[i].Type {
+			t.Fatalf("page %d after %+v = %+v, %v; want %s", i, pos, page.Changes, err, want[i])
+		}
+		pos = page.Next
+		if p, err := db.ChangePosition(ctx, all[i].ID); err != nil {
+			t.Fatalf("ChangePosition(%d) = %v", all[i].ID, err)
+		} else if rest, _ := readAll(t, db, p, store.ChangeFilter{}); !slices.Equal(describeChanges(rest), want[i+1:]) {
+			t.Errorf("after change %d: %q, want %q", all[i].ID, describeChanges(rest), want[i+1:])
+		}
+	}
+	// Type filters, also from just after the bounce of the row.
+	bPos, err := db.ChangePosition(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		from  store.Position
+		types []store.ChangeType
+		want  []string
+	}{
+		{start, []store.ChangeType{store.ChangeBounce}, []string{want[0], want[2]}},
+		{start, []store.ChangeType{store.ChangeSuppressionAdded}, want[1:2]},
+		{bPos, []store.ChangeType{store.ChangeBounce}, want[2:]},
+		{bPos, []store.ChangeType{store.ChangeSuppressionAdded}, want[1:2]},
+	} {
+		got, _ := readAll(t, db, c.from, store.ChangeFilter{Types: c.types})
+		if d := describeChanges(got); !slices.Equal(d, c.want) {
+			t.Errorf("types %v from %+v: %q, want %q", c.types, c.from, d, c.want)
+		}
+	}
+
+	// The subscription wanting additions gets the second change alone.
+	ds, _, err := db.ListDeliveries(ctx, addedOnly.ID, store.DeliveryFilter{})
+	if err != nil || len(ds) != 1 || ds[0].ChangeID != s.ID || ds[0].ChangeType != store.ChangeSuppressionAdded {
+		t.Fatalf("deliveries = %+v, %v; want one of change %d (suppression_added)", ds, err, s.ID)
+	}
+	jobs, err := db.ClaimDeliveries(ctx, 10, time.Minute)
+	if err != nil || len(jobs) != 1 || jobs[0].Change == nil || jobs[0].Change.ID != s.ID ||
+		jobs[0].Change.Type != store.ChangeSuppressionAdded || jobs[0].Change.Reason != "user_unknown" || jobs[0].Change.Email != "gone@example.com" {
+		t.Fatalf("claimed %+v, %v; want the suppression_added change %d", jobs, err, s.ID)
+	}
+	if _, err := db.ReplayDelivery(ctx, addedOnly.ID, ds[0].ID); err != nil {
+		t.Errorf("ReplayDelivery() = %v, want the change still kept", err)
+	}
+
+	// Past the retention both changes of the row are gone.
+	mu.Lock()
+	clock = now.Add(3 * time.Hour)
+	mu.Unlock()
+	if _, err := db.CleanupExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{b.ID, s.ID} {
+		if _, err := db.ChangePosition(ctx, id); !errors.Is(err, store.ErrChangeGone) {
+			t.Errorf("ChangePosition(%d) after the retention = %v, want ErrChangeGone", id, err)
+		}
+	}
+}
+
+// TestOneChangeRowMigratesDown: migrating 00032 down splits a row that
+// adds a suppression into the two rows older binaries read, the
+// suppression_added one under the id it had in the feed.
+func TestOneChangeRowMigratesDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, conn, p := emptySchema(t)
+	db, err := store.Open(ctx, url, store.Options{Logger: dbtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Record(ctx, input("down", bounce("gone@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := readAll(t, db, store.Position{}, store.ChangeFilter{})
+	if len(all) != 2 {
+		t.Fatalf("changes = %q, want the bounce and its suppression", describeChanges(all))
+	}
+	if _, err := p.DownTo(ctx, 31); err != nil {
+		t.Fatalf("down to 31: %v", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT id, type, reason, class FROM changes ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var id int64
+	var typ, reason, class string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &typ, &reason, &class}, func() error {
+		got = append(got, fmt.Sprintf("%d %s %q %q", id, typ, reason, class))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("%d bounce \"\" \"\"", all[0].ID), fmt.Sprintf("%d suppression_added \"user_unknown\" \"hard\"", all[1].ID)}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows after migrating down = %q, want %q", got, want)
+	}
+	if _, err := p.UpTo(ctx, 32); err != nil {
+		t.Fatalf("up again: %v", err)
 	}
 }

@@ -192,7 +192,7 @@ func (db *DB) CleanupExpired(ctx context.Context) (int, error) {
 				), removal AS (
 					SELECT 'suppression_removed' AS type, scope, address, reason, class, status, reply_code,
 						'system' AS source, '' AS provider, NULL::bigint AS event_id, 'system' AS actor, 'expired' AS note,
-						expires_at, expires_at AS occurred_at
+						expires_at, expires_at AS occurred_at, false AS adds_suppression
 					FROM gone
 				), `+changesSQL("removal", "$1")+`
 				SELECT reason, scope, count(*) FROM gone GROUP BY reason, scope`, db.now(), cleanupBatch)

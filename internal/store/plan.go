@@ -366,6 +366,19 @@ func suppressArgs(entries []entry, now time.Time) []any {
 		expires, createdBy, notes, now}
 }
 
+// reportedArgs are the arguments of suppressSQL that record the layer's
+// bounces and complaints as changes ($18–$21): their event ids, types,
+// scopes and times.
+func reportedArgs(layer []*plannedEvent) []any {
+	ids, types, scopes, at := []int64{}, []string{}, []string{}, []time.Time{}
+	for _, pe := range layer {
+		if t := pe.ev.Type; t == parse.EventBounce || t == parse.EventComplaint {
+			ids, types, scopes, at = append(ids, pe.id), append(types, string(t)), append(scopes, pe.scope), append(at, pe.ev.OccurredAt)
+		}
+	}
+	return []any{ids, types, scopes, at}
+}
+
 // answers is what the database said while recording a batch: the raw
 // inputs and events inserted, the events that newly suppressed.
 type answers struct {

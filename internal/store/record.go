@@ -233,13 +233,18 @@ func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan, also []s
 	}
 	softCount := map[int64]int{}
 	var entries []entry
+	var layer []*plannedEvent
 	for l := 0; l <= len(plan.layers); l++ {
 		b = &pgx.Batch{}
-		suppressing := len(entries) > 0
+		// The last layer's entries are put on their lists, and its
+		// bounces and complaints recorded as changes with them.
+		reported := reportedArgs(layer)
+		suppressing := len(entries) > 0 || len(reported[0].([]int64)) > 0
 		if suppressing {
-			b.Queue(suppressSQL, suppressArgs(entries, plan.now)...)
+			b.Queue(suppressSQL, append(suppressArgs(entries, plan.now), reported...)...)
 		}
-		var layer, windowed, plain []*plannedEvent
+		var windowed, plain []*plannedEvent
+		layer = nil
 		if l < len(plan.layers) {
 			for _, pe := range plan.layers[l] {
 				if a.isNew[pe.id] {
@@ -496,9 +501,9 @@ const (
 // the partitions of events created from the start of last month (UTC,
 // the database's clock) until now: a provider event sent again more
 // than a month later is recorded again. Each bounce and complaint
-// recorded is a change (changesSQL) that reads its fields from the event
-// (changeEventJoin), delivered to the subscriptions that want it. It returns the ids of the raw inputs (false) and
-// events (true) it inserted.
+// recorded is a change, written with the suppressions of its layer
+// (suppressSQL). It returns the ids of the raw inputs (false) and events
+// (true) it inserted.
 var insertInputsSQL = `
 	WITH raw AS (
 		INSERT INTO raw_messages (id, sha256, source, provider, content_type, body, received_at,
@@ -532,20 +537,20 @@ var insertInputsSQL = `
 					AND e.created_at >= date_trunc('month', now() - interval '1 month', 'UTC')
 					AND e.created_at < now() + interval '1 day'))
 		ORDER BY t.id
-		RETURNING id, type, scope, occurred_at
-	), reported AS (
-		SELECT type, scope, '' AS address, '' AS reason, '' AS class, '' AS status, '' AS reply_code, '' AS source,
-			'' AS provider, id AS event_id, '' AS actor, '' AS note, NULL::timestamptz AS expires_at, occurred_at
-		FROM ev WHERE type IN ('bounce', 'complaint')
-	), ` + changesSQL("reported", "coalesce((SELECT max(x) FROM unnest($7::timestamptz[]) x), now())") + `
+		RETURNING id
+	)
 	SELECT false, id FROM raw UNION ALL SELECT true, id FROM ev`
 
 // suppressSQL puts a layer's entries on their lists, or merges them into
 // the entries there (suppressMergeSQL), and returns each entry's event
 // and whether it newly suppressed its address (inserted, or brought back
-// from an expired entry); each address newly suppressed is a change
-// (changesSQL). A change that alters what a check answers notifies the
-// other replicas' caches.
+// from an expired entry). It records the layer's changes (changesSQL):
+// each bounce and complaint event of the layer ($18–$21, reportedArgs),
+// which reads its fields from the event (changeEventJoin), and each
+// address newly suppressed; a bounce or complaint that newly suppressed
+// its address on its own scope, at its time, is one row for both
+// (adds_suppression, migration 00032). A change that alters what a check
+// answers notifies the other replicas' caches.
 var suppressSQL = `
 		WITH n AS (
 			SELECT sc AS scope, a AS address, k AS address_key, d AS domain, re AS reason, cl AS class, st AS status,
@@ -576,13 +581,23 @@ var suppressSQL = `
 		), done AS (
 			SELECT * FROM upd UNION ALL SELECT * FROM ins
 		), addition AS (
-			-- The entry's address, status, reply code, source and provider
-			-- are its event's: the change reads them there (changeColumns).
-			SELECT 'suppression_added' AS type, n.scope, '' AS address, n.reason, n.class, '' AS status,
-				'' AS reply_code, '' AS source, '' AS provider, n.last_event_id AS event_id, n.created_by AS actor,
-				n.note, n.expires_at, n.first_seen_at AS occurred_at
+			SELECT n.scope, n.reason, n.class, n.last_event_id AS event_id, n.created_by AS actor, n.note,
+				n.expires_at, n.first_seen_at AS occurred_at,
+				CASE WHEN n.created_by = '' AND n.note = '' THEN n.last_event_id END AS merge_id
 			FROM done JOIN n ON n.address_key = done.address_key AND n.scope = done.scope
 			WHERE done.added
-		), ` + changesSQL("addition", "$17") + `
+		), reported AS (
+			SELECT * FROM unnest($18::bigint[], $19::text[], $20::text[], $21::timestamptz[]) AS r(event_id, type, scope, occurred_at)
+		), change AS (
+			-- A change's address, status, reply code, source and provider
+			-- are its event's: it reads them there (changeColumns).
+			SELECT coalesce(r.type, 'suppression_added') AS type, coalesce(r.scope, a.scope) AS scope, '' AS address,
+				coalesce(a.reason, '') AS reason, coalesce(a.class, '') AS class, '' AS status, '' AS reply_code,
+				'' AS source, '' AS provider, coalesce(r.event_id, a.event_id) AS event_id, coalesce(a.actor, '') AS actor,
+				coalesce(a.note, '') AS note, a.expires_at, coalesce(r.occurred_at, a.occurred_at) AS occurred_at,
+				r.event_id IS NOT NULL AND a.event_id IS NOT NULL AS adds_suppression
+			FROM reported r FULL JOIN addition a ON a.merge_id = r.event_id AND a.scope = r.scope AND a.occurred_at = r.occurred_at
+			ORDER BY 10, r.event_id IS NULL
+		), ` + changesSQL("change", "$17") + `
 		SELECT last_event_id, added FROM done,
 			LATERAL (SELECT CASE WHEN done.changed THEN pg_notify('` + channelSuppressions + `', done.address_key) END) x`

@@ -478,7 +478,7 @@ func removed(ctx context.Context, tx pgx.Tx, entries []removal, actor, note stri
 		), removal AS (
 			SELECT 'suppression_removed' AS type, sc AS scope, a AS address, r AS reason, cl AS class, st AS status,
 				rc AS reply_code, 'api' AS source, '' AS provider, NULL::bigint AS event_id, $7 AS actor, $8 AS note,
-				NULL::timestamptz AS expires_at, $9::timestamptz AS occurred_at
+				NULL::timestamptz AS expires_at, $9::timestamptz AS occurred_at, false AS adds_suppression
 			FROM t
 		), `+changesSQL("removal", "$9")+`
 		SELECT 1`,
@@ -716,7 +716,7 @@ func manualUpsertSQL(source, now, actor string) string {
 		), addition AS (
 			SELECT 'suppression_added' AS type, scope, address, reason, 'none' AS class, '' AS status, '' AS reply_code,
 				` + source + `::text AS source, '' AS provider, NULL::bigint AS event_id, ` + actor + `::text AS actor, note,
-				expires_at, ` + now + `::timestamptz AS occurred_at
+				expires_at, ` + now + `::timestamptz AS occurred_at, false AS adds_suppression
 			FROM up
 		), ` + changesSQL("addition", now)
 }
