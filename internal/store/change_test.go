@@ -418,10 +418,8 @@ func TestOneChangeRowPerSuppressingBounce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	clock := now
-	var mu sync.Mutex
-	db, url := dbtest.OpenURL(t, store.Options{ChangesRetention: time.Hour,
-		NowFunc: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	c := &clock{t: now}
+	db, url := dbtest.OpenURL(t, store.Options{ChangesRetention: time.Hour, NowFunc: c.Now})
 	addedOnly, err := db.CreateSubscription(ctx, store.NewSubscription{URL: "https://a.example/", Secret: "s",
 		EventTypes: []store.ChangeType{store.ChangeSuppressionAdded}})
 	if err != nil {
@@ -508,9 +506,7 @@ func TestOneChangeRowPerSuppressingBounce(t *testing.T) {
 	}
 
 	// Past the retention both changes of the row are gone.
-	mu.Lock()
-	clock = now.Add(3 * time.Hour)
-	mu.Unlock()
+	c.Set(now.Add(3 * time.Hour))
 	if _, err := db.CleanupExpired(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +535,7 @@ func TestOneChangeRowMigratesDown(t *testing.T) {
 	if _, err := db.Record(ctx, input("down", bounce("gone@example.com", parse.ClassHard, parse.ReasonUserUnknown, "5.1.1", time.Now()))); err != nil {
 		t.Fatal(err)
 	}
-	all, _ := readAll(t, db, store.Position{}, store.ChangeFilter{})
+	all, _ := waitChanges(t, db, store.Position{}, store.ChangeFilter{}, 2)
 	if len(all) != 2 {
 		t.Fatalf("changes = %q, want the bounce and its suppression", describeChanges(all))
 	}
