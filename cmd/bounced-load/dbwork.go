@@ -66,11 +66,17 @@ type dbworkPath struct {
 	Requests    int    `json:"requests"`
 }
 
-// dbworkPaths are the paths of issue 15's table, in its order.
+// dbworkMaxConcurrency bounds -concurrency with -dbwork: PostgreSQL
+// alone is measured with a connection per request in flight, beside
+// bounced's pool.
+const dbworkMaxConcurrency = 256
+
+// dbworkPaths are the paths of issue 15's table, in its order; the
+// title gets the requests in flight.
 var dbworkPaths = []dbworkPath{
-	{Name: "single", Title: "single-event generic webhooks, 32 in flight", Provider: loadgen.Generic, Events: 1, Concurrency: 32, Requests: 20000},
-	{Name: "batched", Title: "generic webhooks, 500 per request, 4 in flight", Provider: loadgen.Generic, Events: 500, Concurrency: 4, Requests: 200},
-	{Name: "dsn", Title: "raw DSN POSTs (5.1.1), 8 in flight", Provider: loadgen.DSN, Events: 1, Concurrency: 8, Requests: 4000},
+	{Name: "single", Title: "single-event generic webhooks", Provider: loadgen.Generic, Events: 1, Concurrency: 32, Requests: 20000},
+	{Name: "batched", Title: "generic webhooks, 500 per request", Provider: loadgen.Generic, Events: 500, Concurrency: 4, Requests: 200},
+	{Name: "dsn", Title: "raw DSN POSTs (5.1.1)", Provider: loadgen.DSN, Events: 1, Concurrency: 8, Requests: 4000},
 }
 
 // work is what one measurement counted, per stored event where it says so.
@@ -117,8 +123,12 @@ type dbworkOptions struct {
 	bounced string
 	paths   []string
 	scale   float64
-	verbose bool
-	asJSON  bool
+	// concurrency, when not 0, is every path's requests in flight
+	// (at most dbworkMaxConcurrency: PostgreSQL alone needs a
+	// connection per request in flight).
+	concurrency int
+	verbose     bool
+	asJSON      bool
 }
 
 func runDBWork(ctx context.Context, o dbworkOptions, stdout, stderr io.Writer) error {
@@ -139,7 +149,8 @@ func runDBWork(ctx context.Context, o dbworkOptions, stdout, stderr io.Writer) e
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
-	settings := []string{"autovacuum=off", "max_wal_size=16GB", "checkpoint_timeout=1h", "max_connections=300"}
+	settings := []string{"autovacuum=off", "max_wal_size=16GB", "checkpoint_timeout=1h",
+		fmt.Sprintf("max_connections=%d", dbworkMaxConcurrency+44)}
 	pg, err := startMeasuredServer(ctx, filepath.Join(dir, "pg"), settings)
 	if err != nil {
 		return err
@@ -161,6 +172,10 @@ func runDBWork(ctx context.Context, o dbworkOptions, stdout, stderr io.Writer) e
 			continue
 		}
 		p.Requests = max(1, int(float64(p.Requests)*o.scale))
+		if o.concurrency > 0 {
+			p.Concurrency = o.concurrency
+		}
+		p.Title = fmt.Sprintf("%s, %d in flight", p.Title, p.Concurrency)
 		fmt.Fprintf(stderr, "dbwork: %s: %d requests of %d event(s)\n", p.Title, p.Requests, p.Events)
 		res, err := measurePath(ctx, pg, admin, bin, dir, p, statements)
 		if err != nil {

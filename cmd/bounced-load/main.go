@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.Requests, "requests", 10000, "requests to send (a bound)")
 	fs.DurationVar(&o.Duration, "duration", time.Minute, "stop sending new requests after this (a bound)")
 	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "then keep retrying unacknowledged requests for at most this long")
-	fs.IntVar(&o.Concurrency, "concurrency", 32, "requests in flight")
+	fs.IntVar(&o.Concurrency, "concurrency", 32, "requests in flight (with -dbwork: every path's, instead of its own)")
 	fs.Float64Var(&o.Rate, "rate", 0, "requests per second (0: as fast as they are answered)")
 	fs.IntVar(&o.Addresses, "addresses", 100000, "distinct recipient addresses")
 	fs.StringVar(&o.RunID, "run-id", "", "prefix of every event id (random when empty)")
@@ -80,13 +80,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return writeKeys(*initKeys, stdout)
 	}
 	if *dbwork {
+		var err error
 		var paths []string
 		for _, p := range strings.Split(*dbPaths, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				paths = append(paths, p)
 			}
 		}
-		return runDBWork(ctx, dbworkOptions{bounced: *dbBounced, paths: paths, scale: *dbScale, verbose: *verbose, asJSON: *asJSON}, stdout, stderr)
+		// -concurrency, when given, replaces each path's own.
+		conc := 0
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "concurrency" {
+				conc = o.Concurrency
+				if conc < 1 || conc > dbworkMaxConcurrency {
+					err = fmt.Errorf("-concurrency with -dbwork: %d is not between 1 and %d", conc, dbworkMaxConcurrency)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return runDBWork(ctx, dbworkOptions{bounced: *dbBounced, paths: paths, scale: *dbScale, concurrency: conc,
+			verbose: *verbose, asJSON: *asJSON}, stdout, stderr)
 	}
 	kit, err := readKeys(*keys)
 	if err != nil {
