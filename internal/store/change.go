@@ -113,8 +113,21 @@ const changeItemsSQL = ` CROSS JOIN LATERAL (
 // changeByIDSQL reads the change whose id is the SQL expression id: a
 // row's own, or the one after it of a row that adds a suppression.
 func changeByIDSQL(id string) string {
-	return `SELECT ` + changeColumns + ` FROM changes c` + changeItemsSQL + changeEventJoin("c") + `
-		WHERE c.id BETWEEN ` + id + ` - 1 AND ` + id + ` AND (c.id = ` + id + ` OR c.adds_suppression) AND i.id = ` + id
+	return `SELECT ` + changeColumns + ` FROM changes c` + changeItemsSQL + changeEventJoin("c") + changeIDIs(id)
+}
+
+// changeIDIs is the WHERE clause that keeps, of the rows of changes c
+// expanded as i (changeItemsSQL), the change whose id is the SQL
+// expression id: a row's own, or the one after a row adding a
+// suppression.
+func changeIDIs(id string) string {
+	return ` WHERE c.id BETWEEN ` + id + ` - 1 AND ` + id + ` AND (c.id = ` + id + ` OR c.adds_suppression) AND i.id = ` + id
+}
+
+// changeTypeByIDSQL is the type of the change whose id is the SQL
+// expression id (as changeByIDSQL finds it, without its event).
+func changeTypeByIDSQL(id string) string {
+	return `SELECT i.type FROM changes c` + changeItemsSQL + changeIDIs(id)
 }
 
 // changeEventJoin joins the change c (an alias) with its event as ce:

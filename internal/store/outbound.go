@@ -300,7 +300,7 @@ func (db *DB) ListDeliveries(ctx context.Context, subscriptionID int64, f Delive
 	}
 	var out []Delivery
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d LEFT JOIN LATERAL (`+changeByIDSQL("d.change_id")+`) c ON true
+		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d LEFT JOIN LATERAL (`+changeTypeByIDSQL("d.change_id")+`) c ON true
 			WHERE d.subscription_id = $1 AND ($2 = '' OR d.state = $2) AND ($3 < 0 OR d.id < $3)
 			ORDER BY d.id DESC LIMIT $4`, subscriptionID, string(f.State), before, limit+1)
 		if err != nil {
@@ -325,7 +325,7 @@ func (db *DB) ListDeliveries(ctx context.Context, subscriptionID int64, f Delive
 func (db *DB) GetDelivery(ctx context.Context, subscriptionID, id int64) (Delivery, error) {
 	var d Delivery
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d LEFT JOIN LATERAL (`+changeByIDSQL("d.change_id")+`) c ON true
+		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d LEFT JOIN LATERAL (`+changeTypeByIDSQL("d.change_id")+`) c ON true
 			WHERE d.subscription_id = $1 AND d.id = $2`, subscriptionID, id)
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, subscriptionID, id int64) (Del
 		err := tx.QueryRow(ctx, `
 			UPDATE deliveries d SET state = 'pending', attempts = 0, next_attempt_at = $3
 			WHERE d.subscription_id = $1 AND d.id = $2
-			RETURNING EXISTS (`+changeByIDSQL("d.change_id")+`)`, subscriptionID, id, db.now()).Scan(&kept)
+			RETURNING EXISTS (`+changeTypeByIDSQL("d.change_id")+`)`, subscriptionID, id, db.now()).Scan(&kept)
 		if err != nil {
 			return err
 		}
@@ -357,7 +357,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, subscriptionID, id int64) (Del
 		if _, err := tx.Exec(ctx, `SELECT pg_notify('`+channelDeliveries+`', '')`); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d LEFT JOIN LATERAL (`+changeByIDSQL("d.change_id")+`) c ON true
+		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d LEFT JOIN LATERAL (`+changeTypeByIDSQL("d.change_id")+`) c ON true
 			WHERE d.id = $1`, id)
 		if err != nil {
 			return err
