@@ -297,8 +297,10 @@ func part(c Case, file string) string {
 type sink struct {
 	cases map[string]Case
 	// sender and maildir are set with -deliver: mail for sender is
-	// delivered to maildir.
+	// delivered to maildir, stored counting the messages put there.
 	sender, maildir string
+	mu              sync.Mutex
+	stored          int
 }
 
 func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{sink: s}, nil }
@@ -384,19 +386,14 @@ func reply(c Case, to string) error {
 	return &smtp.SMTPError{Code: c.Code, EnhancedCode: code, Message: text}
 }
 
-var stored struct {
-	sync.Mutex
-	n int
-}
-
 // store delivers a message for the sender into the Maildir as a final
 // delivery does, with a Return-Path of the envelope sender in front and
 // nothing else changed.
 func (s *sink) store(from string, raw []byte) error {
-	stored.Lock()
-	stored.n++
-	name := fmt.Sprintf("%d.sink%d_%d.mta.test", time.Now().Unix(), os.Getpid(), stored.n)
-	stored.Unlock()
+	s.mu.Lock()
+	s.stored++
+	name := fmt.Sprintf("%d.sink%d_%d.mta.test", time.Now().Unix(), os.Getpid(), s.stored)
+	s.mu.Unlock()
 	msg := append([]byte("Return-Path: <"+from+">\r\n"), raw...)
 	tmp := filepath.Join(s.maildir, "tmp", name)
 	if err := os.WriteFile(tmp, msg, 0o600); err != nil {

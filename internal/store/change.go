@@ -118,10 +118,16 @@ func changeByIDSQL(id string) string {
 
 // changeIDIs is the WHERE clause that keeps, of the rows of changes c
 // expanded as i (changeItemsSQL), the change whose id is the SQL
-// expression id: a row's own, or the one after a row adding a
-// suppression.
+// expression id.
 func changeIDIs(id string) string {
-	return ` WHERE c.id BETWEEN ` + id + ` - 1 AND ` + id + ` AND (c.id = ` + id + ` OR c.adds_suppression) AND i.id = ` + id
+	return ` WHERE ` + changeRowOf("c", id) + ` AND i.id = ` + id
+}
+
+// changeRowOf is the condition on a row of changes (alias c) that it
+// stands for the change whose id is the SQL expression id: the row's
+// own, or the one after a row adding a suppression.
+func changeRowOf(c, id string) string {
+	return c + `.id BETWEEN ` + id + ` - 1 AND ` + id + ` AND (` + c + `.id = ` + id + ` OR ` + c + `.adds_suppression)`
 }
 
 // changeTypeByIDSQL is the type of the change whose id is the SQL
@@ -190,8 +196,7 @@ func (db *DB) ChangePosition(ctx context.Context, id int64) (Position, error) {
 	var pos Position
 	var pruned int64
 	err := db.read(ctx, func(q *pgxpool.Pool) error {
-		return q.QueryRow(ctx, `SELECT coalesce((SELECT xid FROM changes
-				WHERE id BETWEEN $1 - 1 AND $1 AND (id = $1 OR adds_suppression)), -1),
+		return q.QueryRow(ctx, `SELECT coalesce((SELECT xid FROM changes c WHERE `+changeRowOf("c", "$1")+`), -1),
 			coalesce((SELECT change_id FROM changes_pruned WHERE id = 1), 0)`, id).Scan(&pos.xid, &pruned)
 	})
 	switch {
@@ -305,13 +310,12 @@ func changesSQL(src, now string) string {
 				actor, note, expires_at, occurred_at, adds_suppression)
 			SELECT type, scope, address, reason, class, status, reply_code, source, provider, event_id,
 				actor, note, expires_at, occurred_at, adds_suppression FROM ` + src + `
-			RETURNING id, type, scope, bounced_scope_tenant(scope) AS tenant, adds_suppression
+			RETURNING id, type, scope, bounced_scope_tenant(scope) AS tenant, adds_suppression, reason, class, expires_at
 		), dl AS (
 			INSERT INTO deliveries (subscription_id, change_id, next_attempt_at)
-			SELECT s.id, ch.id, ` + now + ` FROM (SELECT id, type, scope, tenant FROM ch
-					UNION ALL SELECT id + 1, 'suppression_added', scope, tenant FROM ch WHERE adds_suppression) ch
-				JOIN subscriptions s ON s.enabled AND ch.type = ANY (s.event_types)
-				AND (s.tenant = '' OR s.tenant = ch.tenant) AND (cardinality(s.scopes) = 0 OR ch.scope = ANY (s.scopes))
+			SELECT s.id, i.id, ` + now + ` FROM ch c` + changeItemsSQL + `
+				JOIN subscriptions s ON s.enabled AND i.type = ANY (s.event_types)
+				AND (s.tenant = '' OR s.tenant = c.tenant) AND (cardinality(s.scopes) = 0 OR c.scope = ANY (s.scopes))
 		)`
 }
 

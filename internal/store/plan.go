@@ -368,15 +368,15 @@ func suppressArgs(entries []entry, now time.Time) []any {
 
 // reportedArgs are the arguments of suppressSQL that record the layer's
 // bounces and complaints as changes ($18–$21): their event ids, types,
-// scopes and times.
-func reportedArgs(layer []*plannedEvent) []any {
+// scopes and times; n is how many there are.
+func reportedArgs(layer []*plannedEvent) (args []any, n int) {
 	ids, types, scopes, at := []int64{}, []string{}, []string{}, []time.Time{}
 	for _, pe := range layer {
 		if t := pe.ev.Type; t == parse.EventBounce || t == parse.EventComplaint {
 			ids, types, scopes, at = append(ids, pe.id), append(types, string(t)), append(scopes, pe.scope), append(at, pe.ev.OccurredAt)
 		}
 	}
-	return []any{ids, types, scopes, at}
+	return []any{ids, types, scopes, at}, len(ids)
 }
 
 // answers is what the database said while recording a batch: the raw

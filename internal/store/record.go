@@ -238,8 +238,8 @@ func sendPlan(ctx context.Context, conn *pgxpool.Conn, plan *batchPlan, also []s
 		b = &pgx.Batch{}
 		// The last layer's entries are put on their lists, and its
 		// bounces and complaints recorded as changes with them.
-		reported := reportedArgs(layer)
-		suppressing := len(entries) > 0 || len(reported[0].([]int64)) > 0
+		reported, nReported := reportedArgs(layer)
+		suppressing := len(entries) > 0 || nReported > 0
 		if suppressing {
 			b.Queue(suppressSQL, append(suppressArgs(entries, plan.now), reported...)...)
 		}
